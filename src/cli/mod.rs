@@ -1,0 +1,80 @@
+//! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`.
+
+pub mod eval;
+pub mod rules;
+pub mod serve;
+
+use std::path::PathBuf;
+
+use clap::{Parser, Subcommand};
+
+use crate::telemetry::LogFormat;
+
+/// Risk-based adaptive authentication: ALLOW, STEP_UP or DENY for every login.
+#[derive(Debug, Parser)]
+#[command(name = "riskgate", version, about, long_about = None)]
+pub struct Cli {
+    #[command(subcommand)]
+    pub command: Command,
+}
+
+/// The subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run the gRPC decision service.
+    Serve(ServeArgs),
+    /// Ask a running server for a decision, as a login service would.
+    Eval(eval::EvalArgs),
+    /// Report the outcome of a decision to a running server.
+    Report(eval::ReportArgs),
+    /// Check and explain rule files.
+    #[command(subcommand)]
+    Rules(RulesCommand),
+}
+
+/// `riskgate serve`.
+#[derive(Debug, clap::Args)]
+pub struct ServeArgs {
+    /// Config file (TOML). Also RISKGATE_CONFIG.
+    #[arg(long)]
+    pub config: Option<PathBuf>,
+    /// gRPC address [default: 127.0.0.1:50051]. Also RISKGATE_LISTEN.
+    #[arg(long)]
+    pub listen: Option<String>,
+    /// Prometheus metrics address, or `off` [default: 127.0.0.1:9464]. Also RISKGATE_METRICS_LISTEN.
+    #[arg(long)]
+    pub metrics_listen: Option<String>,
+    /// Rule file (watched and hot-reloaded) [default: the shipped rules]. Also RISKGATE_RULES.
+    #[arg(long)]
+    pub rules: Option<PathBuf>,
+    /// Model file (watched and hot-reloaded) [default: the shipped model]. Also RISKGATE_MODEL.
+    #[arg(long)]
+    pub model: Option<PathBuf>,
+    /// Log format [default: text]. Also RISKGATE_LOG_FORMAT.
+    #[arg(long, value_enum)]
+    pub log_format: Option<LogFormat>,
+    /// Milliseconds between health going NOT_SERVING and the listener closing [default: 0].
+    #[arg(long)]
+    pub drain_delay_ms: Option<u64>,
+}
+
+/// `riskgate rules …`.
+#[derive(Debug, Subcommand)]
+pub enum RulesCommand {
+    /// Validate a rule file and run its tests; exit 1 with every error.
+    Check {
+        /// The rule file.
+        file: PathBuf,
+    },
+    /// Show which rules fire for a feature struct, and why.
+    Explain {
+        /// The rule file.
+        file: PathBuf,
+        /// Features as JSON (a partial struct; unset fields take defaults), or @FILE.
+        #[arg(long)]
+        features: String,
+        /// The model score to assume.
+        #[arg(long, default_value_t = 0.0)]
+        score: f64,
+    },
+}

@@ -1,0 +1,419 @@
+//! Configuration: the only place that reads environment variables and the
+//! config file.
+//!
+//! Two phases: [`RawConfig`] mirrors the TOML file (unknown keys rejected);
+//! [`Config::resolve`] layers the file, then `RISKGATE_*` variables, then
+//! command-line flags, and validates everything at once into typed values.
+
+use std::fmt;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::time::Duration;
+
+use serde::Deserialize;
+
+use crate::telemetry::LogFormat;
+
+/// A secret: never printed by `Debug` or `Display`.
+#[derive(Clone, PartialEq, Eq, Deserialize)]
+#[serde(transparent)]
+pub struct Secret(String);
+
+impl Secret {
+    /// Wraps a secret value.
+    pub fn new(s: impl Into<String>) -> Self {
+        Secret(s.into())
+    }
+
+    /// The secret, for the one place that needs it.
+    pub fn expose(&self) -> &str {
+        &self.0
+    }
+}
+
+impl fmt::Debug for Secret {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("<redacted>")
+    }
+}
+
+/// The config file as written.
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawConfig {
+    pub server: RawServer,
+    pub store: RawStore,
+    pub rules: RawPath,
+    pub model: RawPath,
+    pub log: RawLog,
+    pub features: RawFeatures,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawServer {
+    pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub drain_delay_ms: Option<u64>,
+    pub shutdown_timeout_ms: Option<u64>,
+    pub max_request_bytes: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawStore {
+    pub hmac_key: Option<Secret>,
+    pub timeout_ms: Option<u64>,
+    pub max_profiles: Option<u64>,
+    pub history_per_dim: Option<usize>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawPath {
+    pub path: Option<PathBuf>,
+    pub reload_interval_ms: Option<u64>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawLog {
+    pub format: Option<LogFormat>,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawFeatures {
+    pub strong_auth_window_minutes: Option<u64>,
+}
+
+/// Values given on the command line (highest precedence).
+#[derive(Clone, Debug, Default)]
+pub struct Overrides {
+    pub config_file: Option<PathBuf>,
+    pub listen: Option<String>,
+    pub metrics_listen: Option<String>,
+    pub rules: Option<PathBuf>,
+    pub model: Option<PathBuf>,
+    pub log_format: Option<LogFormat>,
+    pub drain_delay_ms: Option<u64>,
+}
+
+/// The validated configuration.
+#[derive(Clone, Debug)]
+pub struct Config {
+    pub listen: SocketAddr,
+    /// `None`: no metrics listener.
+    pub metrics_listen: Option<SocketAddr>,
+    /// Time between health going NOT_SERVING and the listener closing.
+    pub drain_delay: Duration,
+    /// Deadline for in-flight calls once the listener closed.
+    pub shutdown_timeout: Duration,
+    pub max_request_bytes: usize,
+    pub hmac_key: Option<Secret>,
+    pub store_timeout: Duration,
+    pub max_profiles: u64,
+    pub history_per_dim: usize,
+    /// `None`: the shipped rules.
+    pub rules_path: Option<PathBuf>,
+    /// `None`: the shipped model.
+    pub model_path: Option<PathBuf>,
+    pub reload_interval: Duration,
+    pub log_format: LogFormat,
+    pub strong_auth_window: Duration,
+}
+
+/// Every problem found in the configuration.
+#[derive(Debug, thiserror::Error)]
+#[error("invalid configuration:\n  {}", .0.join("\n  "))]
+pub struct ConfigError(pub Vec<String>);
+
+/// The default gRPC address.
+pub const DEFAULT_LISTEN: &str = "127.0.0.1:50051";
+/// The default metrics address.
+pub const DEFAULT_METRICS_LISTEN: &str = "127.0.0.1:9464";
+
+impl Config {
+    /// Resolves the configuration from the process environment.
+    pub fn from_env(o: &Overrides) -> Result<Config, ConfigError> {
+        Self::resolve(o, |k| std::env::var(k).ok())
+    }
+
+    /// Layers defaults, the config file, `env` and the overrides, and
+    /// validates the result.
+    pub fn resolve(
+        o: &Overrides,
+        env: impl Fn(&str) -> Option<String>,
+    ) -> Result<Config, ConfigError> {
+        let mut problems = Vec::new();
+        let file_path = o
+            .config_file
+            .clone()
+            .or_else(|| env("RISKGATE_CONFIG").map(PathBuf::from));
+        let raw = match &file_path {
+            Some(p) => match read_file(p) {
+                Ok(r) => r,
+                Err(e) => return Err(ConfigError(vec![e])),
+            },
+            None => RawConfig::default(),
+        };
+
+        let pick = |flag: &Option<String>, var: &str, file: &Option<String>, default: &str| {
+            flag.clone()
+                .or_else(|| env(var))
+                .or_else(|| file.clone())
+                .unwrap_or_else(|| default.to_string())
+        };
+        let listen_text = pick(
+            &o.listen,
+            "RISKGATE_LISTEN",
+            &raw.server.listen,
+            DEFAULT_LISTEN,
+        );
+        let listen = match listen_text.parse() {
+            Ok(a) => a,
+            Err(_) => {
+                problems.push(format!(
+                    "listen: `{listen_text}` is not an address like 127.0.0.1:50051"
+                ));
+                SocketAddr::from(([127, 0, 0, 1], 50051))
+            }
+        };
+        let metrics_text = pick(
+            &o.metrics_listen,
+            "RISKGATE_METRICS_LISTEN",
+            &raw.server.metrics_listen,
+            DEFAULT_METRICS_LISTEN,
+        );
+        let metrics_listen = if metrics_text.is_empty() || metrics_text == "off" {
+            None
+        } else {
+            match metrics_text.parse() {
+                Ok(a) => Some(a),
+                Err(_) => {
+                    problems.push(format!(
+                        "metrics_listen: `{metrics_text}` is not an address like 127.0.0.1:9464 (or `off`)"
+                    ));
+                    None
+                }
+            }
+        };
+
+        let num = |var: &str, file: Option<u64>, problems: &mut Vec<String>| -> Option<u64> {
+            match env(var) {
+                Some(v) => match v.parse() {
+                    Ok(n) => Some(n),
+                    Err(_) => {
+                        problems.push(format!("{var}: `{v}` is not a whole number"));
+                        None
+                    }
+                },
+                None => file,
+            }
+        };
+        let drain_ms = o
+            .drain_delay_ms
+            .or_else(|| {
+                num(
+                    "RISKGATE_DRAIN_DELAY_MS",
+                    raw.server.drain_delay_ms,
+                    &mut problems,
+                )
+            })
+            .unwrap_or(0);
+        let shutdown_ms = num(
+            "RISKGATE_SHUTDOWN_TIMEOUT_MS",
+            raw.server.shutdown_timeout_ms,
+            &mut problems,
+        )
+        .unwrap_or(10_000);
+        let store_timeout_ms = num(
+            "RISKGATE_STORE_TIMEOUT_MS",
+            raw.store.timeout_ms,
+            &mut problems,
+        )
+        .unwrap_or(50);
+        if store_timeout_ms == 0 || store_timeout_ms > 10_000 {
+            problems.push("store.timeout_ms must be between 1 and 10000".into());
+        }
+        let max_request_bytes = raw.server.max_request_bytes.unwrap_or(16 * 1024);
+        if !(1024..=4 * 1024 * 1024).contains(&max_request_bytes) {
+            problems.push("server.max_request_bytes must be between 1024 and 4194304".into());
+        }
+        let max_profiles = raw.store.max_profiles.unwrap_or(1_000_000);
+        if max_profiles == 0 {
+            problems.push("store.max_profiles must be at least 1".into());
+        }
+        let history_per_dim = raw.store.history_per_dim.unwrap_or(16);
+        if !(1..=256).contains(&history_per_dim) {
+            problems.push("store.history_per_dim must be between 1 and 256".into());
+        }
+        let hmac_key = env("RISKGATE_HMAC_KEY")
+            .map(Secret::new)
+            .or(raw.store.hmac_key);
+        if let Some(k) = &hmac_key
+            && k.expose().len() < 16
+        {
+            problems.push("store.hmac_key must be at least 16 bytes".into());
+        }
+        let rules_path = o
+            .rules
+            .clone()
+            .or_else(|| env("RISKGATE_RULES").map(PathBuf::from))
+            .or(raw.rules.path);
+        let model_path = o
+            .model
+            .clone()
+            .or_else(|| env("RISKGATE_MODEL").map(PathBuf::from))
+            .or(raw.model.path);
+        let reload_ms = raw
+            .rules
+            .reload_interval_ms
+            .or(raw.model.reload_interval_ms)
+            .unwrap_or(1000);
+        if reload_ms < 100 {
+            problems.push("reload_interval_ms must be at least 100".into());
+        }
+        let log_format = match (o.log_format, env("RISKGATE_LOG_FORMAT")) {
+            (Some(f), _) => f,
+            (None, Some(v)) => match v.as_str() {
+                "json" => LogFormat::Json,
+                "text" => LogFormat::Text,
+                _ => {
+                    problems.push(format!(
+                        "RISKGATE_LOG_FORMAT: `{v}` is not `text` or `json`"
+                    ));
+                    LogFormat::Text
+                }
+            },
+            (None, None) => raw.log.format.unwrap_or(LogFormat::Text),
+        };
+        let strong_minutes = raw.features.strong_auth_window_minutes.unwrap_or(15);
+
+        if !problems.is_empty() {
+            return Err(ConfigError(problems));
+        }
+        Ok(Config {
+            listen,
+            metrics_listen,
+            drain_delay: Duration::from_millis(drain_ms),
+            shutdown_timeout: Duration::from_millis(shutdown_ms),
+            max_request_bytes,
+            hmac_key,
+            store_timeout: Duration::from_millis(store_timeout_ms),
+            max_profiles,
+            history_per_dim,
+            rules_path,
+            model_path,
+            reload_interval: Duration::from_millis(reload_ms),
+            log_format,
+            strong_auth_window: Duration::from_secs(strong_minutes * 60),
+        })
+    }
+}
+
+fn read_file(p: &Path) -> Result<RawConfig, String> {
+    let text = std::fs::read_to_string(p)
+        .map_err(|e| format!("cannot read config file `{}`: {e}", p.display()))?;
+    toml::from_str(&text).map_err(|e| {
+        let (line, col) = e.span().map_or((1, 1), |s| {
+            let before = &text[..s.start.min(text.len())];
+            let line = before.matches('\n').count() + 1;
+            let col = before.rsplit('\n').next().map_or(0, |l| l.chars().count()) + 1;
+            (line, col)
+        });
+        format!("{}:{line}:{col}: {}", p.display(), e.message().trim())
+    })
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use std::collections::HashMap;
+
+    fn env(pairs: &[(&str, &str)]) -> impl Fn(&str) -> Option<String> {
+        let m: HashMap<String, String> = pairs
+            .iter()
+            .map(|(k, v)| (k.to_string(), v.to_string()))
+            .collect();
+        move |k| m.get(k).cloned()
+    }
+
+    #[test]
+    fn defaults_need_nothing() {
+        let c = Config::resolve(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(c.listen.to_string(), DEFAULT_LISTEN);
+        assert_eq!(
+            c.metrics_listen.map(|a| a.to_string()).as_deref(),
+            Some(DEFAULT_METRICS_LISTEN)
+        );
+        assert!(c.rules_path.is_none() && c.hmac_key.is_none());
+    }
+
+    #[test]
+    fn flags_beat_env_beat_file() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:1\"\nmetrics_listen = \"off\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(file.clone()),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&o, env(&[])).unwrap();
+        assert_eq!(c.listen.port(), 1);
+        assert!(c.metrics_listen.is_none());
+        let c = Config::resolve(&o, env(&[("RISKGATE_LISTEN", "127.0.0.1:2")])).unwrap();
+        assert_eq!(c.listen.port(), 2);
+        let o2 = Overrides {
+            listen: Some("127.0.0.1:3".into()),
+            ..o
+        };
+        let c = Config::resolve(&o2, env(&[("RISKGATE_LISTEN", "127.0.0.1:2")])).unwrap();
+        assert_eq!(c.listen.port(), 3);
+    }
+
+    #[test]
+    fn all_problems_are_reported_at_once() {
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("RISKGATE_LISTEN", "nope"),
+                ("RISKGATE_HMAC_KEY", "short"),
+                ("RISKGATE_LOG_FORMAT", "xml"),
+            ]),
+        )
+        .unwrap_err();
+        assert_eq!(e.0.len(), 3, "{e}");
+        assert!(!e.to_string().contains("short"), "the secret leaked: {e}");
+    }
+
+    #[test]
+    fn unknown_file_keys_are_rejected_with_position() {
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nlisten = \"127.0.0.1:1\"\nlisten_typo = 3\n",
+        )
+        .unwrap();
+        let e = Config::resolve(
+            &Overrides {
+                config_file: Some(file),
+                ..Overrides::default()
+            },
+            env(&[]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("c.toml:3:1"), "{e}");
+    }
+
+    #[test]
+    fn secrets_do_not_print() {
+        let s = Secret::new("hunter2-hunter2-hunter2");
+        assert_eq!(format!("{s:?}"), "<redacted>");
+    }
+}

@@ -1,0 +1,367 @@
+//! The decision pipeline: validate (done by the caller) → signals → features
+//! → score → rules → policy → decision, and outcome reports.
+//!
+//! [`decide`] is the pure core (no I/O, no clock); [`Engine`] wraps it with
+//! the store, the parsers, the hot-swappable rules and model, and telemetry.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use arc_swap::ArcSwap;
+use base64::Engine as _;
+use base64::engine::general_purpose::URL_SAFE_NO_PAD;
+
+use crate::domain::{Action, Decision, Factor, LoginAttempt, Outcome, Reason, UnixMillis};
+use crate::features::{self, DegradedFeatures, FeatureSettings, Features, GeoFeatures, INPUTS};
+use crate::model::Model;
+use crate::policy::{self, Context};
+use crate::rules::RuleSet;
+use crate::signals::{self, device::UaParser};
+use crate::store::{IdHasher, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
+use crate::telemetry::Metrics;
+
+/// Settings of the engine.
+#[derive(Clone, Debug)]
+pub struct EngineSettings {
+    /// Deadline of one store call; past it the store counts as degraded.
+    pub store_timeout: Duration,
+    pub features: FeatureSettings,
+    /// Distinct user agents kept parsed.
+    pub ua_cache: u64,
+}
+
+impl Default for EngineSettings {
+    fn default() -> Self {
+        EngineSettings {
+            store_timeout: Duration::from_millis(50),
+            features: FeatureSettings::default(),
+            ua_cache: 10_000,
+        }
+    }
+}
+
+/// The result of the pure core.
+pub struct CoreResult {
+    pub features: Features,
+    pub action: Action,
+    pub score: f64,
+    pub level: crate::domain::RiskLevel,
+    pub reasons: Vec<Reason>,
+    pub factors: Vec<Factor>,
+    /// Rules that failed at run time: (rule, error).
+    pub rule_errors: Vec<(String, String)>,
+}
+
+/// The pure core: features → model → rules → policy.
+pub fn decide(
+    features: Features,
+    attempt: &LoginAttempt,
+    model: &Model,
+    rules: &RuleSet,
+) -> CoreResult {
+    let scored = model.score(&features);
+    let ev = rules.evaluate(&features);
+    let ctx = Context {
+        channel: attempt.channel,
+        credential: attempt.credential_result,
+        enrolled: attempt.enrolled_factors,
+        store_degraded: features.degraded.store,
+    };
+    let verdict = policy::decide(&rules.policy, scored.score, &ev.hits, &ctx);
+
+    // Rule and guard reasons first (they decide), then the model's.
+    let mut reasons = Vec::with_capacity(verdict.reasons.len() + scored.contributions.len());
+    let (shadow, acting): (Vec<Reason>, Vec<Reason>) =
+        verdict.reasons.into_iter().partition(|r| r.shadow);
+    reasons.extend(acting);
+    for c in &scored.contributions {
+        let input = &INPUTS[c.input];
+        reasons.push(Reason::new(
+            input.code,
+            (input.explain)(&features),
+            c.log_odds,
+        ));
+    }
+    reasons.extend(shadow);
+    let rule_errors = ev
+        .errors
+        .iter()
+        .map(|(n, e)| (n.to_string(), e.to_string()))
+        .collect();
+    CoreResult {
+        features,
+        action: verdict.action,
+        score: verdict.score,
+        level: verdict.level,
+        reasons,
+        factors: verdict.factors,
+        rule_errors,
+    }
+}
+
+/// Why a report was refused.
+#[derive(Debug, thiserror::Error)]
+pub enum ReportError {
+    #[error("`decision_id`: not a decision id issued by this deployment")]
+    BadDecisionId,
+    #[error("`decision_id`: {0}")]
+    Store(StoreError),
+}
+
+/// The decision service.
+pub struct Engine {
+    store: Arc<dyn Store>,
+    hasher: IdHasher,
+    ua: UaParser,
+    rules: ArcSwap<RuleSet>,
+    model: ArcSwap<Model>,
+    settings: EngineSettings,
+    metrics: Arc<Metrics>,
+}
+
+impl Engine {
+    /// An engine over `store`.
+    pub fn new(
+        store: Arc<dyn Store>,
+        hasher: IdHasher,
+        rules: RuleSet,
+        model: Model,
+        settings: EngineSettings,
+        metrics: Arc<Metrics>,
+    ) -> Self {
+        metrics.set_versions(&rules.version, model.version());
+        Engine {
+            store,
+            hasher,
+            ua: UaParser::new(settings.ua_cache),
+            rules: ArcSwap::from_pointee(rules),
+            model: ArcSwap::from_pointee(model),
+            settings,
+            metrics,
+        }
+    }
+
+    /// The metrics this engine records into.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// The rule set now serving.
+    pub fn rules(&self) -> Arc<RuleSet> {
+        self.rules.load_full()
+    }
+
+    /// Swaps in a new, already validated rule set.
+    pub fn swap_rules(&self, rules: RuleSet) {
+        self.metrics
+            .set_versions(&rules.version, self.model.load().version());
+        self.rules.store(Arc::new(rules));
+    }
+
+    /// Swaps in a new, already validated model.
+    pub fn swap_model(&self, model: Model) {
+        self.metrics
+            .set_versions(&self.rules.load().version, model.version());
+        self.model.store(Arc::new(model));
+    }
+
+    /// Decides on an attempt. Never fails: a failing store degrades.
+    pub async fn evaluate(&self, attempt: LoginAttempt) -> Decision {
+        let started = Instant::now();
+        let decision = uuid::Uuid::now_v7().as_u128();
+        let device = self.ua.parse(attempt.user_agent.as_deref());
+        let facts = signals::facts(&self.hasher, &attempt, &device);
+        let obs = signals::observation(&self.hasher, decision, &attempt, facts);
+
+        let store_started = Instant::now();
+        let view = match tokio::time::timeout(self.settings.store_timeout, self.store.observe(&obs))
+            .await
+        {
+            Ok(Ok(v)) => Ok(v),
+            Ok(Err(e)) => Err(e),
+            Err(_) => Err(StoreError::Timeout(self.settings.store_timeout)),
+        };
+        self.metrics
+            .observe_store("observe", store_started.elapsed(), view.is_ok());
+        let mut degraded = DegradedFeatures {
+            store: false,
+            // No GeoIP database is wired in yet: geo is always degraded.
+            geo: true,
+        };
+        let view = view.unwrap_or_else(|e| {
+            tracing::warn!(store = self.store.name(), error = %e, "store degraded");
+            degraded.store = true;
+            StoreView::default()
+        });
+
+        let feats = features::build(
+            &attempt,
+            device,
+            &view,
+            GeoFeatures::default(),
+            degraded,
+            &self.settings.features,
+        );
+        let rules = self.rules.load();
+        let model = self.model.load();
+        let core = decide(feats, &attempt, &model, &rules);
+
+        let mut degraded_signals = Vec::new();
+        if degraded.store {
+            degraded_signals.push("store".to_string());
+        }
+        if degraded.geo {
+            degraded_signals.push("geo".to_string());
+        }
+        let decision_id = encode_decision_id(&self.hasher, decision, core.action);
+        let d = Decision {
+            decision_id,
+            action: core.action,
+            score: core.score,
+            level: core.level,
+            reasons: core.reasons,
+            acceptable_factors: core.factors,
+            policy_version: rules.version.clone(),
+            model_version: model.version().to_string(),
+            degraded_signals,
+        };
+        for (rule, e) in &core.rule_errors {
+            tracing::warn!(rule.name = %rule, rule.error = %e, "rule evaluation failed");
+            self.metrics.rule_error(rule);
+        }
+        self.metrics.observe_decision(&attempt, &d);
+        tracing::trace!(took_us = started.elapsed().as_micros() as u64, "evaluated");
+        log_decision(&self.hasher, &attempt, &d);
+        d
+    }
+
+    /// Applies an outcome report.
+    pub async fn report(
+        &self,
+        decision_id: &str,
+        outcome: Outcome,
+        factor: Option<Factor>,
+    ) -> Result<ReportEffect, ReportError> {
+        let (decision, action) =
+            decode_decision_id(&self.hasher, decision_id).ok_or(ReportError::BadDecisionId)?;
+        let report = OutcomeReport {
+            decision,
+            action,
+            outcome,
+            factor,
+            at: UnixMillis::now(),
+        };
+        let started = Instant::now();
+        let r = match tokio::time::timeout(self.settings.store_timeout, self.store.report(&report))
+            .await
+        {
+            Ok(r) => r,
+            Err(_) => Err(StoreError::Timeout(self.settings.store_timeout)),
+        };
+        self.metrics.observe_store(
+            "report",
+            started.elapsed(),
+            !matches!(r, Err(StoreError::Unavailable(_) | StoreError::Timeout(_))),
+        );
+        let effect = r.map_err(ReportError::Store)?;
+        tracing::info!(
+            decision.id = decision_id,
+            outcome = outcome.as_str(),
+            factor = factor.map(Factor::as_str),
+            profile.updated = effect.profile_updated,
+            "outcome"
+        );
+        Ok(effect)
+    }
+}
+
+fn log_decision(h: &IdHasher, a: &LoginAttempt, d: &Decision) {
+    let codes: Vec<&str> = d
+        .reasons
+        .iter()
+        .filter(|r| !r.shadow)
+        .map(|r| r.code.as_str())
+        .collect();
+    let shadow: Vec<&str> = d
+        .reasons
+        .iter()
+        .filter(|r| r.shadow)
+        .map(|r| r.code.as_str())
+        .collect();
+    tracing::info!(
+        decision.id = %d.decision_id,
+        decision.action = d.action.as_str(),
+        decision.score = d.score,
+        decision.level = d.level.as_str(),
+        decision.reasons = %codes.join(","),
+        decision.shadow_reasons = %shadow.join(","),
+        decision.degraded = %d.degraded_signals.join(","),
+        attempt.channel = a.channel.as_str(),
+        attempt.user = ?h.key(crate::store::Dim::User, a.user_id.as_bytes()),
+        attempt.request_id = a.request_id.as_deref().unwrap_or(""),
+        policy.version = %d.policy_version,
+        "decision"
+    );
+}
+
+const ID_LEN: usize = 16 + 1 + 8;
+
+/// `base64url(uuid ‖ action ‖ tag)`: the action is carried authenticated, so
+/// a report cannot claim an ALLOW for a decision that was a DENY.
+pub fn encode_decision_id(h: &IdHasher, decision: u128, action: Action) -> String {
+    let mut buf = [0u8; ID_LEN];
+    buf[..16].copy_from_slice(&decision.to_be_bytes());
+    buf[16] = action.severity();
+    let tag = h.tag(&buf[..17]);
+    buf[17..].copy_from_slice(&tag);
+    URL_SAFE_NO_PAD.encode(buf)
+}
+
+/// The decision and its action, if `id` was issued with this hasher's key.
+pub fn decode_decision_id(h: &IdHasher, id: &str) -> Option<(u128, Action)> {
+    if id.len() > 64 {
+        return None;
+    }
+    let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
+    if bytes.len() != ID_LEN {
+        return None;
+    }
+    let tag = h.tag(&bytes[..17]);
+    // Constant-time enough for an 8-byte tag: compare every byte.
+    let diff = tag
+        .iter()
+        .zip(&bytes[17..])
+        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+    if diff != 0 {
+        return None;
+    }
+    let mut uuid = [0u8; 16];
+    uuid.copy_from_slice(&bytes[..16]);
+    let action = match bytes[16] {
+        0 => Action::Allow,
+        1 => Action::StepUp,
+        2 => Action::Deny,
+        _ => return None,
+    };
+    Some((u128::from_be_bytes(uuid), action))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn decision_ids_round_trip_and_resist_tampering() {
+        let h = IdHasher::random();
+        let id = encode_decision_id(&h, 42, Action::Deny);
+        assert!(id.len() <= 64);
+        assert_eq!(decode_decision_id(&h, &id), Some((42, Action::Deny)));
+        let forged = encode_decision_id(&IdHasher::random(), 42, Action::Allow);
+        assert_eq!(decode_decision_id(&h, &forged), None);
+        let mut bytes = URL_SAFE_NO_PAD.decode(&id).unwrap();
+        bytes[16] = 0;
+        assert_eq!(decode_decision_id(&h, &URL_SAFE_NO_PAD.encode(bytes)), None);
+        assert_eq!(decode_decision_id(&h, "not-an-id"), None);
+        assert_eq!(decode_decision_id(&h, ""), None);
+    }
+}

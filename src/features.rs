@@ -1,0 +1,498 @@
+//! The typed feature struct every later stage reads, built by a pure function
+//! from the attempt and its signals, and the catalog of model inputs derived
+//! from it (name, reason code, value, human sentence).
+
+use std::sync::Arc;
+
+use serde::{Deserialize, Serialize};
+
+use crate::domain::{Channel, CredentialResult, LoginAttempt, UnixMillis};
+use crate::signals::device::DeviceInfo;
+use crate::store::{Dim, StoreView, VelocityView};
+
+/// Facts about the attempt itself.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct AttemptFeatures {
+    pub channel: Channel,
+    pub credential_result: CredentialResult,
+    pub hour_of_week: u8,
+    pub ip_version: u8,
+    pub has_device_id: bool,
+    pub has_user_agent: bool,
+}
+
+/// What riskgate knows about the user.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct UserFeatures {
+    /// Verified logins remembered for this user.
+    pub verified_logins: u32,
+    /// No verified login yet: newness of device and network says nothing.
+    pub is_new: bool,
+}
+
+/// The device and its user agent.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default)]
+pub struct DeviceFeatures {
+    /// The device id was seen in the user's verified logins.
+    pub known: bool,
+    /// A device id was sent, the user has history, and it is not in it.
+    pub new: bool,
+    /// The exact user-agent string was seen in the user's verified logins.
+    pub user_agent_known: bool,
+    /// The user has history and this user agent is not in it.
+    pub new_user_agent: bool,
+    /// Distinct users seen on this device in the last 24 h (this one included).
+    pub users_24h: u32,
+    /// The parsed user agent (`browser`, `os`, `category`, `is_crawler`,
+    /// `is_automation`, …).
+    #[serde(flatten)]
+    pub info: Arc<DeviceInfo>,
+}
+
+/// The network the attempt comes from.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct NetworkFeatures {
+    /// This exact IP was seen in the user's verified logins.
+    pub ip_known: bool,
+    /// The /24 (IPv4) or /48 (IPv6) was seen in the user's verified logins.
+    pub network_known: bool,
+    /// The user has history and this network is not in it.
+    pub new_network: bool,
+}
+
+/// Where the attempt comes from, when a GeoIP database answers.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct GeoFeatures {
+    /// A GeoIP database answered for this IP.
+    pub available: bool,
+    /// ISO 3166-1 alpha-2 code, or "" when unknown.
+    pub country: String,
+    pub city: String,
+    pub asn: u32,
+    pub new_country: bool,
+    pub new_city: bool,
+    pub new_asn: bool,
+    /// Great-circle distance from the last verified login, km (0 if unknown).
+    pub distance_km: f64,
+    /// Implied speed from the last verified login, km/h (0 if unknown).
+    pub speed_kmh: f64,
+    /// Minutes since the last verified login (0 if none).
+    pub minutes_since_last: f64,
+    pub impossible_travel: bool,
+    pub anonymous: bool,
+    pub vpn: bool,
+    pub tor: bool,
+    pub hosting: bool,
+    pub proxy: bool,
+}
+
+/// Failure and attempt counts in sliding windows (this attempt included).
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct VelocityFeatures {
+    pub user_failures_1m: u32,
+    pub user_failures_1h: u32,
+    pub user_failures_24h: u32,
+    pub ip_failures_1m: u32,
+    pub ip_failures_1h: u32,
+    pub ip_failures_24h: u32,
+    pub network_failures_1m: u32,
+    pub network_failures_1h: u32,
+    pub network_failures_24h: u32,
+    pub device_failures_1m: u32,
+    pub device_failures_1h: u32,
+    pub device_failures_24h: u32,
+    pub ip_attempts_1m: u32,
+    pub ip_attempts_1h: u32,
+    pub ip_attempts_24h: u32,
+    /// Distinct users tried from this IP in the last hour (this one included).
+    pub ip_distinct_users_1h: u32,
+    /// Distinct users seen on this device in the last 24 h (this one included).
+    pub device_distinct_users_24h: u32,
+    /// Deployment-wide failed share of attempts in the last minute / 24 h.
+    pub global_failure_ratio_1m: f64,
+    pub global_failure_ratio_24h: f64,
+}
+
+fn ratio(failures: u32, attempts: u32) -> f64 {
+    if attempts == 0 {
+        0.0
+    } else {
+        f64::from(failures) / f64::from(attempts)
+    }
+}
+
+impl From<&VelocityView> for VelocityFeatures {
+    fn from(v: &VelocityView) -> Self {
+        VelocityFeatures {
+            user_failures_1m: v.user_failures.m1,
+            user_failures_1h: v.user_failures.h1,
+            user_failures_24h: v.user_failures.h24,
+            ip_failures_1m: v.ip_failures.m1,
+            ip_failures_1h: v.ip_failures.h1,
+            ip_failures_24h: v.ip_failures.h24,
+            network_failures_1m: v.network_failures.m1,
+            network_failures_1h: v.network_failures.h1,
+            network_failures_24h: v.network_failures.h24,
+            device_failures_1m: v.device_failures.m1,
+            device_failures_1h: v.device_failures.h1,
+            device_failures_24h: v.device_failures.h24,
+            ip_attempts_1m: v.ip_attempts.m1,
+            ip_attempts_1h: v.ip_attempts.h1,
+            ip_attempts_24h: v.ip_attempts.h24,
+            ip_distinct_users_1h: v.ip_distinct_users_1h,
+            device_distinct_users_24h: v.device_distinct_users_24h,
+            global_failure_ratio_1m: ratio(v.global_failures.m1, v.global_attempts.m1),
+            global_failure_ratio_24h: ratio(v.global_failures.h24, v.global_attempts.h24),
+        }
+    }
+}
+
+/// Behavior compared with the user's own history.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct BehaviorFeatures {
+    /// Verified logins of this user in this hour of the week.
+    pub hour_count: u32,
+    /// The user has at least 10 verified logins and none in this hour of the
+    /// week or its neighbours.
+    pub unusual_hour: bool,
+    /// A strong factor (WebAuthn, TOTP) passed within the configured window.
+    pub recent_strong_auth: bool,
+}
+
+/// Which signal sources could not answer.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct DegradedFeatures {
+    pub store: bool,
+    pub geo: bool,
+}
+
+/// Everything the model, the rules and the policy see about one attempt.
+#[derive(Clone, Debug, Default, PartialEq, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Features {
+    pub at: UnixMillis,
+    pub attempt: AttemptFeatures,
+    pub user: UserFeatures,
+    pub device: DeviceFeatures,
+    pub network: NetworkFeatures,
+    pub geo: GeoFeatures,
+    pub velocity: VelocityFeatures,
+    pub behavior: BehaviorFeatures,
+    pub degraded: DegradedFeatures,
+}
+
+/// Tunables of feature extraction.
+#[derive(Clone, Copy, Debug, PartialEq)]
+pub struct FeatureSettings {
+    /// How long a passed strong factor counts as recent, ms.
+    pub strong_auth_window_ms: i64,
+}
+
+impl Default for FeatureSettings {
+    fn default() -> Self {
+        FeatureSettings {
+            strong_auth_window_ms: 15 * 60_000,
+        }
+    }
+}
+
+/// Builds the features. Pure: everything comes in as arguments.
+pub fn build(
+    attempt: &LoginAttempt,
+    device: Arc<DeviceInfo>,
+    view: &StoreView,
+    geo: GeoFeatures,
+    degraded: DegradedFeatures,
+    settings: &FeatureSettings,
+) -> Features {
+    let p = &view.profile;
+    let has_history = p.verified_logins > 0;
+    let has_device_id = attempt.device_id.is_some();
+    let has_user_agent = attempt.user_agent.is_some();
+    let device_known = has_device_id && p.seen(Dim::Device) > 0;
+    let ua_known = has_user_agent && p.seen(Dim::UserAgent) > 0;
+    let network_known = p.seen(Dim::Network) > 0;
+    let at = attempt.occurred_at;
+    let hour = at.hour_of_week();
+    let recent_strong_auth = p
+        .last_strong_auth
+        .is_some_and(|t| at.0 - t.0 <= settings.strong_auth_window_ms && at.0 >= t.0);
+
+    Features {
+        at,
+        attempt: AttemptFeatures {
+            channel: attempt.channel,
+            credential_result: attempt.credential_result,
+            hour_of_week: hour,
+            ip_version: if attempt.ip.is_ipv4() { 4 } else { 6 },
+            has_device_id,
+            has_user_agent,
+        },
+        user: UserFeatures {
+            verified_logins: p.verified_logins,
+            is_new: !has_history && !degraded.store,
+        },
+        device: DeviceFeatures {
+            known: device_known,
+            new: has_device_id && has_history && !device_known,
+            user_agent_known: ua_known,
+            new_user_agent: has_user_agent && has_history && !ua_known,
+            users_24h: view.velocity.device_distinct_users_24h,
+            info: device,
+        },
+        network: NetworkFeatures {
+            ip_known: p.seen(Dim::Ip) > 0,
+            network_known,
+            new_network: has_history && !network_known,
+        },
+        geo,
+        velocity: VelocityFeatures::from(&view.velocity),
+        behavior: BehaviorFeatures {
+            hour_count: p.hour_count,
+            unusual_hour: p.verified_logins >= 10 && p.hour_count == 0,
+            recent_strong_auth,
+        },
+        degraded,
+    }
+}
+
+/// One numeric model input: how to compute it and how to explain it.
+pub struct Input {
+    /// The name models use for it (stable; part of the model file schema).
+    pub name: &'static str,
+    /// The reason code reported when it raises the score.
+    pub code: &'static str,
+    pub value: fn(&Features) -> f64,
+    pub explain: fn(&Features) -> String,
+}
+
+fn b(v: bool) -> f64 {
+    if v { 1.0 } else { 0.0 }
+}
+
+fn ln1p(n: u32) -> f64 {
+    f64::from(n).ln_1p()
+}
+
+fn plural(n: u32, one: &str, many: &str) -> String {
+    if n == 1 {
+        format!("1 {one}")
+    } else {
+        format!("{n} {many}")
+    }
+}
+
+/// Every input a model may use, in canonical order.
+pub const INPUTS: &[Input] = &[
+    Input {
+        name: "new_user",
+        code: "new_user",
+        value: |f| b(f.user.is_new),
+        explain: |_| "no verified login yet for this user".into(),
+    },
+    Input {
+        name: "new_device",
+        code: "new_device",
+        value: |f| b(f.device.new),
+        explain: |_| "first login from this device for this user".into(),
+    },
+    Input {
+        name: "no_device_id",
+        code: "no_device_id",
+        value: |f| b(!f.attempt.has_device_id),
+        explain: |_| "the channel sent no device identifier".into(),
+    },
+    Input {
+        name: "new_network",
+        code: "new_network",
+        value: |f| b(f.network.new_network),
+        explain: |_| "first login from this network for this user".into(),
+    },
+    Input {
+        name: "new_user_agent",
+        code: "new_user_agent",
+        value: |f| b(f.device.new_user_agent),
+        explain: |f| {
+            format!(
+                "first login with this browser version for this user ({} on {})",
+                f.device.info.browser, f.device.info.os
+            )
+        },
+    },
+    Input {
+        name: "automation_user_agent",
+        code: "automation_user_agent",
+        value: |f| b(f.device.info.is_crawler || f.device.info.is_automation),
+        explain: |_| "the user agent is a bot, crawler, headless browser or HTTP library".into(),
+    },
+    Input {
+        name: "credential_invalid",
+        code: "invalid_credential",
+        value: |f| b(f.attempt.credential_result == CredentialResult::Invalid),
+        explain: |_| "the primary credential was wrong".into(),
+    },
+    Input {
+        name: "user_failures_1h",
+        code: "user_failure_burst",
+        value: |f| ln1p(f.velocity.user_failures_1h),
+        explain: |f| {
+            format!(
+                "{} for this user in the last hour",
+                plural(f.velocity.user_failures_1h, "failed login", "failed logins")
+            )
+        },
+    },
+    Input {
+        name: "ip_failures_1h",
+        code: "ip_failure_burst",
+        value: |f| ln1p(f.velocity.ip_failures_1h),
+        explain: |f| {
+            format!(
+                "{} from this IP address in the last hour",
+                plural(f.velocity.ip_failures_1h, "failed login", "failed logins")
+            )
+        },
+    },
+    Input {
+        name: "network_failures_1h",
+        code: "network_failure_burst",
+        value: |f| ln1p(f.velocity.network_failures_1h),
+        explain: |f| {
+            format!(
+                "{} from this network in the last hour",
+                plural(
+                    f.velocity.network_failures_1h,
+                    "failed login",
+                    "failed logins"
+                )
+            )
+        },
+    },
+    Input {
+        name: "device_failures_1h",
+        code: "device_failure_burst",
+        value: |f| ln1p(f.velocity.device_failures_1h),
+        explain: |f| {
+            format!(
+                "{} from this device in the last hour",
+                plural(
+                    f.velocity.device_failures_1h,
+                    "failed login",
+                    "failed logins"
+                )
+            )
+        },
+    },
+    Input {
+        name: "ip_other_users_1h",
+        code: "password_spray",
+        value: |f| ln1p(f.velocity.ip_distinct_users_1h.saturating_sub(1)),
+        explain: |f| {
+            format!(
+                "{} tried from this IP address in the last hour",
+                plural(
+                    f.velocity.ip_distinct_users_1h,
+                    "account",
+                    "different accounts"
+                )
+            )
+        },
+    },
+    Input {
+        name: "device_other_users_24h",
+        code: "shared_device",
+        value: |f| ln1p(f.device.users_24h.saturating_sub(1)),
+        explain: |f| {
+            format!(
+                "{} used this device in the last 24 hours",
+                plural(f.device.users_24h, "account", "different accounts")
+            )
+        },
+    },
+    Input {
+        name: "unusual_hour",
+        code: "unusual_hour",
+        value: |f| b(f.behavior.unusual_hour),
+        explain: |f| {
+            format!(
+                "no verified login by this user at this hour of the week (hour {})",
+                f.attempt.hour_of_week
+            )
+        },
+    },
+    Input {
+        name: "recent_strong_auth",
+        code: "recent_strong_auth",
+        value: |f| b(f.behavior.recent_strong_auth),
+        explain: |_| "the user recently passed a strong second factor".into(),
+    },
+];
+
+/// The input named `name`, if any.
+pub fn input(name: &str) -> Option<(usize, &'static Input)> {
+    INPUTS.iter().enumerate().find(|(_, i)| i.name == name)
+}
+
+#[cfg(test)]
+pub(crate) mod fixtures {
+    //! Features for unit tests of later stages.
+    use super::*;
+    use crate::domain::FactorSet;
+    use std::collections::BTreeMap;
+
+    pub fn attempt() -> LoginAttempt {
+        LoginAttempt {
+            user_id: "alice".into(),
+            channel: Channel::Web,
+            ip: "203.0.113.7".parse().unwrap(),
+            device_id: Some("dev-1".into()),
+            user_agent: Some("Mozilla/5.0".into()),
+            occurred_at: UnixMillis(1_700_000_000_000),
+            credential_result: CredentialResult::Valid,
+            attributes: BTreeMap::new(),
+            request_id: None,
+            enrolled_factors: FactorSet::EMPTY,
+        }
+    }
+
+    pub fn features() -> Features {
+        build(
+            &attempt(),
+            Arc::new(DeviceInfo::unknown()),
+            &StoreView::default(),
+            GeoFeatures::default(),
+            DegradedFeatures::default(),
+            &FeatureSettings::default(),
+        )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn new_user_newness_is_not_counted_as_new_device() {
+        let f = fixtures::features();
+        assert!(f.user.is_new);
+        assert!(!f.device.new);
+        assert!(!f.network.new_network);
+    }
+
+    #[test]
+    fn input_names_are_unique() {
+        for (i, a) in INPUTS.iter().enumerate() {
+            for b in &INPUTS[i + 1..] {
+                assert_ne!(a.name, b.name);
+            }
+        }
+    }
+}

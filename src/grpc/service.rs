@@ -1,0 +1,105 @@
+//! `riskgate.v1.RiskService` over the engine, and the one error → `Status`
+//! table.
+
+use std::sync::Arc;
+use std::time::Instant;
+
+use tonic::{Request, Response, Status};
+
+use crate::domain::UnixMillis;
+use crate::engine::{Engine, ReportError};
+use crate::grpc::convert::{InvalidField, ReportRequest, attempt_from_proto};
+use crate::grpc::pb;
+use crate::store::StoreError;
+
+/// Everything an RPC can fail with.
+#[derive(Debug, thiserror::Error)]
+pub enum ApiError {
+    #[error(transparent)]
+    Invalid(#[from] InvalidField),
+    #[error(transparent)]
+    Report(#[from] ReportError),
+}
+
+impl From<ApiError> for Status {
+    fn from(e: ApiError) -> Self {
+        match e {
+            ApiError::Invalid(f) => Status::invalid_argument(f.to_string()),
+            ApiError::Report(ReportError::BadDecisionId) => {
+                Status::invalid_argument(ReportError::BadDecisionId.to_string())
+            }
+            ApiError::Report(ReportError::Store(StoreError::UnknownDecision(_))) => {
+                Status::not_found("`decision_id`: the decision is unknown or has expired")
+            }
+            ApiError::Report(ReportError::Store(
+                e @ (StoreError::Unavailable(_) | StoreError::Timeout(_)),
+            )) => {
+                tracing::warn!(error = %e, "outcome not recorded: store unavailable");
+                Status::unavailable("the store is unavailable; retry the report later")
+            }
+        }
+    }
+}
+
+/// The gRPC service.
+pub struct RiskService {
+    engine: Arc<Engine>,
+}
+
+impl RiskService {
+    /// A service over `engine`.
+    pub fn new(engine: Arc<Engine>) -> Self {
+        RiskService { engine }
+    }
+}
+
+#[tonic::async_trait]
+impl pb::risk_service_server::RiskService for RiskService {
+    async fn evaluate(
+        &self,
+        request: Request<pb::EvaluateRequest>,
+    ) -> Result<Response<pb::EvaluateResponse>, Status> {
+        let started = Instant::now();
+        let metrics = self.engine.metrics();
+        let _in_flight = metrics.in_flight();
+        let attempt = match attempt_from_proto(request.into_inner(), UnixMillis::now()) {
+            Ok(a) => a,
+            Err(e) => {
+                metrics.rejected("Evaluate", tonic::Code::InvalidArgument);
+                return Err(ApiError::from(e).into());
+            }
+        };
+        let decision = self.engine.evaluate(attempt).await;
+        metrics.observe_request("Evaluate", started.elapsed());
+        Ok(Response::new(decision.into()))
+    }
+
+    async fn report_outcome(
+        &self,
+        request: Request<pb::ReportOutcomeRequest>,
+    ) -> Result<Response<pb::ReportOutcomeResponse>, Status> {
+        let started = Instant::now();
+        let metrics = self.engine.metrics();
+        let _in_flight = metrics.in_flight();
+        let r = ReportRequest::try_from(request.into_inner()).map_err(ApiError::from);
+        let result = match r {
+            Ok(r) => self
+                .engine
+                .report(&r.decision_id, r.outcome, r.factor)
+                .await
+                .map_err(ApiError::from),
+            Err(e) => Err(e),
+        };
+        metrics.observe_request("ReportOutcome", started.elapsed());
+        match result {
+            Ok(effect) => Ok(Response::new(pb::ReportOutcomeResponse {
+                profile_updated: effect.profile_updated,
+            })),
+            Err(e) => {
+                let status = Status::from(e);
+                metrics.rejected("ReportOutcome", status.code());
+                Err(status)
+            }
+        }
+    }
+}

@@ -1,0 +1,64 @@
+//! `riskgate`: parse the command line, load config, run, map errors to exit
+//! codes (64 for bad usage or configuration, 1 for failures).
+
+use std::process::ExitCode;
+
+use clap::Parser;
+use riskgate::cli::{Cli, Command, RulesCommand, eval, serve};
+use riskgate::config::Config;
+
+const EX_USAGE: u8 = 64;
+
+fn main() -> ExitCode {
+    let cli = Cli::parse();
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(r) => r,
+        Err(e) => {
+            eprintln!("riskgate: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    match cli.command {
+        Command::Serve(args) => {
+            let config = match Config::from_env(&serve::overrides(&args)) {
+                Ok(c) => c,
+                Err(e) => {
+                    eprintln!("riskgate: {e}");
+                    return ExitCode::from(EX_USAGE);
+                }
+            };
+            report(runtime.block_on(serve::run(config)))
+        }
+        Command::Eval(args) => report(runtime.block_on(eval::run_eval(args))),
+        Command::Report(args) => report(runtime.block_on(eval::run_report(args))),
+        Command::Rules(RulesCommand::Check { file }) => {
+            if riskgate::cli::rules::check(&file) {
+                ExitCode::SUCCESS
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+        Command::Rules(RulesCommand::Explain {
+            file,
+            features,
+            score,
+        }) => report(riskgate::cli::rules::explain(&file, &features, score)),
+    }
+}
+
+fn report(r: anyhow::Result<()>) -> ExitCode {
+    match r {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("riskgate: {e:#}");
+            if e.downcast_ref::<eval::UsageError>().is_some() {
+                ExitCode::from(EX_USAGE)
+            } else {
+                ExitCode::FAILURE
+            }
+        }
+    }
+}

@@ -1,0 +1,310 @@
+//! Running riskgate: the engine from a [`Config`], the gRPC server (risk
+//! service, standard health, reflection), the metrics listener, file reloads,
+//! and graceful shutdown in a fixed order: health NOT_SERVING → drain delay →
+//! stop accepting → in-flight calls finish under a deadline → exit.
+
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::sync::Arc;
+use std::time::{Duration, SystemTime};
+
+use tokio::net::TcpListener;
+use tokio::sync::oneshot;
+use tokio::task::JoinHandle;
+use tokio_stream::wrappers::TcpListenerStream;
+use tonic_health::ServingStatus;
+use tonic_health::server::HealthReporter;
+
+use crate::config::Config;
+use crate::engine::{Engine, EngineSettings};
+use crate::features::FeatureSettings;
+use crate::grpc::pb::risk_service_server::RiskServiceServer;
+use crate::grpc::{pb, service::RiskService};
+use crate::model::Model;
+use crate::rules::RuleSet;
+use crate::store::memory::{MemoryLimits, MemoryStore};
+use crate::store::{IdHasher, Store};
+use crate::telemetry::Metrics;
+
+/// Why the server could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum StartError {
+    #[error("rules: {0}")]
+    Rules(#[from] crate::rules::LoadError),
+    #[error("model: {0}")]
+    Model(#[from] crate::model::ModelError),
+    #[error("cannot listen on {addr}: {source}")]
+    Bind {
+        addr: SocketAddr,
+        source: std::io::Error,
+    },
+    #[error("reflection: {0}")]
+    Reflection(String),
+}
+
+/// Builds the engine the configuration describes.
+pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, StartError> {
+    let rules = match &config.rules_path {
+        Some(p) => RuleSet::load(p)?,
+        None => RuleSet::embedded()?,
+    };
+    for w in &rules.warnings {
+        tracing::warn!(rules.warning = %w, "rule file warning");
+    }
+    let model = match &config.model_path {
+        Some(p) => Model::load(p)?,
+        None => Model::embedded()?,
+    };
+    let hasher = match &config.hmac_key {
+        Some(k) => IdHasher::new(k.expose().as_bytes()),
+        None => IdHasher::random(),
+    };
+    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(MemoryLimits {
+        max_profiles: config.max_profiles,
+        history_per_dim: config.history_per_dim,
+        ..MemoryLimits::default()
+    }));
+    let settings = EngineSettings {
+        store_timeout: config.store_timeout,
+        features: FeatureSettings {
+            strong_auth_window_ms: i64::try_from(config.strong_auth_window.as_millis())
+                .unwrap_or(i64::MAX),
+        },
+        ..EngineSettings::default()
+    };
+    Ok(Engine::new(store, hasher, rules, model, settings, metrics))
+}
+
+/// A running server.
+pub struct Running {
+    pub addr: SocketAddr,
+    pub metrics_addr: Option<SocketAddr>,
+    pub engine: Arc<Engine>,
+    health: HealthReporter,
+    stop: oneshot::Sender<()>,
+    server: JoinHandle<Result<(), tonic::transport::Error>>,
+    background: Vec<JoinHandle<()>>,
+    drain_delay: Duration,
+    shutdown_timeout: Duration,
+}
+
+/// Starts everything the configuration describes.
+pub async fn start(config: &Config) -> Result<Running, StartError> {
+    let metrics = Arc::new(Metrics::new());
+    let engine = Arc::new(build_engine(config, metrics.clone())?);
+    start_with_engine(config, engine).await
+}
+
+/// Starts the listeners around an existing engine.
+pub async fn start_with_engine(
+    config: &Config,
+    engine: Arc<Engine>,
+) -> Result<Running, StartError> {
+    let listener = TcpListener::bind(config.listen)
+        .await
+        .map_err(|source| StartError::Bind {
+            addr: config.listen,
+            source,
+        })?;
+    let addr = listener.local_addr().map_err(|source| StartError::Bind {
+        addr: config.listen,
+        source,
+    })?;
+
+    let mut background = Vec::new();
+    let metrics_addr = match config.metrics_listen {
+        Some(m) => {
+            let l = TcpListener::bind(m)
+                .await
+                .map_err(|source| StartError::Bind { addr: m, source })?;
+            let bound = l
+                .local_addr()
+                .map_err(|source| StartError::Bind { addr: m, source })?;
+            background.push(tokio::spawn(serve_metrics(l, engine.clone())));
+            Some(bound)
+        }
+        None => None,
+    };
+    if let Some(p) = &config.rules_path {
+        background.push(tokio::spawn(watch(
+            p.clone(),
+            config.reload_interval,
+            engine.clone(),
+            Kind::Rules,
+        )));
+    }
+    if let Some(p) = &config.model_path {
+        background.push(tokio::spawn(watch(
+            p.clone(),
+            config.reload_interval,
+            engine.clone(),
+            Kind::Model,
+        )));
+    }
+
+    let (health, health_service) = tonic_health::server::health_reporter();
+    health.set_serving::<RiskServiceServer<RiskService>>().await;
+    health.set_service_status("", ServingStatus::Serving).await;
+    let reflection = tonic_reflection::server::Builder::configure()
+        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+        .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    let risk = RiskServiceServer::new(RiskService::new(engine.clone()))
+        .max_decoding_message_size(config.max_request_bytes);
+
+    let (stop, stopped) = oneshot::channel::<()>();
+    let server = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .add_service(health_service)
+        .add_service(reflection)
+        .add_service(risk)
+        .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
+            let _ = stopped.await;
+        });
+    let server = tokio::spawn(server);
+    tracing::info!(
+        listen = %addr,
+        metrics = %metrics_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
+        rules.version = %engine.rules().version,
+        "riskgate serving"
+    );
+    Ok(Running {
+        addr,
+        metrics_addr,
+        engine,
+        health,
+        stop,
+        server,
+        background,
+        drain_delay: config.drain_delay,
+        shutdown_timeout: config.shutdown_timeout,
+    })
+}
+
+impl Running {
+    /// Shuts down in order. Returns false if in-flight calls did not finish
+    /// within the shutdown timeout.
+    pub async fn shutdown(self) -> bool {
+        tracing::info!("shutting down: health NOT_SERVING");
+        self.health
+            .set_not_serving::<RiskServiceServer<RiskService>>()
+            .await;
+        self.health
+            .set_service_status("", ServingStatus::NotServing)
+            .await;
+        tokio::time::sleep(self.drain_delay).await;
+        tracing::info!("shutting down: closing the listener");
+        let _ = self.stop.send(());
+        let finished = match tokio::time::timeout(self.shutdown_timeout, self.server).await {
+            Ok(Ok(Ok(()))) => true,
+            Ok(Ok(Err(e))) => {
+                tracing::error!(error = %e, "server error during shutdown");
+                true
+            }
+            Ok(Err(e)) => {
+                tracing::error!(error = %e, "server task failed");
+                true
+            }
+            Err(_) => {
+                tracing::warn!(timeout = ?self.shutdown_timeout, "in-flight calls did not finish in time");
+                false
+            }
+        };
+        for b in self.background {
+            b.abort();
+        }
+        tracing::info!("shutdown complete");
+        finished
+    }
+}
+
+async fn serve_metrics(listener: TcpListener, engine: Arc<Engine>) {
+    use axum::routing::get;
+    let app = axum::Router::new()
+        .route(
+            "/metrics",
+            get(move || {
+                let engine = engine.clone();
+                async move {
+                    (
+                        [(
+                            axum::http::header::CONTENT_TYPE,
+                            "text/plain; version=0.0.4; charset=utf-8",
+                        )],
+                        engine.metrics().render(),
+                    )
+                }
+            }),
+        )
+        .route("/healthz", get(|| async { "ok" }));
+    if let Err(e) = axum::serve(listener, app).await {
+        tracing::error!(error = %e, "metrics listener failed");
+    }
+}
+
+#[derive(Clone, Copy)]
+enum Kind {
+    Rules,
+    Model,
+}
+
+fn stamp(p: &Path) -> Option<(SystemTime, u64)> {
+    let m = std::fs::metadata(p).ok()?;
+    Some((m.modified().ok()?, m.len()))
+}
+
+/// Polls a file and swaps in a new version when it changes and loads
+/// cleanly; a bad version is logged and counted, the old one keeps serving.
+async fn watch(path: PathBuf, every: Duration, engine: Arc<Engine>, kind: Kind) {
+    let mut last = stamp(&path);
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let now = stamp(&path);
+        if now == last || now.is_none() {
+            continue;
+        }
+        last = now;
+        let p = path.clone();
+        let loaded = tokio::task::spawn_blocking(move || match kind {
+            Kind::Rules => RuleSet::load(&p)
+                .map(Loaded::Rules)
+                .map_err(|e| e.to_string()),
+            Kind::Model => Model::load(&p)
+                .map(Loaded::Model)
+                .map_err(|e| e.to_string()),
+        })
+        .await;
+        let name = match kind {
+            Kind::Rules => "rules",
+            Kind::Model => "model",
+        };
+        match loaded {
+            Ok(Ok(Loaded::Rules(r))) => {
+                tracing::info!(rules.version = %r.version, path = %path.display(), "rules reloaded");
+                engine.swap_rules(r);
+                engine.metrics().reload(name, true);
+            }
+            Ok(Ok(Loaded::Model(m))) => {
+                tracing::info!(model.version = %m.version(), path = %path.display(), "model reloaded");
+                engine.swap_model(m);
+                engine.metrics().reload(name, true);
+            }
+            Ok(Err(e)) => {
+                tracing::error!(kind = name, path = %path.display(), errors = %e, "reload rejected; previous version keeps serving");
+                engine.metrics().reload(name, false);
+            }
+            Err(e) => {
+                tracing::error!(kind = name, error = %e, "reload task failed");
+                engine.metrics().reload(name, false);
+            }
+        }
+    }
+}
+
+enum Loaded {
+    Rules(RuleSet),
+    Model(Model),
+}

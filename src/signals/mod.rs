@@ -1,0 +1,102 @@
+//! Signals: the I/O boundary between an attempt and the pure core. Parses the
+//! device, hashes identifiers into the store's keys, and asks the store (under
+//! a deadline) for the profile and velocity as of this attempt.
+
+pub mod device;
+
+use std::net::IpAddr;
+
+use crate::domain::{CredentialResult, LoginAttempt};
+use crate::store::{Dim, Facts, IdHasher, Observation};
+
+use device::DeviceInfo;
+
+/// The network an address belongs to for velocity and profiles: the /24 of
+/// an IPv4 address, the /48 of an IPv6 one. IPv4-mapped IPv6 counts as IPv4.
+pub fn network_of(ip: IpAddr) -> String {
+    match canonical(ip) {
+        IpAddr::V4(v4) => {
+            let o = v4.octets();
+            format!("{}.{}.{}.0/24", o[0], o[1], o[2])
+        }
+        IpAddr::V6(v6) => {
+            let s = v6.segments();
+            format!("{:x}:{:x}:{:x}::/48", s[0], s[1], s[2])
+        }
+    }
+}
+
+/// IPv4-mapped IPv6 addresses as IPv4; everything else unchanged.
+pub fn canonical(ip: IpAddr) -> IpAddr {
+    match ip {
+        IpAddr::V6(v6) => match v6.to_ipv4_mapped() {
+            Some(v4) => IpAddr::V4(v4),
+            None => ip,
+        },
+        v4 => v4,
+    }
+}
+
+/// The attempt's hashed facts per profile dimension.
+pub fn facts(h: &IdHasher, attempt: &LoginAttempt, info: &DeviceInfo) -> Facts {
+    let mut f = Facts::default();
+    let ip = canonical(attempt.ip);
+    f.set(Dim::Ip, Some(h.key(Dim::Ip, ip.to_string().as_bytes())));
+    f.set(
+        Dim::Network,
+        Some(h.key(Dim::Network, network_of(ip).as_bytes())),
+    );
+    if let Some(d) = &attempt.device_id {
+        f.set(Dim::Device, Some(h.key(Dim::Device, d.as_bytes())));
+    }
+    if let Some(ua) = &attempt.user_agent {
+        f.set(Dim::UserAgent, Some(h.key(Dim::UserAgent, ua.as_bytes())));
+        let browser = format!("{} {}", info.browser, info.browser_version);
+        f.set(Dim::Browser, Some(h.key(Dim::Browser, browser.as_bytes())));
+        let os = format!("{} {}", info.os, info.os_version);
+        f.set(Dim::Os, Some(h.key(Dim::Os, os.as_bytes())));
+        f.set(
+            Dim::DeviceType,
+            Some(h.key(Dim::DeviceType, info.category.as_bytes())),
+        );
+    }
+    f
+}
+
+/// The store observation for an attempt.
+pub fn observation(
+    h: &IdHasher,
+    decision: u128,
+    attempt: &LoginAttempt,
+    facts: Facts,
+) -> Observation {
+    Observation {
+        decision,
+        at: attempt.occurred_at,
+        user: h.key(Dim::User, attempt.user_id.as_bytes()),
+        facts,
+        place: None,
+        failed: attempt.credential_result == CredentialResult::Invalid,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn networks_are_slash_24_and_slash_48() {
+        assert_eq!(
+            network_of("203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            network_of("::ffff:203.0.113.77".parse().unwrap()),
+            "203.0.113.0/24"
+        );
+        assert_eq!(
+            network_of("2001:db8:abcd:12::1".parse().unwrap()),
+            "2001:db8:abcd::/48"
+        );
+    }
+}

@@ -1,0 +1,570 @@
+//! The embedded store: everything in this process, bounded and TTL'd with
+//! moka. The default, so `riskgate serve` needs nothing else installed; state
+//! is lost on restart and not shared between replicas (use Redis for that).
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU32, Ordering};
+use std::time::Duration;
+
+use async_trait::async_trait;
+use moka::sync::Cache;
+use parking_lot::Mutex;
+
+use crate::domain::{Factor, UnixMillis};
+
+use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
+use super::{
+    Dim, Facts, GeoPoint, Key, LastLogin, Observation, OutcomeReport, PROFILE_DIMS, ProfileView,
+    ReportEffect, Store, StoreError, StoreView, VelocityView, teaches,
+};
+
+/// Limits of the memory store.
+#[derive(Clone, Debug)]
+pub struct MemoryLimits {
+    /// Most user profiles kept (least recently used evicted first).
+    pub max_profiles: u64,
+    /// A profile unused for this long is dropped.
+    pub profile_ttl: Duration,
+    /// Most velocity counters kept.
+    pub max_counters: u64,
+    /// Most pending decisions kept for ReportOutcome.
+    pub max_pending: u64,
+    /// How long a decision can be reported on.
+    pub decision_ttl: Duration,
+    /// Most distinct values remembered per user and dimension.
+    pub history_per_dim: usize,
+}
+
+impl Default for MemoryLimits {
+    fn default() -> Self {
+        MemoryLimits {
+            max_profiles: 1_000_000,
+            profile_ttl: Duration::from_secs(90 * 86_400),
+            max_counters: 1_000_000,
+            max_pending: 1_000_000,
+            decision_ttl: Duration::from_secs(7 * 86_400),
+            history_per_dim: 16,
+        }
+    }
+}
+
+/// One remembered value: (short key, count, last seen in seconds).
+type Seen = (u64, u32, u32);
+
+#[derive(Debug, Default)]
+struct Profile {
+    verified: u32,
+    dims: [Vec<Seen>; PROFILE_DIMS.len()],
+    /// Sparse hour-of-week histogram: (hour, count).
+    hours: Vec<(u8, u16)>,
+    last_login: Option<LastLogin>,
+    last_strong_auth: Option<UnixMillis>,
+}
+
+fn secs(at: UnixMillis) -> u32 {
+    u32::try_from(at.0.max(0) / 1000).unwrap_or(u32::MAX)
+}
+
+impl Profile {
+    fn view(&self, facts: &Facts, hour: u8) -> ProfileView {
+        let mut v = ProfileView {
+            verified_logins: self.verified,
+            last_login: self.last_login,
+            last_strong_auth: self.last_strong_auth,
+            ..ProfileView::default()
+        };
+        for (i, hist) in self.dims.iter().enumerate() {
+            v.distinct[i] = u32::try_from(hist.len()).unwrap_or(u32::MAX);
+            if let Some(k) = facts.0[i] {
+                let short = k.short();
+                v.seen[i] = hist.iter().find(|s| s.0 == short).map_or(0, |s| s.1);
+            }
+        }
+        v.hour_count = self
+            .hours
+            .iter()
+            .find(|(h, _)| *h == hour)
+            .map_or(0, |(_, c)| u32::from(*c));
+        v
+    }
+
+    fn learn(&mut self, p: &Pending, cap: usize) {
+        self.verified = self.verified.saturating_add(1);
+        let t = secs(p.at);
+        for (i, hist) in self.dims.iter_mut().enumerate() {
+            let Some(k) = p.facts.0[i] else { continue };
+            let short = k.short();
+            if let Some(s) = hist.iter_mut().find(|s| s.0 == short) {
+                s.1 = s.1.saturating_add(1);
+                s.2 = s.2.max(t);
+            } else {
+                if hist.len() >= cap {
+                    // Forget the least recently seen value.
+                    if let Some(pos) = hist
+                        .iter()
+                        .enumerate()
+                        .min_by_key(|(_, s)| s.2)
+                        .map(|(pos, _)| pos)
+                    {
+                        hist.swap_remove(pos);
+                    }
+                }
+                hist.push((short, 1, t));
+            }
+        }
+        let hour = p.at.hour_of_week();
+        match self.hours.iter_mut().find(|(h, _)| *h == hour) {
+            Some(e) => e.1 = e.1.saturating_add(1),
+            None => self.hours.push((hour, 1)),
+        }
+        if self.last_login.is_none_or(|l| l.at <= p.at) {
+            self.last_login = Some(LastLogin {
+                at: p.at,
+                place: p.place,
+            });
+        }
+    }
+
+    fn unlearn(&mut self, p: &Pending) {
+        self.verified = self.verified.saturating_sub(1);
+        for (i, hist) in self.dims.iter_mut().enumerate() {
+            let Some(k) = p.facts.0[i] else { continue };
+            let short = k.short();
+            if let Some(pos) = hist.iter().position(|s| s.0 == short) {
+                hist[pos].1 = hist[pos].1.saturating_sub(1);
+                if hist[pos].1 == 0 {
+                    hist.swap_remove(pos);
+                }
+            }
+        }
+        let hour = p.at.hour_of_week();
+        if let Some(pos) = self.hours.iter().position(|(h, _)| *h == hour) {
+            self.hours[pos].1 = self.hours[pos].1.saturating_sub(1);
+            if self.hours[pos].1 == 0 {
+                self.hours.swap_remove(pos);
+            }
+        }
+        if self.last_login.is_some_and(|l| l.at == p.at) {
+            // The fraudulent login must not anchor impossible travel.
+            self.last_login = None;
+        }
+    }
+}
+
+#[derive(Debug)]
+struct Pending {
+    user: Key,
+    facts: Facts,
+    place: Option<GeoPoint>,
+    at: UnixMillis,
+    /// Whether this decision taught the profile (and so can be untaught).
+    taught: Mutex<bool>,
+}
+
+#[derive(Debug, Default)]
+struct Counter {
+    failures: SlidingCounter,
+    attempts: SlidingCounter,
+    users: DistinctSet,
+}
+
+/// Velocity scopes in the counter map.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
+enum Scope {
+    User,
+    Ip,
+    Network,
+    Device,
+    Global,
+}
+
+/// The in-process store.
+pub struct MemoryStore {
+    limits: MemoryLimits,
+    profiles: Cache<Key, Arc<Mutex<Profile>>>,
+    counters: Cache<(Scope, u64), Arc<Mutex<Counter>>>,
+    pending: Cache<u128, Arc<Pending>>,
+    global_seen: Cache<(Dim, u64), Arc<AtomicU32>>,
+    global_logins: AtomicU32,
+    global_users: AtomicU32,
+}
+
+impl MemoryStore {
+    /// A store with these limits.
+    pub fn new(limits: MemoryLimits) -> Self {
+        let window = Duration::from_millis(LONGEST_MS.unsigned_abs() + 3_600_000);
+        MemoryStore {
+            profiles: Cache::builder()
+                .max_capacity(limits.max_profiles)
+                .time_to_idle(limits.profile_ttl)
+                .build(),
+            counters: Cache::builder()
+                .max_capacity(limits.max_counters)
+                .time_to_idle(window)
+                .build(),
+            pending: Cache::builder()
+                .max_capacity(limits.max_pending)
+                .time_to_live(limits.decision_ttl)
+                .build(),
+            global_seen: Cache::builder()
+                .max_capacity(limits.max_counters)
+                .time_to_idle(limits.profile_ttl)
+                .build(),
+            global_logins: AtomicU32::new(0),
+            global_users: AtomicU32::new(0),
+            limits,
+        }
+    }
+
+    fn counter(&self, scope: Scope, key: u64) -> Arc<Mutex<Counter>> {
+        self.counters
+            .get_with((scope, key), || Arc::new(Mutex::new(Counter::default())))
+    }
+
+    /// Counts a failure (and, for IP and global scopes, an attempt).
+    fn count(&self, scope: Scope, key: u64, at: UnixMillis, failed: bool) -> VelocityWindows {
+        let c = self.counter(scope, key);
+        let mut c = c.lock();
+        c.attempts.add(at);
+        if failed {
+            c.failures.add(at);
+        }
+        VelocityWindows {
+            failures: c.failures.windows(at),
+            attempts: c.attempts.windows(at),
+        }
+    }
+
+    fn count_with_user(
+        &self,
+        scope: Scope,
+        key: u64,
+        user: u64,
+        at: UnixMillis,
+        failed: bool,
+        window_ms: i64,
+    ) -> (VelocityWindows, u32) {
+        let c = self.counter(scope, key);
+        let mut c = c.lock();
+        c.attempts.add(at);
+        if failed {
+            c.failures.add(at);
+        }
+        let users = c.users.add_and_count(user, at, window_ms);
+        (
+            VelocityWindows {
+                failures: c.failures.windows(at),
+                attempts: c.attempts.windows(at),
+            },
+            users,
+        )
+    }
+
+    /// Profiles currently held (for tests and memory measurements).
+    pub fn profile_count(&self) -> u64 {
+        self.profiles.run_pending_tasks();
+        self.profiles.entry_count()
+    }
+}
+
+struct VelocityWindows {
+    failures: super::Windows,
+    attempts: super::Windows,
+}
+
+const HOUR_MS: i64 = 3_600_000;
+
+#[async_trait]
+impl Store for MemoryStore {
+    async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
+        Ok(self.observe_sync(obs))
+    }
+
+    async fn report(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
+        self.report_sync(report)
+    }
+
+    fn name(&self) -> &'static str {
+        "memory"
+    }
+}
+
+impl MemoryStore {
+    /// [`Store::observe`] without the async wrapper (replay uses it).
+    pub fn observe_sync(&self, obs: &Observation) -> StoreView {
+        let at = obs.at;
+        let user = obs.user.short();
+        let hour = at.hour_of_week();
+
+        let mut velocity = VelocityView::default();
+        let u = self.count(Scope::User, user, at, obs.failed);
+        velocity.user_failures = u.failures;
+        if let Some(ip) = obs.facts.get(Dim::Ip) {
+            let (w, users) =
+                self.count_with_user(Scope::Ip, ip.short(), user, at, obs.failed, HOUR_MS);
+            velocity.ip_failures = w.failures;
+            velocity.ip_attempts = w.attempts;
+            velocity.ip_distinct_users_1h = users;
+        }
+        if let Some(net) = obs.facts.get(Dim::Network) {
+            let w = self.count(Scope::Network, net.short(), at, obs.failed);
+            velocity.network_failures = w.failures;
+        }
+        if let Some(dev) = obs.facts.get(Dim::Device) {
+            let (w, users) = self.count_with_user(
+                Scope::Device,
+                dev.short(),
+                user,
+                at,
+                obs.failed,
+                24 * HOUR_MS,
+            );
+            velocity.device_failures = w.failures;
+            velocity.device_distinct_users_24h = users;
+        }
+        let g = self.count(Scope::Global, 0, at, obs.failed);
+        velocity.global_attempts = g.attempts;
+        velocity.global_failures = g.failures;
+
+        let mut profile = match self.profiles.get(&obs.user) {
+            Some(p) => p.lock().view(&obs.facts, hour),
+            None => ProfileView::default(),
+        };
+        for (i, dim) in PROFILE_DIMS.iter().enumerate() {
+            if let Some(k) = obs.facts.0[i] {
+                profile.global_seen[i] = self
+                    .global_seen
+                    .get(&(*dim, k.short()))
+                    .map_or(0, |c| c.load(Ordering::Relaxed));
+            }
+        }
+        profile.global_logins = self.global_logins.load(Ordering::Relaxed);
+        profile.global_users = self.global_users.load(Ordering::Relaxed);
+
+        self.pending.insert(
+            obs.decision,
+            Arc::new(Pending {
+                user: obs.user,
+                facts: obs.facts,
+                place: obs.place,
+                at,
+                taught: Mutex::new(false),
+            }),
+        );
+        StoreView { profile, velocity }
+    }
+
+    /// [`Store::report`] without the async wrapper.
+    pub fn report_sync(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
+        let Some(p) = self.pending.get(&report.decision) else {
+            return Err(StoreError::UnknownDecision(format!(
+                "{:032x}",
+                report.decision
+            )));
+        };
+        let mut taught = p.taught.lock();
+        let mut effect = ReportEffect::default();
+
+        if report.outcome == crate::domain::Outcome::StepUpFailed {
+            self.count(Scope::User, p.user.short(), report.at, true);
+        }
+
+        if teaches(report.action, report.outcome) && !*taught {
+            let profile = self
+                .profiles
+                .get_with(p.user, || Arc::new(Mutex::new(Profile::default())));
+            let mut profile = profile.lock();
+            if profile.verified == 0 {
+                self.global_users.fetch_add(1, Ordering::Relaxed);
+            }
+            profile.learn(&p, self.limits.history_per_dim);
+            if matches!(report.factor, Some(Factor::Webauthn | Factor::Totp))
+                && report.outcome == crate::domain::Outcome::StepUpPassed
+            {
+                profile.last_strong_auth = Some(report.at.max(p.at));
+            }
+            for (i, dim) in PROFILE_DIMS.iter().enumerate() {
+                if let Some(k) = p.facts.0[i] {
+                    self.global_seen
+                        .get_with((*dim, k.short()), || Arc::new(AtomicU32::new(0)))
+                        .fetch_add(1, Ordering::Relaxed);
+                }
+            }
+            self.global_logins.fetch_add(1, Ordering::Relaxed);
+            *taught = true;
+            effect.profile_updated = true;
+        } else if report.outcome.is_fraud() && *taught {
+            if let Some(profile) = self.profiles.get(&p.user) {
+                profile.lock().unlearn(&p);
+            }
+            for (i, dim) in PROFILE_DIMS.iter().enumerate() {
+                if let Some(k) = p.facts.0[i]
+                    && let Some(c) = self.global_seen.get(&(*dim, k.short()))
+                {
+                    let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                        Some(v.saturating_sub(1))
+                    });
+                }
+            }
+            let _ = self
+                .global_logins
+                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+                    Some(v.saturating_sub(1))
+                });
+            *taught = false;
+            effect.profile_updated = true;
+        }
+        Ok(effect)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::domain::{Action, Outcome};
+    use crate::store::IdHasher;
+
+    const T0: i64 = 1_700_000_000_000;
+
+    fn obs(
+        h: &IdHasher,
+        decision: u128,
+        user: &str,
+        device: &str,
+        ip: &str,
+        at: i64,
+        failed: bool,
+    ) -> Observation {
+        let mut facts = Facts::default();
+        facts.set(Dim::Device, Some(h.key(Dim::Device, device.as_bytes())));
+        facts.set(Dim::Ip, Some(h.key(Dim::Ip, ip.as_bytes())));
+        facts.set(Dim::Network, Some(h.key(Dim::Network, ip.as_bytes())));
+        Observation {
+            decision,
+            at: UnixMillis(at),
+            user: h.key(Dim::User, user.as_bytes()),
+            facts,
+            place: None,
+            failed,
+        }
+    }
+
+    fn report(decision: u128, action: Action, outcome: Outcome, at: i64) -> OutcomeReport {
+        OutcomeReport {
+            decision,
+            action,
+            outcome,
+            factor: None,
+            at: UnixMillis(at),
+        }
+    }
+
+    #[test]
+    fn verified_success_teaches_and_fraud_unteaches() {
+        let h = IdHasher::random();
+        let s = MemoryStore::new(MemoryLimits::default());
+        let v = s.observe_sync(&obs(&h, 1, "alice", "d1", "1.2.3.4", T0, false));
+        assert_eq!(v.profile.seen(Dim::Device), 0);
+        let e = s
+            .report_sync(&report(1, Action::Allow, Outcome::LoginSucceeded, T0 + 1))
+            .unwrap();
+        assert!(e.profile_updated);
+        // Reporting twice teaches once.
+        let e = s
+            .report_sync(&report(1, Action::Allow, Outcome::LoginSucceeded, T0 + 2))
+            .unwrap();
+        assert!(!e.profile_updated);
+        let v = s.observe_sync(&obs(&h, 2, "alice", "d1", "1.2.3.4", T0 + 10, false));
+        assert_eq!(v.profile.seen(Dim::Device), 1);
+        assert_eq!(v.profile.verified_logins, 1);
+        assert_eq!(v.profile.global_seen(Dim::Device), 1);
+
+        let e = s
+            .report_sync(&report(
+                1,
+                Action::Allow,
+                Outcome::AnalystConfirmedFraud,
+                T0 + 20,
+            ))
+            .unwrap();
+        assert!(e.profile_updated);
+        let v = s.observe_sync(&obs(&h, 3, "alice", "d1", "1.2.3.4", T0 + 30, false));
+        assert_eq!(v.profile.seen(Dim::Device), 0);
+        assert_eq!(v.profile.verified_logins, 0);
+        assert_eq!(v.profile.last_login, None);
+    }
+
+    #[test]
+    fn unverified_outcomes_never_teach() {
+        let h = IdHasher::random();
+        let s = MemoryStore::new(MemoryLimits::default());
+        s.observe_sync(&obs(&h, 1, "bob", "d1", "1.2.3.4", T0, false));
+        for (action, outcome) in [
+            (Action::Deny, Outcome::LoginSucceeded),
+            (Action::StepUp, Outcome::LoginSucceeded),
+            (Action::StepUp, Outcome::StepUpFailed),
+            (Action::StepUp, Outcome::StepUpAbandoned),
+            (Action::Allow, Outcome::UserReportedFraud),
+        ] {
+            let e = s.report_sync(&report(1, action, outcome, T0 + 1)).unwrap();
+            assert!(!e.profile_updated, "{action:?} {outcome:?}");
+        }
+        let v = s.observe_sync(&obs(&h, 2, "bob", "d1", "1.2.3.4", T0 + 10, false));
+        assert_eq!(v.profile.verified_logins, 0);
+    }
+
+    #[test]
+    fn unknown_decision_is_an_error() {
+        let s = MemoryStore::new(MemoryLimits::default());
+        let r = s.report_sync(&report(99, Action::Allow, Outcome::LoginSucceeded, T0));
+        assert!(matches!(r, Err(StoreError::UnknownDecision(_))));
+    }
+
+    #[test]
+    fn failures_count_per_ip_and_distinct_users() {
+        let h = IdHasher::random();
+        let s = MemoryStore::new(MemoryLimits::default());
+        let mut last = StoreView::default();
+        for i in 0..20u128 {
+            let user = format!("user{i}");
+            last = s.observe_sync(&obs(
+                &h,
+                i,
+                &user,
+                "x",
+                "9.9.9.9",
+                T0 + i as i64 * 1000,
+                true,
+            ));
+        }
+        assert_eq!(last.velocity.ip_failures.m1, 20);
+        assert_eq!(last.velocity.ip_distinct_users_1h, 20);
+        assert_eq!(last.velocity.user_failures.h1, 1);
+        assert_eq!(last.velocity.global_failures.h1, 20);
+    }
+
+    #[test]
+    fn history_per_dimension_is_capped() {
+        let h = IdHasher::random();
+        let limits = MemoryLimits {
+            history_per_dim: 4,
+            ..MemoryLimits::default()
+        };
+        let s = MemoryStore::new(limits);
+        for i in 0..10u128 {
+            let dev = format!("dev{i}");
+            s.observe_sync(&obs(&h, i, "carol", &dev, "1.1.1.1", T0 + i as i64, false));
+            s.report_sync(&report(
+                i,
+                Action::Allow,
+                Outcome::LoginSucceeded,
+                T0 + i as i64,
+            ))
+            .unwrap();
+        }
+        let v = s.observe_sync(&obs(&h, 100, "carol", "dev9", "1.1.1.1", T0 + 100, false));
+        assert_eq!(v.profile.distinct(Dim::Device), 4);
+        assert_eq!(v.profile.seen(Dim::Device), 1);
+        assert_eq!(v.profile.seen(Dim::Ip), 10);
+    }
+}

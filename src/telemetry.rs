@@ -1,0 +1,272 @@
+//! Logging (tracing) and Prometheus metrics.
+//!
+//! Label values are bounded sets only — actions, levels, channels, reason
+//! codes (model inputs, guards and rule names), store operations, signal
+//! names — never a user, IP or device.
+
+use std::sync::Arc;
+use std::sync::atomic::AtomicI64;
+use std::time::Duration;
+
+use prometheus_client::encoding::text::encode;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{Histogram, exponential_buckets, linear_buckets};
+use prometheus_client::registry::Registry;
+
+use crate::domain::{Decision, LoginAttempt};
+
+type Labels = Vec<(&'static str, String)>;
+type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
+
+fn latency_histogram() -> Histogram {
+    // 25 µs … ~1.6 s, ×1.5 per bucket: fine enough between 100 µs and 10 ms.
+    Histogram::new(exponential_buckets(0.000_025, 1.5, 28))
+}
+
+/// The process's metrics.
+pub struct Metrics {
+    registry: Registry,
+    decisions: Family<Labels, Counter>,
+    reasons: Family<Labels, Counter>,
+    degraded: Family<Labels, Counter>,
+    rule_errors: Family<Labels, Counter>,
+    request_duration: HistogramFamily,
+    score: Histogram,
+    store_duration: HistogramFamily,
+    store_errors: Family<Labels, Counter>,
+    reloads: Family<Labels, Counter>,
+    versions: Family<Labels, Gauge>,
+    in_flight: Gauge<i64, AtomicI64>,
+    rejected: Family<Labels, Counter>,
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// A fresh registry with every riskgate metric registered.
+    pub fn new() -> Self {
+        let mut registry = Registry::with_prefix("riskgate");
+        let decisions = Family::<Labels, Counter>::default();
+        registry.register(
+            "decisions",
+            "Decisions by action, level and channel",
+            decisions.clone(),
+        );
+        let reasons = Family::<Labels, Counter>::default();
+        registry.register(
+            "reasons",
+            "Reasons and rule hits in decisions, by code and mode (enforce or shadow)",
+            reasons.clone(),
+        );
+        let degraded = Family::<Labels, Counter>::default();
+        registry.register(
+            "degraded_decisions",
+            "Decisions made without a signal source, by signal",
+            degraded.clone(),
+        );
+        let rule_errors = Family::<Labels, Counter>::default();
+        registry.register(
+            "rule_evaluation_errors",
+            "Rules that failed at run time (treated as not firing), by rule",
+            rule_errors.clone(),
+        );
+        let request_duration: HistogramFamily =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "request_duration_seconds",
+            "Server-side latency of RPCs, by method",
+            request_duration.clone(),
+        );
+        let score = Histogram::new(linear_buckets(0.05, 0.05, 19));
+        registry.register("score", "Risk scores of decisions", score.clone());
+        let store_duration: HistogramFamily =
+            Family::new_with_constructor(latency_histogram as fn() -> Histogram);
+        registry.register(
+            "store_duration_seconds",
+            "Latency of store calls, by operation",
+            store_duration.clone(),
+        );
+        let store_errors = Family::<Labels, Counter>::default();
+        registry.register(
+            "store_errors",
+            "Failed or timed-out store calls, by operation",
+            store_errors.clone(),
+        );
+        let reloads = Family::<Labels, Counter>::default();
+        registry.register(
+            "reloads",
+            "Rule and model file reloads, by kind and result",
+            reloads.clone(),
+        );
+        let versions = Family::<Labels, Gauge>::default();
+        registry.register(
+            "loaded_version",
+            "The loaded rule file and model versions (value 1)",
+            versions.clone(),
+        );
+        let in_flight = Gauge::<i64, AtomicI64>::default();
+        registry.register("in_flight_requests", "RPCs being served", in_flight.clone());
+        let rejected = Family::<Labels, Counter>::default();
+        registry.register(
+            "rejected_requests",
+            "Requests refused before evaluation, by method and gRPC code",
+            rejected.clone(),
+        );
+        Metrics {
+            registry,
+            decisions,
+            reasons,
+            degraded,
+            rule_errors,
+            request_duration,
+            score,
+            store_duration,
+            store_errors,
+            reloads,
+            versions,
+            in_flight,
+            rejected,
+        }
+    }
+
+    /// Records one decision.
+    pub fn observe_decision(&self, a: &LoginAttempt, d: &Decision) {
+        self.decisions
+            .get_or_create(&vec![
+                ("action", d.action.as_str().to_string()),
+                ("level", d.level.as_str().to_string()),
+                ("channel", a.channel.as_str().to_string()),
+            ])
+            .inc();
+        for r in &d.reasons {
+            let mode = if r.shadow { "shadow" } else { "enforce" };
+            self.reasons
+                .get_or_create(&vec![("code", r.code.clone()), ("mode", mode.to_string())])
+                .inc();
+        }
+        for s in &d.degraded_signals {
+            self.degraded
+                .get_or_create(&vec![("signal", s.clone())])
+                .inc();
+        }
+        self.score.observe(d.score);
+    }
+
+    /// Records a rule that failed at run time.
+    pub fn rule_error(&self, rule: &str) {
+        self.rule_errors
+            .get_or_create(&vec![("rule", rule.to_string())])
+            .inc();
+    }
+
+    /// Records one RPC's latency.
+    pub fn observe_request(&self, method: &'static str, took: Duration) {
+        self.request_duration
+            .get_or_create(&vec![("method", method.to_string())])
+            .observe(took.as_secs_f64());
+    }
+
+    /// Records a store call.
+    pub fn observe_store(&self, op: &'static str, took: Duration, ok: bool) {
+        self.store_duration
+            .get_or_create(&vec![("op", op.to_string())])
+            .observe(took.as_secs_f64());
+        if !ok {
+            self.store_errors
+                .get_or_create(&vec![("op", op.to_string())])
+                .inc();
+        }
+    }
+
+    /// Records a reload attempt.
+    pub fn reload(&self, kind: &'static str, ok: bool) {
+        let result = if ok { "success" } else { "failure" };
+        self.reloads
+            .get_or_create(&vec![
+                ("kind", kind.to_string()),
+                ("result", result.to_string()),
+            ])
+            .inc();
+    }
+
+    /// Publishes the loaded versions.
+    pub fn set_versions(&self, rules: &str, model: &str) {
+        self.versions.clear();
+        self.versions
+            .get_or_create(&vec![
+                ("kind", "rules".to_string()),
+                ("version", rules.to_string()),
+            ])
+            .set(1);
+        self.versions
+            .get_or_create(&vec![
+                ("kind", "model".to_string()),
+                ("version", model.to_string()),
+            ])
+            .set(1);
+    }
+
+    /// Records a request refused before evaluation.
+    pub fn rejected(&self, method: &'static str, code: tonic::Code) {
+        self.rejected
+            .get_or_create(&vec![
+                ("method", method.to_string()),
+                ("code", format!("{code:?}")),
+            ])
+            .inc();
+    }
+
+    /// A guard that counts one in-flight request while alive.
+    pub fn in_flight(self: &Arc<Self>) -> InFlight {
+        self.in_flight.inc();
+        InFlight(self.clone())
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        if encode(&mut out, &self.registry).is_err() {
+            out.clear();
+        }
+        out
+    }
+}
+
+/// Decrements the in-flight gauge on drop.
+pub struct InFlight(Arc<Metrics>);
+
+impl Drop for InFlight {
+    fn drop(&mut self) {
+        self.0.in_flight.dec();
+    }
+}
+
+/// Log output format.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum, serde::Deserialize)]
+#[serde(rename_all = "snake_case")]
+pub enum LogFormat {
+    /// Human-readable lines, for development.
+    Text,
+    /// One JSON object per line, for production.
+    Json,
+}
+
+/// Installs the global tracing subscriber (`RUST_LOG` filters, default info).
+pub fn init_logging(format: LogFormat) {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
+    let builder = tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr);
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = match format {
+        LogFormat::Json => builder.json().flatten_event(true).try_init(),
+        LogFormat::Text => builder.try_init(),
+    };
+}
