@@ -145,10 +145,17 @@ pub async fn start_with_engine(
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RiskServiceServer<RiskService>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
-    let reflection = tonic_reflection::server::Builder::configure()
-        .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
-        .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    // Reflection v1 and the older v1alpha (still what many clients ask for).
+    let reflection_builder = || {
+        tonic_reflection::server::Builder::configure()
+            .register_encoded_file_descriptor_set(pb::FILE_DESCRIPTOR_SET)
+            .register_encoded_file_descriptor_set(tonic_health::pb::FILE_DESCRIPTOR_SET)
+    };
+    let reflection = reflection_builder()
         .build_v1()
+        .map_err(|e| StartError::Reflection(e.to_string()))?;
+    let reflection_alpha = reflection_builder()
+        .build_v1alpha()
         .map_err(|e| StartError::Reflection(e.to_string()))?;
     let risk = RiskServiceServer::new(RiskService::new(engine.clone()))
         .max_decoding_message_size(config.max_request_bytes);
@@ -158,6 +165,7 @@ pub async fn start_with_engine(
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health_service)
         .add_service(reflection)
+        .add_service(reflection_alpha)
         .add_service(risk)
         .serve_with_incoming_shutdown(TcpListenerStream::new(listener), async {
             let _ = stopped.await;
@@ -185,7 +193,7 @@ pub async fn start_with_engine(
 impl Running {
     /// Shuts down in order. Returns false if in-flight calls did not finish
     /// within the shutdown timeout.
-    pub async fn shutdown(self) -> bool {
+    pub async fn shutdown(mut self) -> bool {
         tracing::info!("shutting down: health NOT_SERVING");
         self.health
             .set_not_serving::<RiskServiceServer<RiskService>>()
@@ -194,6 +202,11 @@ impl Running {
             .set_service_status("", ServingStatus::NotServing)
             .await;
         tokio::time::sleep(self.drain_delay).await;
+        // End health Watch streams (they would otherwise hold the server open
+        // until the deadline), then stop accepting.
+        let risk_name = <RiskServiceServer<RiskService> as tonic::server::NamedService>::NAME;
+        self.health.clear_service_status(risk_name).await;
+        self.health.clear_service_status("").await;
         tracing::info!("shutting down: closing the listener");
         let _ = self.stop.send(());
         let finished = match tokio::time::timeout(self.shutdown_timeout, self.server).await {

@@ -254,3 +254,31 @@ pub fn render(r: &pb::EvaluateResponse) -> String {
     ));
     out
 }
+
+/// Runs `health`: exit 0 when the server reports SERVING.
+pub async fn run_health(addr: &str) -> anyhow::Result<()> {
+    use tonic_health::pb::health_check_response::ServingStatus;
+    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
+    let endpoint = Channel::from_shared(addr.to_string())
+        .map_err(|_| UsageError(format!("`{addr}` is not a URL like http://127.0.0.1:50051")))?
+        .connect_timeout(std::time::Duration::from_secs(3))
+        .timeout(std::time::Duration::from_secs(3));
+    let channel = endpoint
+        .connect()
+        .await
+        .with_context(|| format!("cannot connect to {addr}"))?;
+    let r = HealthClient::new(channel)
+        .check(HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .map_err(status_error)?
+        .into_inner();
+    let status = ServingStatus::try_from(r.status).unwrap_or(ServingStatus::Unknown);
+    println!("{}", status.as_str_name());
+    if status == ServingStatus::Serving {
+        Ok(())
+    } else {
+        anyhow::bail!("not serving")
+    }
+}

@@ -27,6 +27,12 @@ pub enum Command {
     Eval(eval::EvalArgs),
     /// Report the outcome of a decision to a running server.
     Report(eval::ReportArgs),
+    /// Check a running server's gRPC health (exit 0 when SERVING).
+    Health {
+        /// Server address.
+        #[arg(long, default_value = "http://127.0.0.1:50051")]
+        addr: String,
+    },
     /// Check and explain rule files.
     #[command(subcommand)]
     Rules(RulesCommand),

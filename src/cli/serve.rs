@@ -26,11 +26,10 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init_logging(config.log_format);
     let running = server::start(&config).await.context("cannot start")?;
     shutdown_signal().await;
-    if running.shutdown().await {
-        Ok(())
-    } else {
-        anyhow::bail!("in-flight calls did not finish before the shutdown timeout")
-    }
+    // A shutdown cut short by the deadline is still an orderly exit: the
+    // server logged which calls were abandoned.
+    running.shutdown().await;
+    Ok(())
 }
 
 async fn shutdown_signal() {

@@ -1,0 +1,169 @@
+//! Graceful shutdown of the real binary on SIGTERM and SIGINT.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::io::{BufRead, BufReader};
+use std::process::{Child, Command, Stdio};
+use std::time::{Duration, Instant};
+
+use riskgate::grpc::pb;
+use tonic_health::pb::health_check_response::ServingStatus;
+
+struct Server {
+    child: Child,
+    addr: String,
+    log: std::sync::mpsc::Receiver<String>,
+}
+
+#[expect(
+    clippy::zombie_processes,
+    reason = "every test waits for the child in wait_exit"
+)]
+fn spawn(drain_ms: u64) -> Server {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+            "--log-format",
+            "json",
+        ])
+        .args(["--drain-delay-ms", &drain_ms.to_string()])
+        .env_remove("RISKGATE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    std::thread::spawn(move || {
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            if tx.send(line).is_err() {
+                break;
+            }
+        }
+    });
+    let deadline = Instant::now() + Duration::from_secs(30);
+    loop {
+        let line = rx
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("server did not start");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if v["message"] == "riskgate serving" {
+            let addr = v["listen"].as_str().unwrap().to_string();
+            return Server {
+                child,
+                addr,
+                log: rx,
+            };
+        }
+    }
+}
+
+fn signal(child: &Child, sig: &str) {
+    let ok = Command::new("kill")
+        .args([sig, &child.id().to_string()])
+        .status()
+        .unwrap();
+    assert!(ok.success());
+}
+
+async fn wait_exit(child: &mut Child, within: Duration) -> std::process::ExitStatus {
+    let deadline = Instant::now() + within;
+    loop {
+        if let Some(status) = child.try_wait().unwrap() {
+            return status;
+        }
+        if Instant::now() > deadline {
+            let _ = child.kill();
+            panic!("server did not exit within {within:?}");
+        }
+        // Async sleep: the client's connection tasks must keep running to
+        // answer the server's GOAWAY/PING handshake.
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+fn request() -> pb::EvaluateRequest {
+    pb::EvaluateRequest {
+        user_id: "zoe".into(),
+        channel: pb::Channel::Web as i32,
+        ip_address: "198.51.100.9".into(),
+        credential_result: pb::CredentialResult::Valid as i32,
+        ..Default::default()
+    }
+}
+
+#[tokio::test]
+async fn sigterm_turns_health_not_serving_drains_and_exits_zero() {
+    let mut server = spawn(1500);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut health = tonic_health::pb::health_client::HealthClient::new(channel.clone());
+    let mut risk = pb::risk_service_client::RiskServiceClient::new(channel);
+    risk.evaluate(request()).await.unwrap();
+
+    let mut watch = health
+        .watch(tonic_health::pb::HealthCheckRequest {
+            service: String::new(),
+        })
+        .await
+        .unwrap()
+        .into_inner();
+    let first = watch.message().await.unwrap().unwrap();
+    assert_eq!(first.status, ServingStatus::Serving as i32);
+
+    signal(&server.child, "-TERM");
+    let next = tokio::time::timeout(Duration::from_secs(5), watch.message())
+        .await
+        .expect("no health change after SIGTERM")
+        .unwrap()
+        .unwrap();
+    assert_eq!(next.status, ServingStatus::NotServing as i32);
+
+    // During the drain delay, calls on the open connection still complete.
+    let r = risk.evaluate(request()).await.unwrap().into_inner();
+    assert_ne!(r.action, pb::Action::Unspecified as i32);
+
+    // The watch stream ends when the server stops serving health.
+    let end = tokio::time::timeout(Duration::from_secs(5), watch.message()).await;
+    assert!(
+        matches!(end, Ok(Ok(None)) | Ok(Err(_))),
+        "watch did not end: {end:?}"
+    );
+    let status = wait_exit(&mut server.child, Duration::from_secs(8)).await;
+    assert_eq!(status.code(), Some(0), "exit status {status:?}");
+    let log: Vec<String> = server.log.try_iter().collect();
+    assert!(
+        log.iter().any(|l| l.contains("shutdown complete")),
+        "{log:?}"
+    );
+    assert!(
+        !log.iter().any(|l| l.contains("did not finish in time")),
+        "the drain hit the deadline: {log:?}"
+    );
+}
+
+#[tokio::test]
+async fn sigint_exits_zero() {
+    let mut server = spawn(0);
+    signal(&server.child, "-INT");
+    let status = wait_exit(&mut server.child, Duration::from_secs(8)).await;
+    assert_eq!(status.code(), Some(0));
+}
+
+#[test]
+fn a_bad_config_exits_64_naming_the_problem() {
+    let out = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args(["serve", "--listen", "not-an-address"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("listen: `not-an-address`"), "{err}");
+}
