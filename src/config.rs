@@ -47,6 +47,15 @@ pub struct RawConfig {
     pub model: RawPath,
     pub log: RawLog,
     pub features: RawFeatures,
+    pub geoip: RawGeoip,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawGeoip {
+    pub city_db: Option<PathBuf>,
+    pub asn_db: Option<PathBuf>,
+    pub anonymous_db: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -85,6 +94,8 @@ pub struct RawLog {
 #[serde(default, deny_unknown_fields)]
 pub struct RawFeatures {
     pub strong_auth_window_minutes: Option<u64>,
+    pub impossible_travel_kmh: Option<f64>,
+    pub impossible_travel_min_km: Option<f64>,
 }
 
 /// Values given on the command line (highest precedence).
@@ -121,6 +132,12 @@ pub struct Config {
     pub reload_interval: Duration,
     pub log_format: LogFormat,
     pub strong_auth_window: Duration,
+    /// MaxMind databases; each optional.
+    pub geoip: crate::signals::geo::GeoPaths,
+    /// Speed above which travel between verified logins is impossible, km/h.
+    pub impossible_travel_kmh: f64,
+    /// Below this distance (after accuracy radii), travel never fires, km.
+    pub impossible_travel_min_km: f64,
 }
 
 /// Every problem found in the configuration.
@@ -289,6 +306,20 @@ impl Config {
             (None, None) => raw.log.format.unwrap_or(LogFormat::Text),
         };
         let strong_minutes = raw.features.strong_auth_window_minutes.unwrap_or(15);
+        let geo_path = |var: &str, file: Option<PathBuf>| env(var).map(PathBuf::from).or(file);
+        let geoip = crate::signals::geo::GeoPaths {
+            city: geo_path("RISKGATE_GEOIP_CITY_DB", raw.geoip.city_db),
+            asn: geo_path("RISKGATE_GEOIP_ASN_DB", raw.geoip.asn_db),
+            anonymous: geo_path("RISKGATE_GEOIP_ANONYMOUS_DB", raw.geoip.anonymous_db),
+        };
+        let impossible_travel_kmh = raw.features.impossible_travel_kmh.unwrap_or(1000.0);
+        if !(impossible_travel_kmh.is_finite() && impossible_travel_kmh > 0.0) {
+            problems.push("features.impossible_travel_kmh must be a positive number".into());
+        }
+        let impossible_travel_min_km = raw.features.impossible_travel_min_km.unwrap_or(300.0);
+        if !(impossible_travel_min_km.is_finite() && impossible_travel_min_km >= 0.0) {
+            problems.push("features.impossible_travel_min_km must be zero or more".into());
+        }
 
         if !problems.is_empty() {
             return Err(ConfigError(problems));
@@ -308,6 +339,9 @@ impl Config {
             reload_interval: Duration::from_millis(reload_ms),
             log_format,
             strong_auth_window: Duration::from_secs(strong_minutes * 60),
+            geoip,
+            impossible_travel_kmh,
+            impossible_travel_min_km,
         })
     }
 }

@@ -12,10 +12,11 @@ use base64::Engine as _;
 use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::{Action, Decision, Factor, LoginAttempt, Outcome, Reason, UnixMillis};
-use crate::features::{self, DegradedFeatures, FeatureSettings, Features, GeoFeatures, INPUTS};
+use crate::features::{self, DegradedFeatures, FeatureSettings, Features, INPUTS};
 use crate::model::Model;
 use crate::policy::{self, Context};
 use crate::rules::RuleSet;
+use crate::signals::geo::GeoResolver;
 use crate::signals::{self, device::UaParser};
 use crate::store::{IdHasher, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
 use crate::telemetry::Metrics;
@@ -115,6 +116,7 @@ pub struct Engine {
     ua: UaParser,
     rules: ArcSwap<RuleSet>,
     model: ArcSwap<Model>,
+    geo: Option<Arc<GeoResolver>>,
     settings: EngineSettings,
     metrics: Arc<Metrics>,
 }
@@ -126,6 +128,7 @@ impl Engine {
         hasher: IdHasher,
         rules: RuleSet,
         model: Model,
+        geo: Option<Arc<GeoResolver>>,
         settings: EngineSettings,
         metrics: Arc<Metrics>,
     ) -> Self {
@@ -136,9 +139,15 @@ impl Engine {
             ua: UaParser::new(settings.ua_cache),
             rules: ArcSwap::from_pointee(rules),
             model: ArcSwap::from_pointee(model),
+            geo: geo.filter(|g| !g.is_empty()),
             settings,
             metrics,
         }
+    }
+
+    /// The GeoIP resolver, when databases are configured.
+    pub fn geo(&self) -> Option<&Arc<GeoResolver>> {
+        self.geo.as_ref()
     }
 
     /// The metrics this engine records into.
@@ -170,8 +179,15 @@ impl Engine {
         let started = Instant::now();
         let decision = uuid::Uuid::now_v7().as_u128();
         let device = self.ua.parse(attempt.user_agent.as_deref());
-        let facts = signals::facts(&self.hasher, &attempt, &device);
-        let obs = signals::observation(&self.hasher, decision, &attempt, facts);
+        let geo = self.geo.as_ref().map(|g| g.lookup(attempt.ip));
+        let facts = signals::facts(&self.hasher, &attempt, &device, geo.as_deref());
+        let obs = signals::observation(
+            &self.hasher,
+            decision,
+            &attempt,
+            facts,
+            signals::place(geo.as_deref()),
+        );
 
         let store_started = Instant::now();
         let view = match tokio::time::timeout(self.settings.store_timeout, self.store.observe(&obs))
@@ -185,8 +201,8 @@ impl Engine {
             .observe_store("observe", store_started.elapsed(), view.is_ok());
         let mut degraded = DegradedFeatures {
             store: false,
-            // No GeoIP database is wired in yet: geo is always degraded.
-            geo: true,
+            // Without a GeoIP database every decision is made without geo.
+            geo: self.geo.is_none(),
         };
         let view = view.unwrap_or_else(|e| {
             tracing::warn!(store = self.store.name(), error = %e, "store degraded");
@@ -198,7 +214,12 @@ impl Engine {
             &attempt,
             device,
             &view,
-            GeoFeatures::default(),
+            features::geo_features(
+                geo.as_deref(),
+                &view,
+                attempt.occurred_at,
+                &self.settings.features,
+            ),
             degraded,
             &self.settings.features,
         );

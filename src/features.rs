@@ -8,6 +8,8 @@ use serde::{Deserialize, Serialize};
 
 use crate::domain::{Channel, CredentialResult, LoginAttempt, UnixMillis};
 use crate::signals::device::DeviceInfo;
+use crate::signals::freeman;
+use crate::signals::geo::GeoInfo;
 use crate::store::{Dim, StoreView, VelocityView};
 
 /// Facts about the attempt itself.
@@ -164,6 +166,12 @@ pub struct BehaviorFeatures {
     pub unusual_hour: bool,
     /// A strong factor (WebAuthn, TOTP) passed within the configured window.
     pub recent_strong_auth: bool,
+    /// The Freeman et al. likelihood ratio over IP→ASN→country and
+    /// UA→browser→OS→device type (lower = more familiar); 0 for a user with
+    /// no history.
+    pub freeman_score: f64,
+    /// `freeman_score` mapped monotonically to [0, 1] (s / (1 + s)).
+    pub freeman_risk: f64,
 }
 
 /// Which signal sources could not answer.
@@ -194,12 +202,19 @@ pub struct Features {
 pub struct FeatureSettings {
     /// How long a passed strong factor counts as recent, ms.
     pub strong_auth_window_ms: i64,
+    /// Implied speed above which travel is impossible, km/h.
+    pub impossible_travel_kmh: f64,
+    /// Travel shorter than this, after subtracting both accuracy radii,
+    /// never counts as impossible (CGNAT, mobile networks), km.
+    pub impossible_travel_min_km: f64,
 }
 
 impl Default for FeatureSettings {
     fn default() -> Self {
         FeatureSettings {
             strong_auth_window_ms: 15 * 60_000,
+            impossible_travel_kmh: 1000.0,
+            impossible_travel_min_km: 300.0,
         }
     }
 }
@@ -225,6 +240,12 @@ pub fn build(
     let recent_strong_auth = p
         .last_strong_auth
         .is_some_and(|t| at.0 - t.0 <= settings.strong_auth_window_ms && at.0 >= t.0);
+
+    let freeman_score = if has_history {
+        freeman_score(view, has_user_agent, !geo.country.is_empty(), geo.asn != 0)
+    } else {
+        0.0
+    };
 
     Features {
         at,
@@ -259,9 +280,102 @@ pub fn build(
             hour_count: p.hour_count,
             unusual_hour: p.verified_logins >= 10 && p.hour_count == 0,
             recent_strong_auth,
+            freeman_score,
+            freeman_risk: freeman::risk_01(freeman_score),
         },
         degraded,
     }
+}
+
+/// Great-circle distance in km (haversine, mean Earth radius).
+pub fn distance_km(a: (f64, f64), b: (f64, f64)) -> f64 {
+    let (lat1, lon1) = (a.0.to_radians(), a.1.to_radians());
+    let (lat2, lon2) = (b.0.to_radians(), b.1.to_radians());
+    let h = ((lat2 - lat1) / 2.0).sin().powi(2)
+        + lat1.cos() * lat2.cos() * ((lon2 - lon1) / 2.0).sin().powi(2);
+    2.0 * 6371.0088 * h.sqrt().clamp(0.0, 1.0).asin()
+}
+
+/// Geo features from a GeoIP answer and the user's history. Pure.
+///
+/// Impossible travel compares with the last verified login: the distance
+/// minus both accuracy radii must be at least `impossible_travel_min_km`,
+/// and that distance over the elapsed time (at least one minute) must exceed
+/// `impossible_travel_kmh`. So CGNAT and mobile IPs, whose radius is large,
+/// and short hops never fire it.
+pub fn geo_features(
+    geo: Option<&GeoInfo>,
+    view: &StoreView,
+    at: UnixMillis,
+    settings: &FeatureSettings,
+) -> GeoFeatures {
+    let Some(g) = geo else {
+        return GeoFeatures::default();
+    };
+    let p = &view.profile;
+    let history = p.verified_logins > 0;
+    let mut f = GeoFeatures {
+        available: g.sources.city || g.sources.asn || g.sources.anonymous,
+        country: g.country.clone().unwrap_or_default(),
+        city: g.city.clone().unwrap_or_default(),
+        asn: g.asn.unwrap_or(0),
+        new_country: history && g.country.is_some() && p.seen(Dim::Country) == 0,
+        new_city: history && g.city.is_some() && p.seen(Dim::City) == 0,
+        new_asn: history && g.asn.is_some() && p.seen(Dim::Asn) == 0,
+        anonymous: g.anonymous || g.vpn || g.tor || g.public_proxy || g.residential_proxy,
+        vpn: g.vpn,
+        tor: g.tor,
+        hosting: g.hosting,
+        proxy: g.public_proxy || g.residential_proxy,
+        ..GeoFeatures::default()
+    };
+    if let (Some((lat, lon, acc)), Some(last)) = (g.location, p.last_login)
+        && let Some(prev) = last.place
+    {
+        let d = distance_km((lat, lon), (prev.lat, prev.lon));
+        let minutes = ((at.0 - last.at.0) as f64 / 60_000.0).max(0.0);
+        let effective = (d - acc - prev.accuracy_km).max(0.0);
+        let speed = effective / (minutes.max(1.0) / 60.0);
+        f.distance_km = d;
+        f.minutes_since_last = minutes;
+        f.speed_kmh = speed;
+        f.impossible_travel = effective >= settings.impossible_travel_min_km
+            && speed > settings.impossible_travel_kmh;
+    }
+    f
+}
+
+/// The Freeman likelihood ratio from the store's counts (before this attempt).
+fn freeman_score(view: &StoreView, has_ua: bool, has_country: bool, has_asn: bool) -> f64 {
+    let p = &view.profile;
+    let level = |d: Dim, known: bool| {
+        if known {
+            freeman::LevelCounts::known(p.global_seen(d), p.global_distinct(d), p.seen(d))
+        } else {
+            freeman::LevelCounts::UNKNOWN
+        }
+    };
+    let ip = freeman::FeatureCounts {
+        levels: [
+            level(Dim::Ip, true),
+            level(Dim::Asn, has_asn),
+            level(Dim::Country, has_country),
+        ],
+    };
+    let ua = freeman::FeatureCounts {
+        levels: [
+            level(Dim::UserAgent, has_ua),
+            level(Dim::Browser, has_ua),
+            level(Dim::Os, has_ua),
+            level(Dim::DeviceType, has_ua),
+        ],
+    };
+    let totals = freeman::Totals {
+        global_logins: p.global_logins,
+        global_users: p.global_users,
+        user_logins: p.verified_logins,
+    };
+    freeman::score(&ip, &ua, &totals)
 }
 
 /// One numeric model input: how to compute it and how to explain it.
@@ -429,6 +543,78 @@ pub const INPUTS: &[Input] = &[
         },
     },
     Input {
+        name: "new_country",
+        code: "new_country",
+        value: |f| b(f.geo.new_country),
+        explain: |f| format!("first login from country {} for this user", f.geo.country),
+    },
+    Input {
+        name: "new_city",
+        code: "new_city",
+        value: |f| b(f.geo.new_city),
+        explain: |f| format!("first login from {} for this user", f.geo.city),
+    },
+    Input {
+        name: "new_asn",
+        code: "new_asn",
+        value: |f| b(f.geo.new_asn),
+        explain: |f| {
+            format!(
+                "first login from network operator AS{} for this user",
+                f.geo.asn
+            )
+        },
+    },
+    Input {
+        name: "impossible_travel",
+        code: "impossible_travel",
+        value: |f| b(f.geo.impossible_travel),
+        explain: |f| {
+            format!(
+                "{:.0} km from the last login {:.0} minutes ago: {:.0} km/h",
+                f.geo.distance_km, f.geo.minutes_since_last, f.geo.speed_kmh
+            )
+        },
+    },
+    Input {
+        name: "anonymous_network",
+        code: "anonymous_ip",
+        value: |f| b(f.geo.anonymous && !f.geo.tor),
+        explain: |f| {
+            let kind = if f.geo.vpn {
+                "a VPN"
+            } else if f.geo.proxy {
+                "a proxy"
+            } else {
+                "an anonymizing network"
+            };
+            format!("the IP address belongs to {kind}")
+        },
+    },
+    Input {
+        name: "tor_exit",
+        code: "tor_exit_node",
+        value: |f| b(f.geo.tor),
+        explain: |_| "the IP address is a Tor exit node".into(),
+    },
+    Input {
+        name: "hosting_provider",
+        code: "hosting_ip",
+        value: |f| b(f.geo.hosting),
+        explain: |_| "the IP address belongs to a hosting provider, not a consumer network".into(),
+    },
+    Input {
+        name: "freeman_risk",
+        code: "unfamiliar_history",
+        value: |f| f.behavior.freeman_risk,
+        explain: |f| {
+            format!(
+                "this network and browser are unusual for this user (history likelihood ratio {:.2})",
+                f.behavior.freeman_score
+            )
+        },
+    },
+    Input {
         name: "recent_strong_auth",
         code: "recent_strong_auth",
         value: |f| b(f.behavior.recent_strong_auth),
@@ -485,6 +671,90 @@ mod tests {
         assert!(f.user.is_new);
         assert!(!f.device.new);
         assert!(!f.network.new_network);
+    }
+
+    /// Learns logins through the memory store and returns the features of a
+    /// new attempt.
+    fn learned(history: &[(&str, &str, &str)], probe: (&str, &str, &str)) -> Features {
+        use crate::domain::{Action, Outcome};
+        use crate::signals::device::UaParser;
+        use crate::store::memory::{MemoryLimits, MemoryStore};
+        use crate::store::{IdHasher, OutcomeReport};
+        let h = IdHasher::random();
+        let store = MemoryStore::new(MemoryLimits::default());
+        let parser = UaParser::new(16);
+        let mk = |user: &str, ip: &str, ua: &str, t: i64| {
+            let mut a = fixtures::attempt();
+            a.user_id = user.into();
+            a.ip = ip.parse().unwrap();
+            a.user_agent = Some(ua.into());
+            a.occurred_at = UnixMillis(1_700_000_000_000 + t);
+            a
+        };
+        for (i, (user, ip, ua)) in history.iter().enumerate() {
+            let a = mk(user, ip, ua, i as i64);
+            let info = parser.parse(a.user_agent.as_deref());
+            let obs = crate::signals::observation(
+                &h,
+                i as u128,
+                &a,
+                crate::signals::facts(&h, &a, &info, None),
+                None,
+            );
+            store.observe_sync(&obs);
+            store
+                .report_sync(&OutcomeReport {
+                    decision: i as u128,
+                    action: Action::Allow,
+                    outcome: Outcome::LoginSucceeded,
+                    factor: None,
+                    at: a.occurred_at,
+                })
+                .unwrap();
+        }
+        let a = mk(probe.0, probe.1, probe.2, 1_000_000);
+        let info = parser.parse(a.user_agent.as_deref());
+        let obs = crate::signals::observation(
+            &h,
+            999_999,
+            &a,
+            crate::signals::facts(&h, &a, &info, None),
+            None,
+        );
+        let view = store.observe_sync(&obs);
+        build(
+            &a,
+            info,
+            &view,
+            GeoFeatures::default(),
+            DegradedFeatures::default(),
+            &FeatureSettings::default(),
+        )
+    }
+
+    #[test]
+    fn freeman_scores_a_familiar_ip_and_browser_lower() {
+        const FF: &str = "Mozilla/5.0 (X11; Linux x86_64; rv:121.0) Gecko/20100101 Firefox/121.0";
+        const CH: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
+        let history = [
+            ("u1", "198.51.100.1", FF),
+            ("u1", "198.51.100.1", FF),
+            ("u2", "203.0.113.9", CH),
+            ("u3", "192.0.2.5", CH),
+        ];
+        let familiar = learned(&history, ("u1", "198.51.100.1", FF));
+        let strange = learned(&history, ("u1", "203.0.113.77", CH));
+        assert!(familiar.behavior.freeman_score > 0.0);
+        assert!(
+            familiar.behavior.freeman_score < strange.behavior.freeman_score,
+            "{} vs {}",
+            familiar.behavior.freeman_score,
+            strange.behavior.freeman_score
+        );
+        assert!((0.0..=1.0).contains(&strange.behavior.freeman_risk));
+        // A user without history has no Freeman score (enrolment).
+        let new = learned(&history, ("u9", "198.51.100.1", FF));
+        assert_eq!(new.behavior.freeman_score, 0.0);
     }
 
     #[test]

@@ -22,6 +22,7 @@ use crate::grpc::pb::risk_service_server::RiskServiceServer;
 use crate::grpc::{pb, service::RiskService};
 use crate::model::Model;
 use crate::rules::RuleSet;
+use crate::signals::geo::GeoResolver;
 use crate::store::memory::{MemoryLimits, MemoryStore};
 use crate::store::{IdHasher, Store};
 use crate::telemetry::Metrics;
@@ -40,6 +41,8 @@ pub enum StartError {
     },
     #[error("reflection: {0}")]
     Reflection(String),
+    #[error("geoip: {0}")]
+    Geo(#[from] crate::signals::geo::GeoError),
 }
 
 /// Builds the engine the configuration describes.
@@ -64,15 +67,30 @@ pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, St
         history_per_dim: config.history_per_dim,
         ..MemoryLimits::default()
     }));
+    let g = &config.geoip;
+    let geo = if g.city.is_none() && g.asn.is_none() && g.anonymous.is_none() {
+        tracing::warn!("no GeoIP database configured: geo signals are degraded in every decision");
+        None
+    } else {
+        let resolver = GeoResolver::open(g)?;
+        for (kind, info) in resolver.databases() {
+            tracing::info!(geoip.kind = %kind, geoip.database = %info, "GeoIP database loaded");
+        }
+        Some(Arc::new(resolver))
+    };
     let settings = EngineSettings {
         store_timeout: config.store_timeout,
         features: FeatureSettings {
             strong_auth_window_ms: i64::try_from(config.strong_auth_window.as_millis())
                 .unwrap_or(i64::MAX),
+            impossible_travel_kmh: config.impossible_travel_kmh,
+            impossible_travel_min_km: config.impossible_travel_min_km,
         },
         ..EngineSettings::default()
     };
-    Ok(Engine::new(store, hasher, rules, model, settings, metrics))
+    Ok(Engine::new(
+        store, hasher, rules, model, geo, settings, metrics,
+    ))
 }
 
 /// A running server.
@@ -131,6 +149,13 @@ pub async fn start_with_engine(
             config.reload_interval,
             engine.clone(),
             Kind::Rules,
+        )));
+    }
+    if let Some(geo) = engine.geo() {
+        background.push(tokio::spawn(watch_geo(
+            geo.clone(),
+            config.reload_interval.max(Duration::from_secs(1)),
+            engine.clone(),
         )));
     }
     if let Some(p) = &config.model_path {
@@ -312,6 +337,32 @@ async fn watch(path: PathBuf, every: Duration, engine: Arc<Engine>, kind: Kind) 
             Err(e) => {
                 tracing::error!(kind = name, error = %e, "reload task failed");
                 engine.metrics().reload(name, false);
+            }
+        }
+    }
+}
+
+/// Polls the GeoIP databases; a changed file that validates is swapped in,
+/// a bad one is logged and counted while the previous one keeps serving.
+async fn watch_geo(geo: Arc<GeoResolver>, every: Duration, engine: Arc<Engine>) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Skip);
+    loop {
+        tick.tick().await;
+        let g = geo.clone();
+        let Ok(results) = tokio::task::spawn_blocking(move || g.reload_changed()).await else {
+            continue;
+        };
+        for r in results {
+            match r.outcome {
+                Ok(info) => {
+                    tracing::info!(geoip.kind = %r.kind, path = %r.path.display(), geoip.database = %info, "GeoIP database reloaded");
+                    engine.metrics().reload("geoip", true);
+                }
+                Err(e) => {
+                    tracing::error!(geoip.kind = %r.kind, error = %e, "GeoIP reload rejected; previous database keeps serving");
+                    engine.metrics().reload("geoip", false);
+                }
             }
         }
     }

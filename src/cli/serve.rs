@@ -24,33 +24,51 @@ pub fn overrides(a: &ServeArgs) -> Overrides {
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
     telemetry::init_logging(config.log_format);
+    // Handlers go in before the server announces itself, so a signal sent
+    // as soon as it is up is never the default (fatal) one.
+    let signals = Signals::install().context("cannot install signal handlers")?;
     let running = server::start(&config).await.context("cannot start")?;
-    shutdown_signal().await;
+    signals.wait().await;
     // A shutdown cut short by the deadline is still an orderly exit: the
     // server logged which calls were abandoned.
     running.shutdown().await;
     Ok(())
 }
 
-async fn shutdown_signal() {
-    #[cfg(unix)]
-    {
+#[cfg(unix)]
+struct Signals {
+    term: tokio::signal::unix::Signal,
+    int: tokio::signal::unix::Signal,
+}
+
+#[cfg(unix)]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
         use tokio::signal::unix::{SignalKind, signal};
-        match signal(SignalKind::terminate()) {
-            Ok(mut term) => {
-                tokio::select! {
-                    _ = term.recv() => tracing::info!("SIGTERM received"),
-                    _ = tokio::signal::ctrl_c() => tracing::info!("SIGINT received"),
-                }
-            }
-            Err(e) => {
-                tracing::warn!(error = %e, "cannot listen for SIGTERM; SIGINT only");
-                let _ = tokio::signal::ctrl_c().await;
-            }
+        Ok(Signals {
+            term: signal(SignalKind::terminate())?,
+            int: signal(SignalKind::interrupt())?,
+        })
+    }
+
+    async fn wait(mut self) {
+        tokio::select! {
+            _ = self.term.recv() => tracing::info!("SIGTERM received"),
+            _ = self.int.recv() => tracing::info!("SIGINT received"),
         }
     }
-    #[cfg(not(unix))]
-    {
+}
+
+#[cfg(not(unix))]
+struct Signals;
+
+#[cfg(not(unix))]
+impl Signals {
+    fn install() -> std::io::Result<Self> {
+        Ok(Signals)
+    }
+
+    async fn wait(self) {
         let _ = tokio::signal::ctrl_c().await;
     }
 }

@@ -85,6 +85,8 @@ fields! {
     "behavior.hour_count": Int = |f| int(f.behavior.hour_count), "verified logins in this hour of week";
     "behavior.unusual_hour": Bool = |f| Value::Bool(f.behavior.unusual_hour), "≥ 10 logins, none at this hour";
     "behavior.recent_strong_auth": Bool = |f| Value::Bool(f.behavior.recent_strong_auth), "strong factor passed recently";
+    "behavior.freeman_score": Double = |f| Value::Double(f.behavior.freeman_score), "Freeman likelihood ratio (lower = familiar), 0 without history";
+    "behavior.freeman_risk": Double = |f| Value::Double(f.behavior.freeman_risk), "Freeman ratio mapped to [0, 1]";
     "degraded.store": Bool = |f| Value::Bool(f.degraded.store), "the store did not answer";
     "degraded.geo": Bool = |f| Value::Bool(f.degraded.geo), "no GeoIP answer";
 }

@@ -3,11 +3,15 @@
 //! a deadline) for the profile and velocity as of this attempt.
 
 pub mod device;
+pub mod freeman;
+pub mod geo;
 
 use std::net::IpAddr;
 
 use crate::domain::{CredentialResult, LoginAttempt};
-use crate::store::{Dim, Facts, IdHasher, Observation};
+use crate::store::{Dim, Facts, GeoPoint, IdHasher, Observation};
+
+use geo::GeoInfo;
 
 use device::DeviceInfo;
 
@@ -38,7 +42,12 @@ pub fn canonical(ip: IpAddr) -> IpAddr {
 }
 
 /// The attempt's hashed facts per profile dimension.
-pub fn facts(h: &IdHasher, attempt: &LoginAttempt, info: &DeviceInfo) -> Facts {
+pub fn facts(
+    h: &IdHasher,
+    attempt: &LoginAttempt,
+    info: &DeviceInfo,
+    geo: Option<&GeoInfo>,
+) -> Facts {
     let mut f = Facts::default();
     let ip = canonical(attempt.ip);
     f.set(Dim::Ip, Some(h.key(Dim::Ip, ip.to_string().as_bytes())));
@@ -60,7 +69,29 @@ pub fn facts(h: &IdHasher, attempt: &LoginAttempt, info: &DeviceInfo) -> Facts {
             Some(h.key(Dim::DeviceType, info.category.as_bytes())),
         );
     }
+    if let Some(g) = geo {
+        if let Some(asn) = g.asn {
+            f.set(Dim::Asn, Some(h.key(Dim::Asn, asn.to_string().as_bytes())));
+        }
+        if let Some(country) = &g.country {
+            f.set(Dim::Country, Some(h.key(Dim::Country, country.as_bytes())));
+            if let Some(city) = &g.city {
+                let place = format!("{country}/{}/{city}", g.region.as_deref().unwrap_or(""));
+                f.set(Dim::City, Some(h.key(Dim::City, place.as_bytes())));
+            }
+        }
+    }
     f
+}
+
+/// The place of a GeoIP answer, for travel.
+pub fn place(geo: Option<&GeoInfo>) -> Option<GeoPoint> {
+    geo.and_then(|g| g.location)
+        .map(|(lat, lon, accuracy_km)| GeoPoint {
+            lat,
+            lon,
+            accuracy_km,
+        })
 }
 
 /// The store observation for an attempt.
@@ -69,13 +100,14 @@ pub fn observation(
     decision: u128,
     attempt: &LoginAttempt,
     facts: Facts,
+    place: Option<GeoPoint>,
 ) -> Observation {
     Observation {
         decision,
         at: attempt.occurred_at,
         user: h.key(Dim::User, attempt.user_id.as_bytes()),
         facts,
-        place: None,
+        place,
         failed: attempt.credential_result == CredentialResult::Invalid,
     }
 }

@@ -185,6 +185,7 @@ pub struct MemoryStore {
     counters: Cache<(Scope, u64), Arc<Mutex<Counter>>>,
     pending: Cache<u128, Arc<Pending>>,
     global_seen: Cache<(Dim, u64), Arc<AtomicU32>>,
+    global_distinct: [AtomicU32; PROFILE_DIMS.len()],
     global_logins: AtomicU32,
     global_users: AtomicU32,
 }
@@ -210,6 +211,7 @@ impl MemoryStore {
                 .max_capacity(limits.max_counters)
                 .time_to_idle(limits.profile_ttl)
                 .build(),
+            global_distinct: std::array::from_fn(|_| AtomicU32::new(0)),
             global_logins: AtomicU32::new(0),
             global_users: AtomicU32::new(0),
             limits,
@@ -273,6 +275,15 @@ struct VelocityWindows {
 }
 
 const HOUR_MS: i64 = 3_600_000;
+
+/// Decrements without going below zero; returns the previous value.
+fn decrement(c: &AtomicU32) -> u32 {
+    match c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
+        Some(v.saturating_sub(1))
+    }) {
+        Ok(v) | Err(v) => v,
+    }
+}
 
 #[async_trait]
 impl Store for MemoryStore {
@@ -338,6 +349,9 @@ impl MemoryStore {
                     .map_or(0, |c| c.load(Ordering::Relaxed));
             }
         }
+        for (i, d) in self.global_distinct.iter().enumerate() {
+            profile.global_distinct[i] = d.load(Ordering::Relaxed);
+        }
         profile.global_logins = self.global_logins.load(Ordering::Relaxed);
         profile.global_users = self.global_users.load(Ordering::Relaxed);
 
@@ -385,9 +399,13 @@ impl MemoryStore {
             }
             for (i, dim) in PROFILE_DIMS.iter().enumerate() {
                 if let Some(k) = p.facts.0[i] {
-                    self.global_seen
+                    let before = self
+                        .global_seen
                         .get_with((*dim, k.short()), || Arc::new(AtomicU32::new(0)))
                         .fetch_add(1, Ordering::Relaxed);
+                    if before == 0 {
+                        self.global_distinct[i].fetch_add(1, Ordering::Relaxed);
+                    }
                 }
             }
             self.global_logins.fetch_add(1, Ordering::Relaxed);
@@ -400,17 +418,12 @@ impl MemoryStore {
             for (i, dim) in PROFILE_DIMS.iter().enumerate() {
                 if let Some(k) = p.facts.0[i]
                     && let Some(c) = self.global_seen.get(&(*dim, k.short()))
+                    && decrement(&c) == 1
                 {
-                    let _ = c.fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                        Some(v.saturating_sub(1))
-                    });
+                    decrement(&self.global_distinct[i]);
                 }
             }
-            let _ = self
-                .global_logins
-                .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |v| {
-                    Some(v.saturating_sub(1))
-                });
+            decrement(&self.global_logins);
             *taught = false;
             effect.profile_updated = true;
         }

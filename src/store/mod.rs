@@ -247,6 +247,8 @@ pub struct ProfileView {
     /// Global frequency of this attempt's values across all users' verified
     /// logins, per profile dimension, and the global total.
     pub global_seen: [u32; PROFILE_DIMS.len()],
+    /// Distinct values seen globally, per profile dimension.
+    pub global_distinct: [u32; PROFILE_DIMS.len()],
     pub global_logins: u32,
     /// Distinct users with a verified login.
     pub global_users: u32,
@@ -266,6 +268,11 @@ impl ProfileView {
     /// Global count of the attempt's value in `dim`.
     pub fn global_seen(&self, dim: Dim) -> u32 {
         dim.slot().map_or(0, |i| self.global_seen[i])
+    }
+
+    /// Distinct values of `dim` seen globally.
+    pub fn global_distinct(&self, dim: Dim) -> u32 {
+        dim.slot().map_or(0, |i| self.global_distinct[i])
     }
 }
 
