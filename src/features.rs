@@ -114,11 +114,16 @@ pub struct VelocityFeatures {
     pub ip_attempts_24h: u32,
     /// Distinct users tried from this IP in the last hour (this one included).
     pub ip_distinct_users_1h: u32,
-    /// Distinct users seen on this device in the last 24 h (this one included).
+    /// Distinct users seen on this device in the last 1 h / 24 h (this one included).
+    pub device_distinct_users_1h: u32,
     pub device_distinct_users_24h: u32,
     /// Deployment-wide failed share of attempts in the last minute / 24 h.
     pub global_failure_ratio_1m: f64,
     pub global_failure_ratio_24h: f64,
+    /// How far the last minute's failure ratio is above the 24 h baseline
+    /// (credential stuffing across many IPs); 0 with fewer than 20 attempts
+    /// in the last minute.
+    pub global_failure_ratio_jump: f64,
 }
 
 fn ratio(failures: u32, attempts: u32) -> f64 {
@@ -131,6 +136,8 @@ fn ratio(failures: u32, attempts: u32) -> f64 {
 
 impl From<&VelocityView> for VelocityFeatures {
     fn from(v: &VelocityView) -> Self {
+        let r1m = ratio(v.global_failures.m1, v.global_attempts.m1);
+        let r24h = ratio(v.global_failures.h24, v.global_attempts.h24);
         VelocityFeatures {
             user_failures_1m: v.user_failures.m1,
             user_failures_1h: v.user_failures.h1,
@@ -148,9 +155,15 @@ impl From<&VelocityView> for VelocityFeatures {
             ip_attempts_1h: v.ip_attempts.h1,
             ip_attempts_24h: v.ip_attempts.h24,
             ip_distinct_users_1h: v.ip_distinct_users_1h,
+            device_distinct_users_1h: v.device_distinct_users_1h,
             device_distinct_users_24h: v.device_distinct_users_24h,
-            global_failure_ratio_1m: ratio(v.global_failures.m1, v.global_attempts.m1),
-            global_failure_ratio_24h: ratio(v.global_failures.h24, v.global_attempts.h24),
+            global_failure_ratio_1m: r1m,
+            global_failure_ratio_24h: r24h,
+            global_failure_ratio_jump: if v.global_attempts.m1 >= 20 {
+                (r1m - r24h).max(0.0)
+            } else {
+                0.0
+            },
         }
     }
 }
@@ -755,6 +768,93 @@ mod tests {
         // A user without history has no Freeman score (enrolment).
         let new = learned(&history, ("u9", "198.51.100.1", FF));
         assert_eq!(new.behavior.freeman_score, 0.0);
+    }
+
+    fn geo_at(lat: f64, lon: f64, acc: f64) -> GeoInfo {
+        GeoInfo {
+            country: Some("SE".into()),
+            location: Some((lat, lon, acc)),
+            ..GeoInfo::default()
+        }
+    }
+
+    fn after_login_at(lat: f64, lon: f64, acc: f64) -> StoreView {
+        let mut v = StoreView::default();
+        v.profile.verified_logins = 3;
+        v.profile.last_login = Some(crate::store::LastLogin {
+            at: UnixMillis(0),
+            place: Some(crate::store::GeoPoint {
+                lat,
+                lon,
+                accuracy_km: acc,
+            }),
+        });
+        v
+    }
+
+    #[test]
+    fn great_circle_distance_matches_known_pairs() {
+        // London – Linköping ≈ 1,260 km; Paris – New York ≈ 5,837 km.
+        let d = distance_km((51.5074, -0.1278), (58.4108, 15.6214));
+        assert!((d - 1260.0).abs() < 15.0, "{d}");
+        let d = distance_km((48.8566, 2.3522), (40.7128, -74.0060));
+        assert!((d - 5837.0).abs() < 15.0, "{d}");
+        assert_eq!(distance_km((10.0, 10.0), (10.0, 10.0)), 0.0);
+    }
+
+    #[test]
+    fn impossible_travel_needs_speed_and_distance_beyond_the_accuracy_radii() {
+        let s = FeatureSettings::default();
+        let view = after_login_at(51.5074, -0.1278, 10.0);
+        // Linköping 20 minutes later: ~4,200 km/h.
+        let f = geo_features(
+            Some(&geo_at(58.4108, 15.6214, 50.0)),
+            &view,
+            UnixMillis(20 * 60_000),
+            &s,
+        );
+        assert!(f.impossible_travel, "{f:?}");
+        assert!((f.minutes_since_last - 20.0).abs() < 1e-9);
+        assert!(f.speed_kmh > 3000.0, "{}", f.speed_kmh);
+        // The same trip a day later is ordinary.
+        let f = geo_features(
+            Some(&geo_at(58.4108, 15.6214, 50.0)),
+            &view,
+            UnixMillis(86_400_000),
+            &s,
+        );
+        assert!(!f.impossible_travel);
+        // A mobile/CGNAT answer with a 1,000 km radius never fires it.
+        let f = geo_features(
+            Some(&geo_at(58.4108, 15.6214, 1000.0)),
+            &view,
+            UnixMillis(60_000),
+            &s,
+        );
+        assert!(!f.impossible_travel, "{f:?}");
+        // A short hop under the minimum distance never fires it either.
+        let f = geo_features(
+            Some(&geo_at(51.75, -1.25, 5.0)),
+            &view,
+            UnixMillis(60_000),
+            &s,
+        );
+        assert!(!f.impossible_travel, "{f:?}");
+    }
+
+    #[test]
+    fn newness_of_geo_needs_history() {
+        let s = FeatureSettings::default();
+        let fresh = StoreView::default();
+        let f = geo_features(Some(&geo_at(1.0, 1.0, 1.0)), &fresh, UnixMillis(0), &s);
+        assert!(!f.new_country && !f.available && f.country == "SE");
+        let f = geo_features(
+            Some(&geo_at(1.0, 1.0, 1.0)),
+            &after_login_at(1.0, 1.0, 1.0),
+            UnixMillis(0),
+            &s,
+        );
+        assert!(f.new_country);
     }
 
     #[test]

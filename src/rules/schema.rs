@@ -80,6 +80,8 @@ fields! {
     "velocity.ip_attempts_24h": Int = |f| int(f.velocity.ip_attempts_24h), "attempts from this IP in 24 h";
     "velocity.ip_distinct_users_1h": Int = |f| int(f.velocity.ip_distinct_users_1h), "distinct users from this IP in 1 h";
     "velocity.device_distinct_users_24h": Int = |f| int(f.velocity.device_distinct_users_24h), "distinct users on this device in 24 h";
+    "velocity.device_distinct_users_1h": Int = |f| int(f.velocity.device_distinct_users_1h), "distinct users on this device in 1 h";
+    "velocity.global_failure_ratio_jump": Double = |f| Value::Double(f.velocity.global_failure_ratio_jump), "1 min failure ratio above the 24 h baseline (≥ 20 attempts/min)";
     "velocity.global_failure_ratio_1m": Double = |f| Value::Double(f.velocity.global_failure_ratio_1m), "failed share of all attempts in 1 min";
     "velocity.global_failure_ratio_24h": Double = |f| Value::Double(f.velocity.global_failure_ratio_24h), "failed share of all attempts in 24 h";
     "behavior.hour_count": Int = |f| int(f.behavior.hour_count), "verified logins in this hour of week";

@@ -245,7 +245,7 @@ impl MemoryStore {
         at: UnixMillis,
         failed: bool,
         window_ms: i64,
-    ) -> (VelocityWindows, u32) {
+    ) -> (VelocityWindows, u32, u32) {
         let c = self.counter(scope, key);
         let mut c = c.lock();
         c.attempts.add(at);
@@ -253,12 +253,14 @@ impl MemoryStore {
             c.failures.add(at);
         }
         let users = c.users.add_and_count(user, at, window_ms);
+        let users_1h = c.users.count_within(at, HOUR_MS);
         (
             VelocityWindows {
                 failures: c.failures.windows(at),
                 attempts: c.attempts.windows(at),
             },
             users,
+            users_1h,
         )
     }
 
@@ -311,7 +313,7 @@ impl MemoryStore {
         let u = self.count(Scope::User, user, at, obs.failed);
         velocity.user_failures = u.failures;
         if let Some(ip) = obs.facts.get(Dim::Ip) {
-            let (w, users) =
+            let (w, users, _) =
                 self.count_with_user(Scope::Ip, ip.short(), user, at, obs.failed, HOUR_MS);
             velocity.ip_failures = w.failures;
             velocity.ip_attempts = w.attempts;
@@ -322,7 +324,7 @@ impl MemoryStore {
             velocity.network_failures = w.failures;
         }
         if let Some(dev) = obs.facts.get(Dim::Device) {
-            let (w, users) = self.count_with_user(
+            let (w, users, users_1h) = self.count_with_user(
                 Scope::Device,
                 dev.short(),
                 user,
@@ -332,6 +334,7 @@ impl MemoryStore {
             );
             velocity.device_failures = w.failures;
             velocity.device_distinct_users_24h = users;
+            velocity.device_distinct_users_1h = users_1h;
         }
         let g = self.count(Scope::Global, 0, at, obs.failed);
         velocity.global_attempts = g.attempts;
@@ -554,6 +557,8 @@ mod tests {
         assert_eq!(last.velocity.ip_distinct_users_1h, 20);
         assert_eq!(last.velocity.user_failures.h1, 1);
         assert_eq!(last.velocity.global_failures.h1, 20);
+        assert_eq!(last.velocity.device_distinct_users_1h, 20);
+        assert_eq!(last.velocity.device_distinct_users_24h, 20);
     }
 
     #[test]

@@ -216,7 +216,8 @@ pub struct VelocityView {
     pub ip_attempts: Windows,
     /// Distinct users seen from this IP in the last hour.
     pub ip_distinct_users_1h: u32,
-    /// Distinct users seen on this device in the last 24 hours.
+    /// Distinct users seen on this device in the last hour and 24 hours.
+    pub device_distinct_users_1h: u32,
     pub device_distinct_users_24h: u32,
     /// All attempts and failures across the deployment.
     pub global_attempts: Windows,

@@ -133,6 +133,12 @@ impl DistinctSet {
                 self.members.push((member, at.0));
             }
         }
+        self.count_within(at, window_ms)
+    }
+
+    /// Distinct members seen within `window_ms` before `at`.
+    pub fn count_within(&self, at: UnixMillis, window_ms: i64) -> u32 {
+        let since = at.0 - window_ms;
         let n = self.members.iter().filter(|(_, t)| *t > since).count();
         u32::try_from(n).unwrap_or(u32::MAX)
     }
