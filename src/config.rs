@@ -48,6 +48,15 @@ pub struct RawConfig {
     pub log: RawLog,
     pub features: RawFeatures,
     pub geoip: RawGeoip,
+    pub device: RawDevice,
+}
+
+#[derive(Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawDevice {
+    /// A uap-core `regexes.yaml`: parse user agents with it instead of the
+    /// embedded woothee rules.
+    pub ua_regexes: Option<PathBuf>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +143,8 @@ pub struct Config {
     pub strong_auth_window: Duration,
     /// MaxMind databases; each optional.
     pub geoip: crate::signals::geo::GeoPaths,
+    /// uap-core rules for user agents (`None`: embedded woothee).
+    pub ua_regexes: Option<PathBuf>,
     /// Speed above which travel between verified logins is impossible, km/h.
     pub impossible_travel_kmh: f64,
     /// Below this distance (after accuracy radii), travel never fires, km.
@@ -340,6 +351,9 @@ impl Config {
             log_format,
             strong_auth_window: Duration::from_secs(strong_minutes * 60),
             geoip,
+            ua_regexes: env("RISKGATE_UA_REGEXES")
+                .map(PathBuf::from)
+                .or(raw.device.ua_regexes),
             impossible_travel_kmh,
             impossible_travel_min_km,
         })

@@ -145,6 +145,12 @@ impl Engine {
         }
     }
 
+    /// Replaces the user-agent parser (for example with the uap-core one).
+    pub fn with_ua_parser(mut self, ua: UaParser) -> Self {
+        self.ua = ua;
+        self
+    }
+
     /// The GeoIP resolver, when databases are configured.
     pub fn geo(&self) -> Option<&Arc<GeoResolver>> {
         self.geo.as_ref()

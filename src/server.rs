@@ -22,6 +22,7 @@ use crate::grpc::pb::risk_service_server::RiskServiceServer;
 use crate::grpc::{pb, service::RiskService};
 use crate::model::Model;
 use crate::rules::RuleSet;
+use crate::signals::device::UaParser;
 use crate::signals::geo::GeoResolver;
 use crate::store::memory::{MemoryLimits, MemoryStore};
 use crate::store::{IdHasher, Store};
@@ -43,6 +44,8 @@ pub enum StartError {
     Reflection(String),
     #[error("geoip: {0}")]
     Geo(#[from] crate::signals::geo::GeoError),
+    #[error("user agents: {0}")]
+    UserAgents(#[from] crate::signals::device::UaError),
 }
 
 /// Builds the engine the configuration describes.
@@ -88,9 +91,15 @@ pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, St
         },
         ..EngineSettings::default()
     };
-    Ok(Engine::new(
-        store, hasher, rules, model, geo, settings, metrics,
-    ))
+    let engine = Engine::new(store, hasher, rules, model, geo, settings, metrics);
+    Ok(match &config.ua_regexes {
+        Some(path) => {
+            let ua = UaParser::from_regexes(path, EngineSettings::default().ua_cache)?;
+            tracing::info!(path = %path.display(), "user agents parsed with uap-core rules");
+            engine.with_ua_parser(ua)
+        }
+        None => engine,
+    })
 }
 
 /// A running server.
