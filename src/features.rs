@@ -74,9 +74,12 @@ pub struct GeoFeatures {
     pub available: bool,
     /// ISO 3166-1 alpha-2 code, or "" when unknown.
     pub country: String,
+    /// First subdivision ISO code, or "" when unknown.
+    pub region: String,
     pub city: String,
     pub asn: u32,
     pub new_country: bool,
+    pub new_region: bool,
     pub new_city: bool,
     pub new_asn: bool,
     /// Great-circle distance from the last verified login, km (0 if unknown).
@@ -175,7 +178,7 @@ pub struct BehaviorFeatures {
     /// Verified logins of this user in this hour of the week.
     pub hour_count: u32,
     /// The user has at least 10 verified logins and none in this hour of the
-    /// week or its neighbours.
+    /// week.
     pub unusual_hour: bool,
     /// A strong factor (WebAuthn, TOTP) passed within the configured window.
     pub recent_strong_auth: bool,
@@ -330,9 +333,11 @@ pub fn geo_features(
     let mut f = GeoFeatures {
         available: g.sources.city || g.sources.asn || g.sources.anonymous,
         country: g.country.clone().unwrap_or_default(),
+        region: g.region.clone().unwrap_or_default(),
         city: g.city.clone().unwrap_or_default(),
         asn: g.asn.unwrap_or(0),
         new_country: history && g.country.is_some() && p.seen(Dim::Country) == 0,
+        new_region: history && g.region.is_some() && p.seen(Dim::Region) == 0,
         new_city: history && g.city.is_some() && p.seen(Dim::City) == 0,
         new_asn: history && g.asn.is_some() && p.seen(Dim::Asn) == 0,
         anonymous: g.anonymous || g.vpn || g.tor || g.public_proxy || g.residential_proxy,
@@ -840,6 +845,44 @@ mod tests {
             &s,
         );
         assert!(!f.impossible_travel, "{f:?}");
+    }
+
+    #[test]
+    fn an_hour_never_seen_is_unusual_only_with_enough_history() {
+        let s = FeatureSettings::default();
+        let mut v = StoreView::default();
+        v.profile.verified_logins = 12;
+        v.profile.hour_count = 0;
+        let f = build(
+            &fixtures::attempt(),
+            Arc::new(DeviceInfo::unknown()),
+            &v,
+            GeoFeatures::default(),
+            DegradedFeatures::default(),
+            &s,
+        );
+        assert!(f.behavior.unusual_hour);
+        v.profile.hour_count = 3;
+        let f = build(
+            &fixtures::attempt(),
+            Arc::new(DeviceInfo::unknown()),
+            &v,
+            GeoFeatures::default(),
+            DegradedFeatures::default(),
+            &s,
+        );
+        assert!(!f.behavior.unusual_hour);
+        v.profile.verified_logins = 4;
+        v.profile.hour_count = 0;
+        let f = build(
+            &fixtures::attempt(),
+            Arc::new(DeviceInfo::unknown()),
+            &v,
+            GeoFeatures::default(),
+            DegradedFeatures::default(),
+            &s,
+        );
+        assert!(!f.behavior.unusual_hour);
     }
 
     #[test]

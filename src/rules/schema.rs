@@ -52,6 +52,8 @@ fields! {
     "geo.city": String = |f| Value::Str(&f.geo.city), "city name or empty";
     "geo.asn": Int = |f| int(f.geo.asn), "autonomous system number or 0";
     "geo.new_country": Bool = |f| Value::Bool(f.geo.new_country), "country not in history";
+    "geo.region": String = |f| Value::Str(&f.geo.region), "first subdivision ISO code or empty";
+    "geo.new_region": Bool = |f| Value::Bool(f.geo.new_region), "region not in history";
     "geo.new_city": Bool = |f| Value::Bool(f.geo.new_city), "city not in history";
     "geo.new_asn": Bool = |f| Value::Bool(f.geo.new_asn), "ASN not in history";
     "geo.distance_km": Double = |f| Value::Double(f.geo.distance_km), "km from the last verified login";

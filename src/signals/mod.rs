@@ -75,6 +75,10 @@ pub fn facts(
         }
         if let Some(country) = &g.country {
             f.set(Dim::Country, Some(h.key(Dim::Country, country.as_bytes())));
+            if let Some(region) = &g.region {
+                let place = format!("{country}/{region}");
+                f.set(Dim::Region, Some(h.key(Dim::Region, place.as_bytes())));
+            }
             if let Some(city) = &g.city {
                 let place = format!("{country}/{}/{city}", g.region.as_deref().unwrap_or(""));
                 f.set(Dim::City, Some(h.key(Dim::City, place.as_bytes())));

@@ -562,6 +562,34 @@ mod tests {
     }
 
     #[test]
+    fn the_hour_of_week_histogram_counts_verified_logins() {
+        let h = IdHasher::random();
+        let s = MemoryStore::new(MemoryLimits::default());
+        const WEEK: i64 = 7 * 24 * 3_600_000;
+        // Twelve verified logins, each a week apart at the same hour.
+        for i in 0..12u128 {
+            let at = T0 + i as i64 * WEEK;
+            s.observe_sync(&obs(&h, i, "hana", "d", "1.1.1.1", at, false));
+            s.report_sync(&report(i, Action::Allow, Outcome::LoginSucceeded, at))
+                .unwrap();
+        }
+        let same_hour =
+            s.observe_sync(&obs(&h, 100, "hana", "d", "1.1.1.1", T0 + 12 * WEEK, false));
+        assert_eq!(same_hour.profile.hour_count, 12);
+        let night = s.observe_sync(&obs(
+            &h,
+            101,
+            "hana",
+            "d",
+            "1.1.1.1",
+            T0 + 12 * WEEK + 6 * 3_600_000,
+            false,
+        ));
+        assert_eq!(night.profile.hour_count, 0);
+        assert_eq!(night.profile.verified_logins, 12);
+    }
+
+    #[test]
     fn history_per_dimension_is_capped() {
         let h = IdHasher::random();
         let limits = MemoryLimits {

@@ -107,10 +107,12 @@ pub enum Dim {
     Browser,
     Os,
     DeviceType,
+    /// Country and first subdivision ("SE/E").
+    Region,
 }
 
 /// The profile dimensions, in [`Facts`] order (every [`Dim`] but `User`).
-pub const PROFILE_DIMS: [Dim; 10] = [
+pub const PROFILE_DIMS: [Dim; 11] = [
     Dim::Device,
     Dim::Ip,
     Dim::Network,
@@ -121,6 +123,7 @@ pub const PROFILE_DIMS: [Dim; 10] = [
     Dim::Browser,
     Dim::Os,
     Dim::DeviceType,
+    Dim::Region,
 ];
 
 impl Dim {
@@ -138,6 +141,7 @@ impl Dim {
             Dim::Browser => "browser",
             Dim::Os => "os",
             Dim::DeviceType => "devtype",
+            Dim::Region => "region",
         }
     }
 
@@ -155,6 +159,7 @@ impl Dim {
             Dim::Browser => Some(7),
             Dim::Os => Some(8),
             Dim::DeviceType => Some(9),
+            Dim::Region => Some(10),
         }
     }
 }
