@@ -13,7 +13,7 @@
 //! - [`engine`]: the pipeline; [`engine::decide`] is the pure core.
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
-//! - [`cli`]: `serve`, `eval`, `report`, `rules check|explain`.
+//! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `rules check|explain`.
 
 pub mod cli;
 pub mod config;

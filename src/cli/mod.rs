@@ -1,5 +1,7 @@
-//! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`.
+//! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`,
+//! `bench`.
 
+pub mod bench;
 pub mod eval;
 pub mod rules;
 pub mod serve;
@@ -36,6 +38,9 @@ pub enum Command {
     /// Check and explain rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Load-test a running server: a realistic Evaluate mix against the
+    /// health-check floor, side by side (bounded; stops by itself).
+    Bench(bench::BenchArgs),
 }
 
 /// `riskgate serve`.

@@ -1,0 +1,126 @@
+//! Resident memory of the memory store per learned user.
+//!
+//! Learns 1,000,000 distinct users (each with their own device and home IP,
+//! a user agent from a small set) with `observe_sync` + `report_sync`
+//! (LOGIN_SUCCEEDED on an ALLOW), and prints the growth of the resident set
+//! (`/proc/self/statm`, resident pages × 4 KiB) in two stages: after the
+//! observations (velocity counters and pending decisions), and after the
+//! reports (profiles and global value counts). Run: `cargo bench --bench memory`.
+//! Set `RISKGATE_MEMORY_USERS` to measure another count.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+use std::time::Instant;
+
+use riskgate::domain::{Action, Outcome, UnixMillis};
+use riskgate::store::memory::{MemoryLimits, MemoryStore};
+use riskgate::store::{Dim, Facts, IdHasher, Observation, OutcomeReport};
+
+const PAGE: u64 = 4096;
+const T0: i64 = 1_767_000_000_000;
+const UAS: [&str; 6] = [
+    "chrome-win",
+    "edge-win",
+    "safari-mac",
+    "firefox-linux",
+    "safari-ios",
+    "chrome-android",
+];
+
+fn resident_bytes() -> u64 {
+    let statm = std::fs::read_to_string("/proc/self/statm").expect("/proc/self/statm (Linux only)");
+    let pages: u64 = statm.split_whitespace().nth(1).unwrap().parse().unwrap();
+    pages * PAGE
+}
+
+fn mib(b: i128) -> f64 {
+    b as f64 / (1024.0 * 1024.0)
+}
+
+fn observation(h: &IdHasher, i: u64) -> Observation {
+    let ip = format!("10.{}.{}.{}", (i >> 16) & 0xff, (i >> 8) & 0xff, i & 0xff);
+    let net = format!("10.{}.{}.0/24", (i >> 16) & 0xff, (i >> 8) & 0xff);
+    let ua = UAS[(i % 6) as usize];
+    let mut facts = Facts::default();
+    facts.set(
+        Dim::Device,
+        Some(h.key(Dim::Device, format!("dev-{i}").as_bytes())),
+    );
+    facts.set(Dim::Ip, Some(h.key(Dim::Ip, ip.as_bytes())));
+    facts.set(Dim::Network, Some(h.key(Dim::Network, net.as_bytes())));
+    facts.set(Dim::UserAgent, Some(h.key(Dim::UserAgent, ua.as_bytes())));
+    facts.set(Dim::Browser, Some(h.key(Dim::Browser, ua.as_bytes())));
+    facts.set(Dim::Os, Some(h.key(Dim::Os, ua.as_bytes())));
+    facts.set(Dim::DeviceType, Some(h.key(Dim::DeviceType, b"pc")));
+    Observation {
+        decision: u128::from(i) + 1,
+        at: UnixMillis(T0 + i as i64),
+        user: h.key(Dim::User, format!("user-{i}").as_bytes()),
+        facts,
+        place: None,
+        failed: false,
+    }
+}
+
+fn main() {
+    // `cargo bench` passes `--bench`; any filter argument is ignored.
+    let users: u64 = std::env::var("RISKGATE_MEMORY_USERS")
+        .ok()
+        .and_then(|v| v.parse().ok())
+        .unwrap_or(1_000_000);
+    let h = IdHasher::new(b"memory-bench");
+    let limits = MemoryLimits::default();
+    println!(
+        "memory store limits: max_profiles {}, max_counters {}, max_pending {}, history_per_dim {}",
+        limits.max_profiles, limits.max_counters, limits.max_pending, limits.history_per_dim
+    );
+    let before = resident_bytes();
+    let store = MemoryStore::new(limits);
+    let started = Instant::now();
+
+    for i in 0..users {
+        store.observe_sync(&observation(&h, i));
+    }
+    store.profile_count(); // runs moka's pending maintenance
+    let observed = resident_bytes();
+
+    let mut taught = 0u64;
+    for i in 0..users {
+        let e = store
+            .report_sync(&OutcomeReport {
+                decision: u128::from(i) + 1,
+                action: Action::Allow,
+                outcome: Outcome::LoginSucceeded,
+                factor: None,
+                at: UnixMillis(T0 + i as i64 + 1),
+            })
+            .map(|e| e.profile_updated)
+            .unwrap_or(false);
+        taught += u64::from(e);
+    }
+    let profiles = store.profile_count();
+    let after = resident_bytes();
+    let took = started.elapsed();
+
+    let per = |b: i128| b as f64 / users as f64;
+    let obs_growth = i128::from(observed) - i128::from(before);
+    let rep_growth = i128::from(after) - i128::from(observed);
+    let total = i128::from(after) - i128::from(before);
+    println!("users learned: {taught} of {users} (profiles held: {profiles}) in {took:.1?}");
+    println!(
+        "observe stage (velocity counters, pending decisions): {:+.1} MiB = {:.0} bytes/user",
+        mib(obs_growth),
+        per(obs_growth)
+    );
+    println!(
+        "report stage (profiles, global value counts):         {:+.1} MiB = {:.0} bytes/user",
+        mib(rep_growth),
+        per(rep_growth)
+    );
+    println!(
+        "resident growth: {:+.1} MiB = {:.0} bytes/user ({:.2} KiB/user)",
+        mib(total),
+        per(total),
+        per(total) / 1024.0
+    );
+    drop(store);
+}

@@ -1,0 +1,90 @@
+//! `riskgate bench` end to end: the real binary against a real server on a
+//! free port, briefly. A behavior test: both rows are measured, nothing
+//! fails; speed is never asserted.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::process::Command;
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_measures_evaluate_and_the_floor_without_errors() {
+    let s = common::start().await;
+    let addr = format!("http://{}", s.running.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_riskgate"))
+            .args([
+                "bench",
+                "--addr",
+                &addr,
+                "--concurrency",
+                "4",
+                "--duration",
+                "2",
+                "--warmup",
+                "0.5",
+                "--users",
+                "500",
+                "--json",
+            ])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    for row in ["floor", "evaluate"] {
+        let r = &v[row];
+        assert!(r["calls"].as_u64().unwrap() > 0, "{row}: {r}");
+        assert!(r["throughput"].as_f64().unwrap() > 0.0, "{row}: {r}");
+        assert!(r["p99_us"].as_u64().unwrap() > 0, "{row}: {r}");
+        assert_eq!(r["errors"], serde_json::json!({}), "{row}: {r}");
+    }
+    assert_eq!(v["floor_runs"].as_array().unwrap().len(), 2);
+    let actions = v["evaluate"]["actions"].as_object().unwrap();
+    assert!(
+        actions.get("ALLOW").and_then(|x| x.as_u64()).unwrap_or(0) > 0,
+        "{actions:?}"
+    );
+    assert_eq!(v["evaluate"]["report_errors"], 0);
+    assert!(v["ratios"]["throughput"].as_f64().unwrap() > 0.0);
+    s.running.shutdown().await;
+}
+
+#[test]
+fn bench_says_clearly_when_no_server_listens() {
+    // Bind and drop a listener: the port is free and nothing accepts on it.
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let out = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args([
+            "bench",
+            "--addr",
+            &format!("http://127.0.0.1:{port}"),
+            "--duration",
+            "1",
+        ])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(1));
+    let err = String::from_utf8_lossy(&out.stderr);
+    assert!(err.contains("cannot connect to"), "{err}");
+}
+
+#[test]
+fn bench_refuses_unbounded_runs() {
+    let out = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args(["bench", "--duration", "100000"])
+        .output()
+        .unwrap();
+    assert_eq!(out.status.code(), Some(64));
+    assert!(String::from_utf8_lossy(&out.stderr).contains("--duration"));
+}
