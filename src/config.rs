@@ -84,6 +84,15 @@ pub struct RawStore {
     pub timeout_ms: Option<u64>,
     pub max_profiles: Option<u64>,
     pub history_per_dim: Option<usize>,
+    /// `redis://…`: keep state in Redis (shared by replicas). A
+    /// comma-separated list selects cluster mode.
+    pub redis_url: Option<String>,
+    /// Treat `redis_url` as a Redis Cluster.
+    pub redis_cluster: Option<bool>,
+    /// Prepended to every Redis key (default `riskgate`).
+    pub key_prefix: Option<String>,
+    /// A Redis profile not taught for this many days expires (default 90).
+    pub profile_ttl_days: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -134,6 +143,14 @@ pub struct Config {
     pub store_timeout: Duration,
     pub max_profiles: u64,
     pub history_per_dim: usize,
+    /// Redis URLs (empty: the memory store). Never printed: may hold a password.
+    pub redis_urls: Vec<Secret>,
+    /// Redis Cluster mode (more than one URL, or `store.redis_cluster`).
+    pub redis_cluster: bool,
+    /// Prefix of every Redis key.
+    pub key_prefix: String,
+    /// Lifetime of an untaught Redis profile.
+    pub profile_ttl: Duration,
     /// `None`: the shipped rules.
     pub rules_path: Option<PathBuf>,
     /// `None`: the shipped model.
@@ -284,6 +301,45 @@ impl Config {
         {
             problems.push("store.hmac_key must be at least 16 bytes".into());
         }
+        let redis_urls: Vec<Secret> = env("RISKGATE_REDIS_URL")
+            .or(raw.store.redis_url)
+            .map(|v| {
+                v.split(',')
+                    .map(str::trim)
+                    .filter(|u| !u.is_empty())
+                    .map(Secret::new)
+                    .collect()
+            })
+            .unwrap_or_default();
+        let redis_cluster = raw.store.redis_cluster.unwrap_or(false) || redis_urls.len() > 1;
+        for u in &redis_urls {
+            if redis::Client::open(u.expose()).is_err() {
+                // The URL may hold a password: not echoed.
+                problems.push("store.redis_url: not a valid redis:// URL".into());
+            }
+        }
+        if !redis_urls.is_empty() && hmac_key.is_none() {
+            problems.push(
+                "store.hmac_key (RISKGATE_HMAC_KEY) is required with store.redis_url: replicas must hash identifiers alike"
+                    .into(),
+            );
+        }
+        if redis_cluster {
+            problems.push(
+                "store.redis_cluster: Redis Cluster is not supported yet; give one redis:// URL"
+                    .into(),
+            );
+        }
+        let key_prefix = raw.store.key_prefix.unwrap_or_else(|| "riskgate".into());
+        if key_prefix.is_empty() || key_prefix.len() > 64 || key_prefix.contains(['{', '}', ' ']) {
+            problems.push(
+                "store.key_prefix must be 1 to 64 characters without braces or spaces".into(),
+            );
+        }
+        let profile_ttl_days = raw.store.profile_ttl_days.unwrap_or(90);
+        if !(1..=3650).contains(&profile_ttl_days) {
+            problems.push("store.profile_ttl_days must be between 1 and 3650".into());
+        }
         let rules_path = o
             .rules
             .clone()
@@ -345,6 +401,10 @@ impl Config {
             store_timeout: Duration::from_millis(store_timeout_ms),
             max_profiles,
             history_per_dim,
+            redis_urls,
+            redis_cluster,
+            key_prefix,
+            profile_ttl: Duration::from_secs(profile_ttl_days * 86_400),
             rules_path,
             model_path,
             reload_interval: Duration::from_millis(reload_ms),
@@ -457,6 +517,47 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("c.toml:3:1"), "{e}");
+    }
+
+    #[test]
+    fn the_redis_store_needs_a_hmac_key_and_a_valid_url() {
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[("RISKGATE_REDIS_URL", "redis://:pw-secret@127.0.0.1:7000/")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("store.hmac_key"), "{e}");
+        assert!(!e.to_string().contains("pw-secret"), "{e}");
+        let c = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("RISKGATE_REDIS_URL", "redis://127.0.0.1:7000/"),
+                ("RISKGATE_HMAC_KEY", "0123456789abcdef0123"),
+            ]),
+        )
+        .unwrap();
+        assert_eq!(c.redis_urls.len(), 1);
+        assert_eq!(c.key_prefix, "riskgate");
+        assert_eq!(c.profile_ttl, Duration::from_secs(90 * 86_400));
+        assert!(!format!("{c:?}").contains("7000"));
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("RISKGATE_REDIS_URL", "redis://a:1,redis://b:2"),
+                ("RISKGATE_HMAC_KEY", "0123456789abcdef0123"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("redis_cluster"), "{e}");
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[
+                ("RISKGATE_REDIS_URL", "http://nope"),
+                ("RISKGATE_HMAC_KEY", "0123456789abcdef0123"),
+            ]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("not a valid redis"), "{e}");
     }
 
     #[test]

@@ -25,6 +25,7 @@ use crate::rules::RuleSet;
 use crate::signals::device::UaParser;
 use crate::signals::geo::GeoResolver;
 use crate::store::memory::{MemoryLimits, MemoryStore};
+use crate::store::redis::{RedisSettings, RedisStore};
 use crate::store::{IdHasher, Store};
 use crate::telemetry::Metrics;
 
@@ -46,6 +47,8 @@ pub enum StartError {
     Geo(#[from] crate::signals::geo::GeoError),
     #[error("user agents: {0}")]
     UserAgents(#[from] crate::signals::device::UaError),
+    #[error("store: {0}")]
+    Store(#[from] crate::store::StoreError),
 }
 
 /// Builds the engine the configuration describes.
@@ -65,11 +68,25 @@ pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, St
         Some(k) => IdHasher::new(k.expose().as_bytes()),
         None => IdHasher::random(),
     };
-    let store: Arc<dyn Store> = Arc::new(MemoryStore::new(MemoryLimits {
-        max_profiles: config.max_profiles,
-        history_per_dim: config.history_per_dim,
-        ..MemoryLimits::default()
-    }));
+    let store: Arc<dyn Store> = match config.redis_urls.first() {
+        Some(url) => {
+            let store = RedisStore::new(RedisSettings {
+                key_prefix: config.key_prefix.clone(),
+                profile_ttl: config.profile_ttl,
+                history_per_dim: config.history_per_dim,
+                // The client gives up shortly after the engine's deadline.
+                response_timeout: config.store_timeout + Duration::from_millis(50),
+                ..RedisSettings::new(url.expose())
+            })?;
+            tracing::info!(store = "redis", key_prefix = %config.key_prefix, "state kept in Redis");
+            Arc::new(store)
+        }
+        None => Arc::new(MemoryStore::new(MemoryLimits {
+            max_profiles: config.max_profiles,
+            history_per_dim: config.history_per_dim,
+            ..MemoryLimits::default()
+        })),
+    };
     let g = &config.geoip;
     let geo = if g.city.is_none() && g.asn.is_none() && g.anonymous.is_none() {
         tracing::warn!("no GeoIP database configured: geo signals are degraded in every decision");

@@ -6,6 +6,7 @@
 //! with a keyed hash ([`IdHasher`]) first.
 
 pub mod memory;
+pub mod redis;
 pub mod window;
 
 use std::fmt;

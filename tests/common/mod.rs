@@ -76,3 +76,6 @@ pub fn codes(r: &pb::EvaluateResponse) -> Vec<String> {
 pub fn action(r: &pb::EvaluateResponse) -> pb::Action {
     pb::Action::try_from(r.action).unwrap()
 }
+
+pub mod conformance;
+pub mod redis;
