@@ -39,8 +39,14 @@ use super::{
     ReportEffect, Store, StoreError, StoreView, VelocityView, Windows, teaches,
 };
 
-const OBSERVE_LUA: &str = include_str!("redis_observe.lua");
-const REPORT_LUA: &str = include_str!("redis_report.lua");
+const OBSERVE_LUA: &str = concat!(
+    include_str!("redis_common.lua"),
+    include_str!("redis_observe.lua")
+);
+const REPORT_LUA: &str = concat!(
+    include_str!("redis_common.lua"),
+    include_str!("redis_report.lua")
+);
 
 /// Settings of the Redis store.
 #[derive(Clone, Debug)]
