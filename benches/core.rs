@@ -24,7 +24,7 @@ use riskgate::model::Model;
 use riskgate::rules::RuleSet;
 use riskgate::signals::{self, device::UaParser};
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
-use riskgate::store::{IdHasher, OutcomeReport, StoreView};
+use riskgate::store::{Dim, IdHasher, OutcomeReport, StoreView};
 use riskgate::telemetry::Metrics;
 
 const T0: i64 = 1_767_000_000_000;
@@ -87,6 +87,7 @@ impl World {
             w.store
                 .report_sync(&OutcomeReport {
                     decision: d,
+                    user: w.hasher.key(Dim::User, a.user_id.as_bytes()),
                     action: Action::Allow,
                     outcome: Outcome::LoginSucceeded,
                     factor: None,

@@ -88,6 +88,7 @@ fn main() {
         let e = store
             .report_sync(&OutcomeReport {
                 decision: u128::from(i) + 1,
+                user: h.key(Dim::User, format!("user-{i}").as_bytes()),
                 action: Action::Allow,
                 outcome: Outcome::LoginSucceeded,
                 factor: None,

@@ -16,7 +16,7 @@ use riskgate::domain::{
 use riskgate::features::{self, DegradedFeatures, FeatureSettings};
 use riskgate::signals::{self, device::UaParser, geo};
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
-use riskgate::store::{IdHasher, OutcomeReport};
+use riskgate::store::{Dim, IdHasher, OutcomeReport};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -77,6 +77,7 @@ fn bench(c: &mut Criterion) {
         store
             .report_sync(&OutcomeReport {
                 decision: i,
+                user: hasher.key(Dim::User, a.user_id.as_bytes()),
                 action: Action::Allow,
                 outcome: Outcome::LoginSucceeded,
                 factor: None,

@@ -311,7 +311,17 @@ impl Config {
                     .collect()
             })
             .unwrap_or_default();
-        let redis_cluster = raw.store.redis_cluster.unwrap_or(false) || redis_urls.len() > 1;
+        let redis_cluster = match env("RISKGATE_REDIS_CLUSTER").as_deref() {
+            Some("true" | "1") => true,
+            Some("false" | "0") => false,
+            Some(other) => {
+                problems.push(format!(
+                    "RISKGATE_REDIS_CLUSTER must be `true` or `false`, not `{other}`"
+                ));
+                false
+            }
+            None => raw.store.redis_cluster.unwrap_or(false),
+        } || redis_urls.len() > 1;
         for u in &redis_urls {
             if redis::Client::open(u.expose()).is_err() {
                 // The URL may hold a password: not echoed.
@@ -324,11 +334,8 @@ impl Config {
                     .into(),
             );
         }
-        if redis_cluster {
-            problems.push(
-                "store.redis_cluster: Redis Cluster is not supported yet; give one redis:// URL"
-                    .into(),
-            );
+        if redis_cluster && redis_urls.is_empty() {
+            problems.push("store.redis_cluster needs store.redis_url (the seed nodes)".into());
         }
         let key_prefix = raw.store.key_prefix.unwrap_or_else(|| "riskgate".into());
         if key_prefix.is_empty() || key_prefix.len() > 64 || key_prefix.contains(['{', '}', ' ']) {
@@ -540,12 +547,19 @@ mod tests {
         assert_eq!(c.key_prefix, "riskgate");
         assert_eq!(c.profile_ttl, Duration::from_secs(90 * 86_400));
         assert!(!format!("{c:?}").contains("7000"));
-        let e = Config::resolve(
+        let c = Config::resolve(
             &Overrides::default(),
             env(&[
-                ("RISKGATE_REDIS_URL", "redis://a:1,redis://b:2"),
+                ("RISKGATE_REDIS_URL", "redis://a:1, redis://b:2"),
                 ("RISKGATE_HMAC_KEY", "0123456789abcdef0123"),
             ]),
+        )
+        .unwrap();
+        assert!(c.redis_cluster, "several seed nodes select cluster mode");
+        assert_eq!(c.redis_urls.len(), 2);
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[("RISKGATE_REDIS_CLUSTER", "true")]),
         )
         .unwrap_err();
         assert!(e.to_string().contains("redis_cluster"), "{e}");

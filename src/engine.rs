@@ -18,7 +18,7 @@ use crate::policy::{self, Context};
 use crate::rules::RuleSet;
 use crate::signals::geo::GeoResolver;
 use crate::signals::{self, device::UaParser};
-use crate::store::{IdHasher, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
+use crate::store::{IdHasher, Key, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
 use crate::telemetry::Metrics;
 
 /// Settings of the engine.
@@ -240,7 +240,7 @@ impl Engine {
         if degraded.geo {
             degraded_signals.push("geo".to_string());
         }
-        let decision_id = encode_decision_id(&self.hasher, decision, core.action);
+        let decision_id = encode_decision_id(&self.hasher, decision, obs.user, core.action);
         let d = Decision {
             decision_id,
             action: core.action,
@@ -269,10 +269,11 @@ impl Engine {
         outcome: Outcome,
         factor: Option<Factor>,
     ) -> Result<ReportEffect, ReportError> {
-        let (decision, action) =
+        let (decision, user, action) =
             decode_decision_id(&self.hasher, decision_id).ok_or(ReportError::BadDecisionId)?;
         let report = OutcomeReport {
             decision,
+            user,
             action,
             outcome,
             factor,
@@ -331,21 +332,25 @@ fn log_decision(h: &IdHasher, a: &LoginAttempt, d: &Decision) {
     );
 }
 
-const ID_LEN: usize = 16 + 1 + 8;
+const ID_LEN: usize = 16 + 16 + 1 + 8;
 
-/// `base64url(uuid ‖ action ‖ tag)`: the action is carried authenticated, so
-/// a report cannot claim an ALLOW for a decision that was a DENY.
-pub fn encode_decision_id(h: &IdHasher, decision: u128, action: Action) -> String {
+/// `base64url(uuid ‖ user key ‖ action ‖ tag)` (55 characters): the action
+/// is carried authenticated, so a report cannot claim an ALLOW for a
+/// decision that was a DENY; the user's key (a keyed hash, never the raw id)
+/// lets a store find the pending decision in the user's own slot.
+pub fn encode_decision_id(h: &IdHasher, decision: u128, user: Key, action: Action) -> String {
     let mut buf = [0u8; ID_LEN];
     buf[..16].copy_from_slice(&decision.to_be_bytes());
-    buf[16] = action.severity();
-    let tag = h.tag(&buf[..17]);
-    buf[17..].copy_from_slice(&tag);
+    buf[16..32].copy_from_slice(&user.0);
+    buf[32] = action.severity();
+    let tag = h.tag(&buf[..33]);
+    buf[33..].copy_from_slice(&tag);
     URL_SAFE_NO_PAD.encode(buf)
 }
 
-/// The decision and its action, if `id` was issued with this hasher's key.
-pub fn decode_decision_id(h: &IdHasher, id: &str) -> Option<(u128, Action)> {
+/// The decision, its user and its action, if `id` was issued with this
+/// hasher's key.
+pub fn decode_decision_id(h: &IdHasher, id: &str) -> Option<(u128, Key, Action)> {
     if id.len() > 64 {
         return None;
     }
@@ -353,24 +358,26 @@ pub fn decode_decision_id(h: &IdHasher, id: &str) -> Option<(u128, Action)> {
     if bytes.len() != ID_LEN {
         return None;
     }
-    let tag = h.tag(&bytes[..17]);
-    // Constant-time enough for an 8-byte tag: compare every byte.
+    let tag = h.tag(&bytes[..33]);
+    // Compare every byte, whatever the first mismatch.
     let diff = tag
         .iter()
-        .zip(&bytes[17..])
+        .zip(&bytes[33..])
         .fold(0u8, |acc, (a, b)| acc | (a ^ b));
     if diff != 0 {
         return None;
     }
     let mut uuid = [0u8; 16];
     uuid.copy_from_slice(&bytes[..16]);
-    let action = match bytes[16] {
+    let mut user = [0u8; 16];
+    user.copy_from_slice(&bytes[16..32]);
+    let action = match bytes[32] {
         0 => Action::Allow,
         1 => Action::StepUp,
         2 => Action::Deny,
         _ => return None,
     };
-    Some((u128::from_be_bytes(uuid), action))
+    Some((u128::from_be_bytes(uuid), Key(user), action))
 }
 
 #[cfg(test)]
@@ -380,14 +387,18 @@ mod tests {
     #[test]
     fn decision_ids_round_trip_and_resist_tampering() {
         let h = IdHasher::random();
-        let id = encode_decision_id(&h, 42, Action::Deny);
+        let user = h.key(crate::store::Dim::User, b"alice");
+        let id = encode_decision_id(&h, 42, user, Action::Deny);
         assert!(id.len() <= 64);
-        assert_eq!(decode_decision_id(&h, &id), Some((42, Action::Deny)));
-        let forged = encode_decision_id(&IdHasher::random(), 42, Action::Allow);
+        assert_eq!(decode_decision_id(&h, &id), Some((42, user, Action::Deny)));
+        let forged = encode_decision_id(&IdHasher::random(), 42, user, Action::Allow);
         assert_eq!(decode_decision_id(&h, &forged), None);
-        let mut bytes = URL_SAFE_NO_PAD.decode(&id).unwrap();
-        bytes[16] = 0;
-        assert_eq!(decode_decision_id(&h, &URL_SAFE_NO_PAD.encode(bytes)), None);
+        for i in [16, 31, 32] {
+            // Neither the user nor the action can be swapped.
+            let mut bytes = URL_SAFE_NO_PAD.decode(&id).unwrap();
+            bytes[i] ^= 1;
+            assert_eq!(decode_decision_id(&h, &URL_SAFE_NO_PAD.encode(bytes)), None);
+        }
         assert_eq!(decode_decision_id(&h, "not-an-id"), None);
         assert_eq!(decode_decision_id(&h, ""), None);
     }

@@ -723,6 +723,7 @@ mod tests {
             store
                 .report_sync(&OutcomeReport {
                     decision: i as u128,
+                    user: obs.user,
                     action: Action::Allow,
                     outcome: Outcome::LoginSucceeded,
                     factor: None,

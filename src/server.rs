@@ -70,15 +70,25 @@ pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, St
     };
     let store: Arc<dyn Store> = match config.redis_urls.first() {
         Some(url) => {
+            let base = if config.redis_cluster {
+                RedisSettings::cluster(config.redis_urls.iter().map(|u| u.expose().to_string()))
+            } else {
+                RedisSettings::new(url.expose())
+            };
             let store = RedisStore::new(RedisSettings {
                 key_prefix: config.key_prefix.clone(),
                 profile_ttl: config.profile_ttl,
                 history_per_dim: config.history_per_dim,
                 // The client gives up shortly after the engine's deadline.
                 response_timeout: config.store_timeout + Duration::from_millis(50),
-                ..RedisSettings::new(url.expose())
+                ..base
             })?;
-            tracing::info!(store = "redis", key_prefix = %config.key_prefix, "state kept in Redis");
+            tracing::info!(
+                store = "redis",
+                redis.cluster = config.redis_cluster,
+                key_prefix = %config.key_prefix,
+                "state kept in Redis"
+            );
             Arc::new(store)
         }
         None => Arc::new(MemoryStore::new(MemoryLimits {

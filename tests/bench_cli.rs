@@ -56,6 +56,65 @@ async fn bench_measures_evaluate_and_the_floor_without_errors() {
     s.running.shutdown().await;
 }
 
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn bench_compares_the_redis_store_with_the_memory_store_in_one_run() {
+    let redis = common::redis::RedisServer::start();
+    let url = redis.url();
+    let on_redis = common::start_with(
+        riskgate::config::Config::resolve(
+            &riskgate::config::Overrides {
+                listen: Some("127.0.0.1:0".into()),
+                metrics_listen: Some("off".into()),
+                ..Default::default()
+            },
+            move |k| match k {
+                "RISKGATE_REDIS_URL" => Some(url.clone()),
+                "RISKGATE_HMAC_KEY" => Some("bench-compare-hmac-key".into()),
+                _ => None,
+            },
+        )
+        .unwrap(),
+    )
+    .await;
+    let on_memory = common::start().await;
+    let addr = format!("http://{}", on_memory.running.addr);
+    let other = format!("redis=http://{}", on_redis.running.addr);
+    let out = tokio::task::spawn_blocking(move || {
+        Command::new(env!("CARGO_BIN_EXE_riskgate"))
+            .args(["bench", "--addr", &addr, "--compare", &other])
+            .args(["--concurrency", "4", "--duration", "1", "--warmup", "0.3"])
+            .args(["--users", "300", "--json"])
+            .output()
+            .unwrap()
+    })
+    .await
+    .unwrap();
+    assert!(
+        out.status.success(),
+        "bench failed: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let v: serde_json::Value = serde_json::from_slice(&out.stdout).unwrap();
+    let c = &v["compare"][0];
+    assert_eq!(c["label"], "redis");
+    assert!(c["evaluate"]["calls"].as_u64().unwrap() > 0, "{c}");
+    assert_eq!(c["evaluate"]["errors"], serde_json::json!({}), "{c}");
+    assert_eq!(c["evaluate"]["report_errors"], 0, "{c}");
+    assert!(c["throughput_ratio"].as_f64().unwrap() > 0.0, "{c}");
+    // The Redis server really held the state.
+    assert!(
+        redis
+            .cli(&["DBSIZE"])
+            .unwrap()
+            .trim()
+            .parse::<u64>()
+            .unwrap()
+            > 0
+    );
+    on_memory.running.shutdown().await;
+    on_redis.running.shutdown().await;
+}
+
 #[test]
 fn bench_says_clearly_when_no_server_listens() {
     // Bind and drop a listener: the port is free and nothing accepts on it.

@@ -63,14 +63,15 @@ async fn observe_and_report_are_one_evalsha_each() {
         .observe(&observation(&h, 1, "warm", "192.0.2.1", "w"))
         .await
         .unwrap();
-    let report = |d: u128| OutcomeReport {
+    let report = |d: u128, user: &str| OutcomeReport {
         decision: d,
+        user: h.key(Dim::User, user.as_bytes()),
         action: Action::Allow,
         outcome: Outcome::LoginSucceeded,
         factor: None,
         at: UnixMillis::now(),
     };
-    store.report(&report(1)).await.unwrap();
+    store.report(&report(1, "warm")).await.unwrap();
 
     const N: u64 = 25;
     let before = server.command_calls();
@@ -83,7 +84,10 @@ async fn observe_and_report_are_one_evalsha_each() {
     }
     let mid = server.command_calls();
     for i in 0..N {
-        store.report(&report(100 + u128::from(i))).await.unwrap();
+        store
+            .report(&report(100 + u128::from(i), &format!("u{i}")))
+            .await
+            .unwrap();
     }
     let after = server.command_calls();
     // Only client-issued commands count (scripts' inner calls are listed
@@ -145,6 +149,7 @@ async fn no_raw_identifier_reaches_redis_and_every_key_expires() {
                 store
                     .report(&OutcomeReport {
                         decision: d,
+                        user: h.key(Dim::User, u.as_bytes()),
                         action: Action::Allow,
                         outcome: Outcome::LoginSucceeded,
                         factor: None,

@@ -52,6 +52,8 @@ pub mod limits {
     pub const MAX_CALLS_PER_PHASE: u64 = 50_000_000;
     /// Workers sharing one HTTP/2 connection.
     pub const WORKERS_PER_CONNECTION: usize = 8;
+    /// Most `--compare` servers.
+    pub const MAX_COMPARE: usize = 4;
     /// Deadline of one call.
     pub const CALL_TIMEOUT_S: u64 = 10;
 }
@@ -100,6 +102,12 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    /// Another server to run the same Evaluate load against in this
+    /// invocation, as LABEL=URL (for example `redis=http://127.0.0.1:50052`
+    /// for the same build on the Redis store); repeatable, at most 4. Its
+    /// row is printed next to `--addr`'s with the difference.
+    #[arg(long, value_name = "LABEL=URL")]
+    pub compare: Vec<String>,
 }
 
 /// Runs `bench`.
@@ -107,18 +115,18 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
     let channels = connect(&args.addr, plan.concurrency).await?;
     check_serving(&args.addr, &channels[0]).await?;
+    let mut others = Vec::new();
+    for (label, addr) in &plan.compare {
+        let ch = connect(addr, plan.concurrency).await?;
+        check_serving(addr, &ch[0]).await?;
+        others.push((label.clone(), addr.clone(), ch));
+    }
     let population = Arc::new(population(plan.users, plan.seed));
 
     if plan.warmup > Duration::ZERO {
-        run_phase(
-            Target::Evaluate,
-            &channels,
-            &plan,
-            &population,
-            0,
-            plan.warmup,
-        )
-        .await?;
+        for ch in std::iter::once(&channels).chain(others.iter().map(|o| &o.2)) {
+            run_phase(Target::Evaluate, ch, &plan, &population, 0, plan.warmup).await?;
+        }
     }
     let floor1 = run_phase(
         Target::Floor,
@@ -138,6 +146,12 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         plan.duration,
     )
     .await?;
+    let mut compared = Vec::new();
+    for (label, addr, ch) in &others {
+        // The same seed as `--addr`'s Evaluate phase: the same attempts.
+        let row = run_phase(Target::Evaluate, ch, &plan, &population, 2, plan.duration).await?;
+        compared.push(Compared::new(label, addr, row, &evaluate));
+    }
     let floor2 = run_phase(
         Target::Floor,
         &channels,
@@ -148,7 +162,8 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     )
     .await?;
 
-    let result = BenchResult::new(&args, floor1, evaluate, floor2);
+    let mut result = BenchResult::new(&args, floor1, evaluate, floor2);
+    result.compare = compared;
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -167,6 +182,8 @@ struct Plan {
     users: u32,
     seed: u64,
     report_fraction: f64,
+    /// (label, address) of the other servers.
+    compare: Vec<(String, String)>,
 }
 
 impl Plan {
@@ -204,6 +221,21 @@ impl Plan {
         if !(0.0..=1.0).contains(&a.report_fraction) {
             problems.push("`--report-fraction` must be in [0, 1]".to_string());
         }
+        let mut compare = Vec::new();
+        if a.compare.len() > limits::MAX_COMPARE {
+            problems.push(format!(
+                "`--compare` may be given at most {} times",
+                limits::MAX_COMPARE
+            ));
+        }
+        for c in &a.compare {
+            match c.split_once('=') {
+                Some((label, url)) if !label.is_empty() && label.len() <= 32 && !url.is_empty() => {
+                    compare.push((label.to_string(), url.to_string()));
+                }
+                _ => problems.push(format!("`--compare` wants LABEL=URL, not `{c}`")),
+            }
+        }
         if !problems.is_empty() {
             return Err(UsageError(problems.join("; ")));
         }
@@ -215,6 +247,7 @@ impl Plan {
             users: a.users,
             seed: a.seed,
             report_fraction: a.report_fraction,
+            compare,
         })
     }
 }
@@ -719,6 +752,36 @@ pub struct Ratios {
     pub p99: f64,
 }
 
+/// Another server's Evaluate row, next to `--addr`'s.
+#[derive(Debug, Clone, Serialize)]
+pub struct Compared {
+    pub label: String,
+    pub addr: String,
+    pub evaluate: Row,
+    /// This row's calls/s ÷ `--addr`'s Evaluate calls/s.
+    pub throughput_ratio: f64,
+    /// This row's p50 − `--addr`'s Evaluate p50, in µs.
+    pub p50_delta_us: i64,
+    /// This row's p99 − `--addr`'s Evaluate p99, in µs.
+    pub p99_delta_us: i64,
+}
+
+impl Compared {
+    fn new(label: &str, addr: &str, row: Row, base: &Row) -> Self {
+        let delta = |a: u64, b: u64| {
+            i64::try_from(a).unwrap_or(i64::MAX) - i64::try_from(b).unwrap_or(i64::MAX)
+        };
+        Compared {
+            label: label.to_string(),
+            addr: addr.to_string(),
+            throughput_ratio: ratio(row.throughput, base.throughput),
+            p50_delta_us: delta(row.p50_us, base.p50_us),
+            p99_delta_us: delta(row.p99_us, base.p99_us),
+            evaluate: row,
+        }
+    }
+}
+
 /// The result of one invocation.
 #[derive(Debug, Clone, Serialize)]
 pub struct BenchResult {
@@ -739,6 +802,8 @@ pub struct BenchResult {
     /// Both floor runs: before and after Evaluate.
     pub floor_runs: [Row; 2],
     pub ratios: Ratios,
+    /// `--compare` servers, run between the two floor runs.
+    pub compare: Vec<Compared>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -777,6 +842,7 @@ impl BenchResult {
             evaluate,
             floor_runs: [floor1, floor2],
             ratios,
+            compare: Vec::new(),
         }
     }
 
@@ -816,6 +882,9 @@ impl BenchResult {
         };
         out.push_str(&line("floor (Health/Check)", &self.floor));
         out.push_str(&line("Evaluate", &self.evaluate));
+        for c in &self.compare {
+            out.push_str(&line(&format!("Evaluate [{}]", c.label), &c.evaluate));
+        }
         out.push_str(&format!(
             "floor runs: {:.0} and {:.0} calls/s (p99 {} and {} µs); row above: the better\n",
             self.floor_runs[0].throughput,
@@ -845,6 +914,12 @@ impl BenchResult {
             "Evaluate / floor: throughput {:.2} (all RPCs incl. reports {:.2})  p50 {:.2}  p99 {:.2}\n",
             self.ratios.throughput, self.ratios.rpc_throughput, self.ratios.p50, self.ratios.p99
         ));
+        for c in &self.compare {
+            out.push_str(&format!(
+                "Evaluate [{}] / Evaluate: throughput {:.2}  p50 {:+} µs  p99 {:+} µs\n",
+                c.label, c.throughput_ratio, c.p50_delta_us, c.p99_delta_us
+            ));
+        }
         out
     }
 }
@@ -909,6 +984,7 @@ mod tests {
             warmup: 2.0,
             report_fraction: 2.0,
             json: false,
+            compare: vec!["nolabel".into()],
         };
         let e = Plan::from_args(&args).unwrap_err().0;
         for flag in [
@@ -917,6 +993,7 @@ mod tests {
             "--rate",
             "--users",
             "--report-fraction",
+            "--compare",
         ] {
             assert!(e.contains(flag), "{e}");
         }

@@ -468,6 +468,7 @@ mod tests {
     fn report(decision: u128, action: Action, outcome: Outcome, at: i64) -> OutcomeReport {
         OutcomeReport {
             decision,
+            user: Key([0; 16]),
             action,
             outcome,
             factor: None,

@@ -294,6 +294,9 @@ pub struct StoreView {
 #[derive(Clone, Copy, Debug, PartialEq)]
 pub struct OutcomeReport {
     pub decision: u128,
+    /// The user of that decision (carried, authenticated, in its id, so a
+    /// store finds the decision in the user's slot without an index).
+    pub user: Key,
     /// The action of that decision (carried, authenticated, in its id).
     pub action: Action,
     pub outcome: Outcome,

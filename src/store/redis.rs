@@ -1,11 +1,21 @@
 //! The shared store: Redis, so that every replica sees the same velocity
 //! counters, profiles and pending decisions.
 //!
-//! Each [`Store`] call is one `EVALSHA` of a Lua script (one round trip;
-//! `redis::Script` reloads the script on `NOSCRIPT`), and the scripts
-//! implement exactly what [`super::memory::MemoryStore`] does: the same
-//! bucketed rings as [`super::window::SlidingCounter`], the same capped
-//! distinct sets as [`super::window::DistinctSet`], the same history caps.
+//! The Lua scripts implement exactly what [`super::memory::MemoryStore`]
+//! does: the same bucketed rings as [`super::window::SlidingCounter`], the
+//! same capped distinct sets as [`super::window::DistinctSet`], the same
+//! history caps. They are written as one function per hash tag and composed
+//! two ways (`redis::Script` reloads a script on `NOSCRIPT` either way):
+//!
+//! - **single node** (one URL): each [`Store`] call is one `EVALSHA` of a
+//!   script that calls every function — one round trip;
+//! - **Redis Cluster** (several URLs or `store.redis_cluster`): observe
+//!   sends one script per hash tag (user, IP, network, device, global), all
+//!   at once on the multiplexed cluster connection, so its latency is one
+//!   round trip to the slowest node; report runs the user's script and,
+//!   only when it teaches or unteaches, the global script with the facts the
+//!   first returned (two round trips on that path). No script touches a key
+//!   outside its own slot.
 //!
 //! Key layout (`P` is the deployment's key prefix; `<u>` etc. are hex
 //! [`Key`]s, never raw identifiers; every key has a TTL):
@@ -14,22 +24,24 @@
 //! |---|---|---|---|
 //! | `P:{u:<u>}:v` | hash | user failure ring | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
-//! | `P:{u:<u>}:p:<decision>` | hash | pending decision: `at`, `hr`, `u`, `pl`, `f<slot>` facts, `taught` | decision TTL |
-//! | `P:d:<decision>` | string | the user of a pending decision | decision TTL |
+//! | `P:{u:<u>}:p:<decision>` | hash | pending decision: `at`, `hr`, `pl`, `f<slot>` facts, `taught` | decision TTL |
 //! | `P:{i:<ip>}:v`, `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failure (`f`) / attempt (`a`) rings | 25 h |
 //! | `P:{i:<ip>}:users`, `P:{dv:<dev>}:users` | zset | user → last seen ms, ≤ 256 members | 25 h |
 //! | `P:{g}:v` | hash | global attempt and failure rings | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //!
-//! The scripts touch keys of several hash tags, so this store needs a single
-//! Redis node (or a primary with replicas); Redis Cluster is not supported.
+//! A report finds its pending decision from the decision id alone: the id
+//! carries the user's key (see [`crate::engine::encode_decision_id`]), so no
+//! cross-slot index is needed.
 
 use std::time::Duration;
 
 use async_trait::async_trait;
-use redis::aio::{ConnectionManager, ConnectionManagerConfig};
-use redis::{Script, Value};
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{FromRedisValue, Script, ScriptInvocation, Value};
 
 use crate::domain::{Factor, Outcome};
 
@@ -39,20 +51,76 @@ use super::{
     ReportEffect, Store, StoreError, StoreView, VelocityView, Windows, teaches,
 };
 
-const OBSERVE_LUA: &str = concat!(
-    include_str!("redis_common.lua"),
-    include_str!("redis_observe.lua")
+macro_rules! script {
+    ($parts:literal, $main:literal) => {
+        concat!(
+            include_str!("redis_common.lua"),
+            include_str!($parts),
+            "\n",
+            $main,
+            "\n"
+        )
+    };
+}
+
+/// Observe on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4 ip
+/// velocity, 5 ip users, 6 network velocity, 7 device velocity, 8 device
+/// users, 9 global velocity, 10 global stats, 11..21 global seen per slot.
+/// ARGV 19..21: has ip, has network, has device.
+const OBSERVE_ALL: &str = script!(
+    "redis_observe.lua",
+    r#"local out = {obs_user(KEYS[1], KEYS[2], KEYS[3]), {}, {}, {},
+  obs_global(KEYS[9], KEYS[10], function(i) return KEYS[11 + i] end)}
+if ARGV[19] == '1' then out[2] = obs_ip(KEYS[4], KEYS[5]) end
+if ARGV[20] == '1' then out[3] = obs_network(KEYS[6]) end
+if ARGV[21] == '1' then out[4] = obs_device(KEYS[7], KEYS[8]) end
+return out"#
 );
-const REPORT_LUA: &str = concat!(
-    include_str!("redis_common.lua"),
-    include_str!("redis_report.lua")
+const OBSERVE_USER: &str = script!(
+    "redis_observe.lua",
+    "return obs_user(KEYS[1], KEYS[2], KEYS[3])"
+);
+const OBSERVE_IP: &str = script!("redis_observe.lua", "return obs_ip(KEYS[1], KEYS[2])");
+const OBSERVE_NETWORK: &str = script!("redis_observe.lua", "return obs_network(KEYS[1])");
+const OBSERVE_DEVICE: &str = script!("redis_observe.lua", "return obs_device(KEYS[1], KEYS[2])");
+/// KEYS: 1 global velocity, 2 global stats, 3..13 global seen per slot.
+const OBSERVE_GLOBAL: &str = script!(
+    "redis_observe.lua",
+    "return obs_global(KEYS[1], KEYS[2], function(i) return KEYS[3 + i] end)"
+);
+/// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4
+/// global stats; ARGV[9] the key prefix (the global seen keys of the
+/// pending facts, all in the `{g}` slot, are named from it).
+const REPORT_ALL: &str = script!(
+    "redis_report.lua",
+    r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
+if r[2] ~= 0 then
+  rep_global(KEYS[4], function(i) return ARGV[9] .. ':{g}:s:' .. i .. ':' .. r[4 + i] end,
+    r[2], r[3] == 1, function(i) return r[4 + i] end)
+end
+return {r[1]}"#
+);
+const REPORT_USER: &str = script!(
+    "redis_report.lua",
+    "return rep_user(KEYS[1], KEYS[2], KEYS[3])"
+);
+/// KEYS: 1 global stats, 2..12 global seen per slot; ARGV 10 mode, 11 new
+/// user, 12..22 facts.
+const REPORT_GLOBAL: &str = script!(
+    "redis_report.lua",
+    r#"rep_global(KEYS[1], function(i) return KEYS[2 + i] end, tonumber(ARGV[10]),
+  ARGV[11] == '1', function(i) return ARGV[12 + i] end)
+return {1}"#
 );
 
 /// Settings of the Redis store.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
-    /// `redis://host:port/db` (or `rediss://`, `redis+unix://`).
-    pub url: String,
+    /// `redis://host:port/db` (or `rediss://`, `redis+unix://`); for a
+    /// cluster, one or more seed nodes.
+    pub urls: Vec<String>,
+    /// Redis Cluster mode.
+    pub cluster: bool,
     /// Prepended to every key, so deployments can share a server.
     pub key_prefix: String,
     /// A profile not taught for this long expires.
@@ -69,10 +137,11 @@ pub struct RedisSettings {
 }
 
 impl RedisSettings {
-    /// Defaults for `url`, matching the memory store's limits.
+    /// Defaults for one node at `url`, matching the memory store's limits.
     pub fn new(url: impl Into<String>) -> Self {
         RedisSettings {
-            url: url.into(),
+            urls: vec![url.into()],
+            cluster: false,
             key_prefix: "riskgate".into(),
             profile_ttl: Duration::from_secs(90 * 86_400),
             decision_ttl: Duration::from_secs(7 * 86_400),
@@ -81,14 +150,40 @@ impl RedisSettings {
             response_timeout: Duration::from_secs(1),
         }
     }
+
+    /// Defaults for a Redis Cluster reached through these seed nodes.
+    pub fn cluster<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> Self {
+        RedisSettings {
+            urls: urls.into_iter().map(Into::into).collect(),
+            cluster: true,
+            ..Self::new(String::new())
+        }
+    }
 }
 
-/// The Redis store (single node).
+#[derive(Clone)]
+enum Conn {
+    Single(ConnectionManager),
+    Cluster(ClusterConnection),
+}
+
+struct Scripts {
+    observe_all: Script,
+    observe_user: Script,
+    observe_ip: Script,
+    observe_network: Script,
+    observe_device: Script,
+    observe_global: Script,
+    report_all: Script,
+    report_user: Script,
+    report_global: Script,
+}
+
+/// The Redis store (single node or cluster).
 pub struct RedisStore {
-    conn: ConnectionManager,
+    conn: Conn,
     settings: RedisSettings,
-    observe: Script,
-    report: Script,
+    scripts: Scripts,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -96,6 +191,7 @@ impl std::fmt::Debug for RedisStore {
         // The URL may hold a password: not printed.
         f.debug_struct("RedisStore")
             .field("key_prefix", &self.settings.key_prefix)
+            .field("cluster", &self.settings.cluster)
             .finish_non_exhaustive()
     }
 }
@@ -123,24 +219,90 @@ fn millis(d: Duration) -> u64 {
     u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
 }
 
+async fn invoke<T: FromRedisValue>(
+    conn: &Conn,
+    inv: &ScriptInvocation<'_>,
+) -> Result<T, StoreError> {
+    async fn on<T: FromRedisValue, C: ConnectionLike>(
+        mut c: C,
+        inv: &ScriptInvocation<'_>,
+    ) -> redis::RedisResult<T> {
+        inv.invoke_async(&mut c).await
+    }
+    match conn {
+        Conn::Single(c) => on(c.clone(), inv).await,
+        Conn::Cluster(c) => on(c.clone(), inv).await,
+    }
+    .map_err(unavailable)
+}
+
+/// The script's answer when `present`, an empty part otherwise.
+async fn invoke_if(
+    conn: &Conn,
+    present: bool,
+    inv: &ScriptInvocation<'_>,
+) -> Result<Vec<Value>, StoreError> {
+    if present {
+        invoke(conn, inv).await
+    } else {
+        Ok(Vec::new())
+    }
+}
+
 impl RedisStore {
     /// A store for `settings`. Connects lazily: a server that is down at
     /// start degrades decisions until it is up, it does not stop startup.
+    /// In cluster mode it must be called within a Tokio runtime.
     pub fn new(settings: RedisSettings) -> Result<Self, StoreError> {
-        let client = redis::Client::open(settings.url.as_str())
-            .map_err(|e| StoreError::Unavailable(format!("bad redis url: {:?}", e.kind())))?;
-        let config = ConnectionManagerConfig::new()
-            .set_connection_timeout(Some(settings.connect_timeout))
-            .set_response_timeout(Some(settings.response_timeout))
-            .set_number_of_retries(1)
-            .set_min_delay(Duration::from_millis(10))
-            .set_max_delay(Duration::from_millis(200));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?;
+        let bad_url = |e: redis::RedisError| {
+            // The URL may hold a password: only the kind is reported.
+            StoreError::Unavailable(format!("bad redis url: {:?}", e.kind()))
+        };
+        let conn = if settings.cluster {
+            let client = ClusterClient::builder(settings.urls.iter().map(String::as_str))
+                .connection_timeout(settings.connect_timeout)
+                .response_timeout(settings.response_timeout)
+                .retries(1)
+                .build()
+                .map_err(bad_url)?;
+            let config = ClusterConfig::new()
+                .set_connection_timeout(settings.connect_timeout)
+                .set_response_timeout(settings.response_timeout);
+            Conn::Cluster(client.get_pending_async_connection_with_config(config))
+        } else {
+            let url = match settings.urls.as_slice() {
+                [one] => one.as_str(),
+                _ => {
+                    return Err(StoreError::Unavailable(
+                        "redis: one URL for a single node, or cluster mode".into(),
+                    ));
+                }
+            };
+            let client = redis::Client::open(url).map_err(bad_url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(settings.connect_timeout))
+                .set_response_timeout(Some(settings.response_timeout))
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(10))
+                .set_max_delay(Duration::from_millis(200));
+            Conn::Single(
+                ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
+            )
+        };
         Ok(RedisStore {
             conn,
             settings,
-            observe: Script::new(OBSERVE_LUA),
-            report: Script::new(REPORT_LUA),
+            scripts: Scripts {
+                observe_all: Script::new(OBSERVE_ALL),
+                observe_user: Script::new(OBSERVE_USER),
+                observe_ip: Script::new(OBSERVE_IP),
+                observe_network: Script::new(OBSERVE_NETWORK),
+                observe_device: Script::new(OBSERVE_DEVICE),
+                observe_global: Script::new(OBSERVE_GLOBAL),
+                report_all: Script::new(REPORT_ALL),
+                report_user: Script::new(REPORT_USER),
+                report_global: Script::new(REPORT_GLOBAL),
+            },
         })
     }
 
@@ -151,6 +313,34 @@ impl RedisStore {
 
     fn key(&self, rest: &str) -> String {
         format!("{}:{rest}", self.settings.key_prefix)
+    }
+
+    fn user_keys(&self, user: Key, decision: u128) -> [String; 3] {
+        let u = hex32(user);
+        [
+            self.key(&format!("{{u:{u}}}:v")),
+            self.key(&format!("{{u:{u}}}:prof")),
+            self.key(&format!("{{u:{u}}}:p:{decision:032x}")),
+        ]
+    }
+
+    /// The global seen-count key of each fact (a placeholder in the same
+    /// slot where there is none).
+    fn seen_keys(&self, facts: &[Option<String>; PROFILE_DIMS.len()]) -> Vec<String> {
+        facts
+            .iter()
+            .enumerate()
+            .map(|(slot, f)| match f {
+                Some(k) => self.key(&format!("{{g}}:s:{slot}:{k}")),
+                None => self.key("{g}:none"),
+            })
+            .collect()
+    }
+
+    fn scoped(&self, obs: &Observation, tag: &str, dim: Dim, suffix: &str) -> Option<String> {
+        obs.facts
+            .get(dim)
+            .map(|k| self.key(&format!("{{{tag}:{}}}:{suffix}", hex32(k))))
     }
 }
 
@@ -194,137 +384,238 @@ fn parse_place(s: &str) -> Option<GeoPoint> {
     })
 }
 
-/// Reads the observe script's flat answer.
-fn parse_view(values: &[Value]) -> Result<StoreView, StoreError> {
-    const LEN: usize = 15 + 3 + 6 + 1 + 11 + 11 + 1 + 3 + 11 + 11 + 2;
-    if values.len() != LEN {
-        return Err(StoreError::Unavailable(format!(
-            "redis: observe answered {} values, expected {LEN}",
-            values.len()
-        )));
+fn windows(v: &[Value], i: usize) -> Windows {
+    Windows {
+        m1: u32_of(v.get(i)),
+        h1: u32_of(v.get(i + 1)),
+        h24: u32_of(v.get(i + 2)),
     }
-    let w = |i: usize| Windows {
-        m1: u32_of(values.get(i)),
-        h1: u32_of(values.get(i + 1)),
-        h24: u32_of(values.get(i + 2)),
+}
+
+fn parts(v: Value) -> Result<Vec<Value>, StoreError> {
+    match v {
+        Value::Array(a) => Ok(a),
+        other => Err(StoreError::Unavailable(format!(
+            "redis: observe answered {other:?}, expected an array"
+        ))),
+    }
+}
+
+const USER_LEN: usize = 3 + 1 + 22 + 1 + 3;
+const GLOBAL_LEN: usize = 6 + 22 + 2;
+
+/// Reads the observe functions' answers (see redis_observe.lua); an empty
+/// part is a dimension the attempt does not have.
+fn parse_view(
+    user: &[Value],
+    ip: &[Value],
+    network: &[Value],
+    device: &[Value],
+    global: &[Value],
+) -> Result<StoreView, StoreError> {
+    let bad = |part: &str, len: usize, want: usize| {
+        StoreError::Unavailable(format!(
+            "redis: observe answered {len} values for the {part} part, expected {want}"
+        ))
     };
+    let check = |part: &str, v: &[Value], want: usize, optional: bool| {
+        if v.len() == want || (optional && v.is_empty()) {
+            Ok(())
+        } else {
+            Err(bad(part, v.len(), want))
+        }
+    };
+    check("user", user, USER_LEN, false)?;
+    check("ip", ip, 7, true)?;
+    check("network", network, 3, true)?;
+    check("device", device, 5, true)?;
+    check("global", global, GLOBAL_LEN, false)?;
     let velocity = VelocityView {
-        user_failures: w(0),
-        ip_failures: w(3),
-        network_failures: w(6),
-        device_failures: w(9),
-        ip_attempts: w(12),
-        ip_distinct_users_1h: u32_of(values.get(15)),
-        device_distinct_users_1h: u32_of(values.get(16)),
-        device_distinct_users_24h: u32_of(values.get(17)),
-        global_attempts: w(18),
-        global_failures: w(21),
+        user_failures: windows(user, 0),
+        ip_failures: windows(ip, 0),
+        ip_attempts: windows(ip, 3),
+        ip_distinct_users_1h: u32_of(ip.get(6)),
+        network_failures: windows(network, 0),
+        device_failures: windows(device, 0),
+        device_distinct_users_1h: u32_of(device.get(3)),
+        device_distinct_users_24h: u32_of(device.get(4)),
+        global_attempts: windows(global, 0),
+        global_failures: windows(global, 3),
     };
-    let mut i = 24;
     let mut profile = ProfileView {
-        verified_logins: u32_of(values.get(i)),
+        verified_logins: u32_of(user.get(3)),
         ..ProfileView::default()
     };
-    i += 1;
     for s in 0..PROFILE_DIMS.len() {
-        profile.seen[s] = u32_of(values.get(i + s));
-        profile.distinct[s] = u32_of(values.get(i + 11 + s));
+        profile.seen[s] = u32_of(user.get(4 + s));
+        profile.distinct[s] = u32_of(user.get(15 + s));
+        profile.global_seen[s] = u32_of(global.get(6 + s));
+        profile.global_distinct[s] = u32_of(global.get(17 + s));
     }
-    i += 22;
-    profile.hour_count = u32_of(values.get(i));
-    let last_at = text(values.get(i + 1)).and_then(|s| s.parse::<i64>().ok());
-    let last_place = text(values.get(i + 2)).and_then(parse_place);
+    profile.hour_count = u32_of(user.get(26));
+    let last_at = text(user.get(27)).and_then(|s| s.parse::<i64>().ok());
+    let last_place = text(user.get(28)).and_then(parse_place);
     profile.last_login = last_at.map(|at| LastLogin {
         at: crate::domain::UnixMillis(at),
         place: last_place,
     });
-    profile.last_strong_auth = text(values.get(i + 3))
+    profile.last_strong_auth = text(user.get(29))
         .and_then(|s| s.parse::<i64>().ok())
         .map(crate::domain::UnixMillis);
-    i += 4;
-    for s in 0..PROFILE_DIMS.len() {
-        profile.global_seen[s] = u32_of(values.get(i + s));
-        profile.global_distinct[s] = u32_of(values.get(i + 11 + s));
-    }
-    i += 22;
-    profile.global_logins = u32_of(values.get(i));
-    profile.global_users = u32_of(values.get(i + 1));
+    profile.global_logins = u32_of(global.get(28));
+    profile.global_users = u32_of(global.get(29));
     Ok(StoreView { profile, velocity })
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
-        let user = hex32(obs.user);
-        let decision = format!("{:032x}", obs.decision);
-        let scoped = |tag: &str, dim: Dim, suffix: &str| match obs.facts.get(dim) {
-            Some(k) => self.key(&format!("{{{tag}:{}}}:{suffix}", hex32(k))),
-            // Not touched by the script; a key of the user's tag keeps the
-            // key list well-formed.
-            None => self.key(&format!("{{u:{user}}}:none")),
+        let facts: [Option<String>; PROFILE_DIMS.len()] = obs.facts.0.map(|k| k.map(hex16));
+        let user_keys = self.user_keys(obs.user, obs.decision);
+        let seen = self.seen_keys(&facts);
+        let (gv, gstats) = (self.key("{g}:v"), self.key("{g}:stats"));
+        let ip = self
+            .scoped(obs, "i", Dim::Ip, "v")
+            .zip(self.scoped(obs, "i", Dim::Ip, "users"));
+        let network = self.scoped(obs, "n", Dim::Network, "v");
+        let device = self.scoped(obs, "dv", Dim::Device, "v").zip(self.scoped(
+            obs,
+            "dv",
+            Dim::Device,
+            "users",
+        ));
+        let args = |inv: &mut ScriptInvocation<'_>| {
+            inv.arg(obs.at.0)
+                .arg(u8::from(obs.failed))
+                .arg(hex16(obs.user))
+                .arg(obs.at.hour_of_week())
+                .arg(millis(self.settings.decision_ttl))
+                .arg(COUNTER_TTL_MS)
+                .arg(obs.place.as_ref().map(place_text).unwrap_or_default());
+            for f in &facts {
+                inv.arg(f.as_deref().unwrap_or_default());
+            }
         };
-        let mut inv = self.observe.prepare_invoke();
-        inv.key(self.key(&format!("{{u:{user}}}:v")))
-            .key(self.key(&format!("{{u:{user}}}:prof")))
-            .key(self.key(&format!("{{u:{user}}}:p:{decision}")))
-            .key(self.key(&format!("d:{decision}")))
-            .key(scoped("i", Dim::Ip, "v"))
-            .key(scoped("i", Dim::Ip, "users"))
-            .key(scoped("n", Dim::Network, "v"))
-            .key(scoped("dv", Dim::Device, "v"))
-            .key(scoped("dv", Dim::Device, "users"))
-            .key(self.key("{g}:v"))
-            .key(self.key("{g}:stats"));
-        for (slot, k) in obs.facts.0.iter().enumerate() {
-            match k {
-                Some(k) => inv.key(self.key(&format!("{{g}}:s:{slot}:{}", hex16(*k)))),
-                None => inv.key(self.key("{g}:none")),
+
+        if let Conn::Single(_) = self.conn {
+            // Absent dimensions: keys of the user's slot the script skips.
+            let none = || self.key(&format!("{{u:{}}}:none", hex32(obs.user)));
+            let mut inv = self.scripts.observe_all.prepare_invoke();
+            inv.key(&user_keys[..]);
+            match &ip {
+                Some((v, u)) => inv.key(v).key(u),
+                None => inv.key(none()).key(none()),
             };
+            inv.key(network.clone().unwrap_or_else(none));
+            match &device {
+                Some((v, u)) => inv.key(v).key(u),
+                None => inv.key(none()).key(none()),
+            };
+            inv.key(&gv).key(&gstats).key(&seen[..]);
+            args(&mut inv);
+            inv.arg(u8::from(ip.is_some()))
+                .arg(u8::from(network.is_some()))
+                .arg(u8::from(device.is_some()));
+            let answer: Vec<Value> = invoke(&self.conn, &inv).await?;
+            let mut it = answer.into_iter().map(parts);
+            let mut next = || {
+                it.next().unwrap_or_else(|| {
+                    Err(StoreError::Unavailable(
+                        "redis: observe answered too few parts".into(),
+                    ))
+                })
+            };
+            let (u, i, n, d, g) = (next()?, next()?, next()?, next()?, next()?);
+            return parse_view(&u, &i, &n, &d, &g);
         }
-        inv.arg(obs.at.0)
-            .arg(u8::from(obs.failed))
-            .arg(hex16(obs.user))
-            .arg(obs.at.hour_of_week())
-            .arg(&user)
-            .arg(millis(self.settings.decision_ttl))
-            .arg(COUNTER_TTL_MS)
-            .arg(u8::from(obs.facts.get(Dim::Ip).is_some()))
-            .arg(u8::from(obs.facts.get(Dim::Network).is_some()))
-            .arg(u8::from(obs.facts.get(Dim::Device).is_some()))
-            .arg(obs.place.as_ref().map(place_text).unwrap_or_default());
-        for k in &obs.facts.0 {
-            inv.arg(k.map(hex16).unwrap_or_default());
+
+        // Cluster: one script per slot, all in flight at once.
+        let mut user = self.scripts.observe_user.prepare_invoke();
+        user.key(&user_keys[..]);
+        args(&mut user);
+        let mut global = self.scripts.observe_global.prepare_invoke();
+        global.key(&gv).key(&gstats).key(&seen[..]);
+        args(&mut global);
+        let mut ip_inv = self.scripts.observe_ip.prepare_invoke();
+        if let Some((v, u)) = &ip {
+            ip_inv.key(v).key(u);
+            args(&mut ip_inv);
         }
-        let mut conn = self.conn.clone();
-        let values: Vec<Value> = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
-        parse_view(&values)
+        let mut net_inv = self.scripts.observe_network.prepare_invoke();
+        if let Some(v) = &network {
+            net_inv.key(v);
+            args(&mut net_inv);
+        }
+        let mut dev_inv = self.scripts.observe_device.prepare_invoke();
+        if let Some((v, u)) = &device {
+            dev_inv.key(v).key(u);
+            args(&mut dev_inv);
+        }
+        let c = &self.conn;
+        let (u, i, n, d, g) = tokio::join!(
+            invoke::<Vec<Value>>(c, &user),
+            invoke_if(c, ip.is_some(), &ip_inv),
+            invoke_if(c, network.is_some(), &net_inv),
+            invoke_if(c, device.is_some(), &dev_inv),
+            invoke::<Vec<Value>>(c, &global),
+        );
+        parse_view(&u?, &i?, &n?, &d?, &g?)
     }
 
     async fn report(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
-        let decision = format!("{:032x}", report.decision);
         let strong = report.outcome == Outcome::StepUpPassed
             && matches!(report.factor, Some(Factor::Webauthn | Factor::Totp));
-        let mut inv = self.report.prepare_invoke();
-        inv.key(self.key(&format!("d:{decision}")))
-            .arg(&self.settings.key_prefix)
-            .arg(&decision)
-            .arg(u8::from(teaches(report.action, report.outcome)))
-            .arg(u8::from(report.outcome.is_fraud()))
-            .arg(u8::from(report.outcome == Outcome::StepUpFailed))
-            .arg(u8::from(strong))
-            .arg(report.at.0)
-            .arg(self.settings.history_per_dim)
-            .arg(millis(self.settings.profile_ttl))
-            .arg(COUNTER_TTL_MS);
-        let mut conn = self.conn.clone();
-        let values: Vec<i64> = inv.invoke_async(&mut conn).await.map_err(unavailable)?;
-        match values.first() {
-            Some(-1) => Err(StoreError::UnknownDecision(decision)),
+        let user_keys = self.user_keys(report.user, report.decision);
+        let args = |inv: &mut ScriptInvocation<'_>| {
+            inv.arg(u8::from(teaches(report.action, report.outcome)))
+                .arg(u8::from(report.outcome.is_fraud()))
+                .arg(u8::from(report.outcome == Outcome::StepUpFailed))
+                .arg(u8::from(strong))
+                .arg(report.at.0)
+                .arg(self.settings.history_per_dim)
+                .arg(millis(self.settings.profile_ttl))
+                .arg(COUNTER_TTL_MS);
+        };
+        let effect = |code: Option<i64>| match code {
+            Some(-1) => Err(StoreError::UnknownDecision(format!(
+                "{:032x}",
+                report.decision
+            ))),
             Some(1) => Ok(ReportEffect {
                 profile_updated: true,
             }),
             _ => Ok(ReportEffect::default()),
+        };
+
+        if let Conn::Single(_) = self.conn {
+            let mut inv = self.scripts.report_all.prepare_invoke();
+            inv.key(&user_keys[..]).key(self.key("{g}:stats"));
+            args(&mut inv);
+            inv.arg(&self.settings.key_prefix);
+            let values: Vec<i64> = invoke(&self.conn, &inv).await?;
+            return effect(values.first().copied());
         }
+
+        let mut inv = self.scripts.report_user.prepare_invoke();
+        inv.key(&user_keys[..]);
+        args(&mut inv);
+        let values: Vec<Value> = invoke(&self.conn, &inv).await?;
+        let mode = int(values.get(1));
+        if mode != 0 {
+            let facts: [Option<String>; PROFILE_DIMS.len()] =
+                std::array::from_fn(|i| text(values.get(3 + i)).map(str::to_string));
+            let mut global = self.scripts.report_global.prepare_invoke();
+            global
+                .key(self.key("{g}:stats"))
+                .key(&self.seen_keys(&facts)[..]);
+            args(&mut global);
+            global.arg("").arg(mode).arg(int(values.get(2)));
+            for f in &facts {
+                global.arg(f.as_deref().unwrap_or_default());
+            }
+            let _: Vec<i64> = invoke(&self.conn, &global).await?;
+        }
+        effect(Some(int(values.first())))
     }
 
     fn name(&self) -> &'static str {

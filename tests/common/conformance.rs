@@ -22,6 +22,7 @@ pub struct Run<'a> {
     store: &'a dyn Store,
     h: IdHasher,
     next: u128,
+    users: std::collections::HashMap<u128, riskgate::store::Key>,
     pub transcript: Vec<String>,
 }
 
@@ -39,6 +40,8 @@ impl<'a> Run<'a> {
         }
         facts.set(Dim::Browser, Some(h.key(Dim::Browser, b"Chrome")));
         self.next += 1;
+        self.users
+            .insert(self.next, h.key(Dim::User, user.as_bytes()));
         Observation {
             decision: self.next,
             at: UnixMillis(at),
@@ -82,6 +85,11 @@ impl<'a> Run<'a> {
             .store
             .report(&OutcomeReport {
                 decision,
+                user: self
+                    .users
+                    .get(&decision)
+                    .copied()
+                    .unwrap_or(riskgate::store::Key([0; 16])),
                 action,
                 outcome,
                 factor,
@@ -118,6 +126,7 @@ pub async fn run_all(store: &dyn Store) -> Vec<String> {
         store,
         h: hasher(),
         next: 0,
+        users: Default::default(),
         transcript: Vec::new(),
     };
     teaching_double_report_and_fraud(&mut r).await;

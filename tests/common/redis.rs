@@ -33,9 +33,14 @@ impl RedisServer {
 
     /// Starts (again) on the same port.
     pub fn restart(&mut self) {
+        self.spawn(&[]);
+    }
+
+    fn spawn(&mut self, extra: &[&str]) {
         assert!(self.child.is_none());
         let child = Command::new("redis-server")
             .args(["--port", &self.port.to_string()])
+            .args(extra)
             .args(["--bind", "127.0.0.1", "--save", "", "--appendonly", "no"])
             .args(["--enable-debug-command", "yes"])
             .arg("--dir")
@@ -89,6 +94,79 @@ impl RedisServer {
                 Some((name.to_string(), calls.parse().ok()?))
             })
             .collect()
+    }
+}
+
+/// A private Redis Cluster: `n` masters on free ports, no replicas, all
+/// 16384 slots assigned (`redis-cli --cluster create`).
+pub struct RedisCluster {
+    pub nodes: Vec<RedisServer>,
+}
+
+impl RedisCluster {
+    pub fn start(n: usize) -> RedisCluster {
+        let nodes: Vec<RedisServer> = (0..n)
+            .map(|_| {
+                let mut s = RedisServer {
+                    port: free_port(),
+                    child: None,
+                    dir: tempfile::tempdir().unwrap(),
+                };
+                let conf = s.dir.path().join("nodes.conf");
+                s.spawn(&[
+                    "--cluster-enabled",
+                    "yes",
+                    "--cluster-config-file",
+                    conf.to_str().unwrap(),
+                    "--cluster-node-timeout",
+                    "2000",
+                ]);
+                s
+            })
+            .collect();
+        let addrs: Vec<String> = nodes
+            .iter()
+            .map(|s| format!("127.0.0.1:{}", s.port))
+            .collect();
+        let out = Command::new("redis-cli")
+            .args(["--cluster", "create"])
+            .args(&addrs)
+            .args(["--cluster-replicas", "0", "--cluster-yes"])
+            .output()
+            .expect("redis-cli on PATH");
+        assert!(
+            out.status.success(),
+            "cluster create: {}",
+            String::from_utf8_lossy(&out.stdout)
+        );
+        let c = RedisCluster { nodes };
+        // Wait until every node agrees the cluster is up.
+        let deadline = Instant::now() + Duration::from_secs(20);
+        while Instant::now() < deadline {
+            if c.nodes.iter().all(|n| {
+                n.cli(&["CLUSTER", "INFO"])
+                    .is_ok_and(|o| o.contains("cluster_state:ok"))
+            }) {
+                return c;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+        }
+        panic!("the cluster did not reach cluster_state:ok");
+    }
+
+    pub fn urls(&self) -> Vec<String> {
+        self.nodes.iter().map(RedisServer::url).collect()
+    }
+
+    /// `INFO commandstats` summed over the nodes.
+    pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
+        let mut all = std::collections::BTreeMap::new();
+        for n in &self.nodes {
+            for (k, v) in n.command_calls() {
+                *all.entry(k).or_insert(0) += v;
+            }
+        }
+        all
     }
 }
 
