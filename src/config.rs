@@ -106,6 +106,9 @@ pub struct RawPath {
 #[serde(default, deny_unknown_fields)]
 pub struct RawLog {
     pub format: Option<LogFormat>,
+    /// OpenTelemetry collector (OTLP/gRPC) for the per-RPC spans; needs a
+    /// build with the `otlp` feature.
+    pub otlp_endpoint: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -157,6 +160,8 @@ pub struct Config {
     pub model_path: Option<PathBuf>,
     pub reload_interval: Duration,
     pub log_format: LogFormat,
+    /// OTLP/gRPC collector for the per-RPC spans (`otlp` builds only).
+    pub otlp_endpoint: Option<String>,
     pub strong_auth_window: Duration,
     /// MaxMind databases; each optional.
     pub geoip: crate::signals::geo::GeoPaths,
@@ -379,6 +384,19 @@ impl Config {
             },
             (None, None) => raw.log.format.unwrap_or(LogFormat::Text),
         };
+        let otlp_endpoint = env("RISKGATE_OTLP_ENDPOINT").or(raw.log.otlp_endpoint);
+        if let Some(e) = &otlp_endpoint {
+            if !(e.starts_with("http://") || e.starts_with("https://")) {
+                problems.push(format!(
+                    "log.otlp_endpoint: `{e}` is not an http:// or https:// URL"
+                ));
+            } else if !cfg!(feature = "otlp") {
+                problems.push(
+                    "log.otlp_endpoint: this build has no OTLP export (rebuild with `--features otlp`)"
+                        .into(),
+                );
+            }
+        }
         let strong_minutes = raw.features.strong_auth_window_minutes.unwrap_or(15);
         let geo_path = |var: &str, file: Option<PathBuf>| env(var).map(PathBuf::from).or(file);
         let geoip = crate::signals::geo::GeoPaths {
@@ -416,6 +434,7 @@ impl Config {
             model_path,
             reload_interval: Duration::from_millis(reload_ms),
             log_format,
+            otlp_endpoint,
             strong_auth_window: Duration::from_secs(strong_minutes * 60),
             geoip,
             ua_regexes: env("RISKGATE_UA_REGEXES")

@@ -257,16 +257,102 @@ pub enum LogFormat {
     Json,
 }
 
-/// Installs the global tracing subscriber (`RUST_LOG` filters, default info).
-pub fn init_logging(format: LogFormat) {
-    use tracing_subscriber::EnvFilter;
+/// What must outlive the server for telemetry to be complete: with OTLP
+/// export, the span pipeline, flushed by [`Telemetry::shutdown`].
+#[derive(Default)]
+pub struct Telemetry {
+    #[cfg(feature = "otlp")]
+    provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
+}
+
+impl Telemetry {
+    /// Flushes the spans not yet exported (bounded by the exporter's own
+    /// timeout); the last step of a graceful shutdown.
+    pub fn shutdown(self) {
+        #[cfg(feature = "otlp")]
+        if let Some(p) = self.provider {
+            if let Err(e) = p.shutdown() {
+                tracing::warn!(error = %e, "OTLP span export did not flush");
+            }
+        }
+    }
+}
+
+/// Why telemetry could not start.
+#[derive(Debug, thiserror::Error)]
+pub enum TelemetryError {
+    #[error("`log.otlp_endpoint`: {0}")]
+    Otlp(String),
+}
+
+/// Installs the global tracing subscriber (`RUST_LOG` filters, default
+/// info): JSON or text lines on stderr, and with `otlp_endpoint` (builds
+/// with the `otlp` feature) every RPC span exported over OTLP/gRPC.
+pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry, TelemetryError> {
+    use tracing_subscriber::layer::SubscriberExt as _;
+    use tracing_subscriber::util::SubscriberInitExt as _;
+    use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let builder = tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr);
-    // A second init (tests) is harmless: keep the first subscriber.
-    let _ = match format {
-        LogFormat::Json => builder.json().flatten_event(true).try_init(),
-        LogFormat::Text => builder.try_init(),
+    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let lines = match format {
+        LogFormat::Json => lines.json().flatten_event(true).boxed(),
+        LogFormat::Text => lines.boxed(),
     };
+    #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
+    let mut telemetry = Telemetry::default();
+    let otlp: Option<Box<dyn Layer<_> + Send + Sync>> = match otlp_endpoint {
+        None => None,
+        #[cfg(feature = "otlp")]
+        Some(endpoint) => {
+            let (provider, layer) = otlp_layer(endpoint)?;
+            telemetry.provider = Some(provider);
+            Some(layer.boxed())
+        }
+        #[cfg(not(feature = "otlp"))]
+        Some(_) => {
+            return Err(TelemetryError::Otlp(
+                "this build has no OTLP export (rebuild with `--features otlp`)".into(),
+            ));
+        }
+    };
+    // A second init (tests) is harmless: keep the first subscriber.
+    let _ = tracing_subscriber::registry()
+        .with(filter)
+        .with(lines)
+        .with(otlp)
+        .try_init();
+    Ok(telemetry)
+}
+
+#[cfg(feature = "otlp")]
+type OtlpLayer<S> = tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>;
+
+#[cfg(feature = "otlp")]
+fn otlp_layer<S>(
+    endpoint: &str,
+) -> Result<(opentelemetry_sdk::trace::SdkTracerProvider, OtlpLayer<S>), TelemetryError>
+where
+    S: tracing::Subscriber + for<'a> tracing_subscriber::registry::LookupSpan<'a>,
+{
+    use opentelemetry::trace::TracerProvider as _;
+    use opentelemetry_otlp::WithExportConfig as _;
+    let exporter = opentelemetry_otlp::SpanExporter::builder()
+        .with_tonic()
+        .with_endpoint(endpoint)
+        .with_timeout(std::time::Duration::from_secs(5))
+        .build()
+        .map_err(|e| TelemetryError::Otlp(e.to_string()))?;
+    let provider = opentelemetry_sdk::trace::SdkTracerProvider::builder()
+        .with_batch_exporter(exporter)
+        .with_resource(
+            opentelemetry_sdk::Resource::builder()
+                .with_service_name("riskgate")
+                .build(),
+        )
+        .build();
+    let tracer = provider.tracer("riskgate");
+    Ok((
+        provider,
+        tracing_opentelemetry::layer().with_tracer(tracer),
+    ))
 }

@@ -167,3 +167,60 @@ fn a_bad_config_exits_64_naming_the_problem() {
     let err = String::from_utf8_lossy(&out.stderr);
     assert!(err.contains("listen: `not-an-address`"), "{err}");
 }
+
+/// Reads JSON log lines until `pred` matches one (or 10 s pass).
+fn find_log(server: &Server, pred: impl Fn(&serde_json::Value) -> bool) -> serde_json::Value {
+    let deadline = Instant::now() + Duration::from_secs(10);
+    loop {
+        let line = server
+            .log
+            .recv_timeout(deadline.saturating_duration_since(Instant::now()))
+            .expect("log line not found");
+        let v: serde_json::Value = serde_json::from_str(&line).unwrap_or_default();
+        if pred(&v) {
+            return v;
+        }
+    }
+}
+
+#[tokio::test]
+async fn every_rpc_logs_inside_a_span_with_its_request_id() {
+    let mut server = spawn(0);
+    let channel = tonic::transport::Channel::from_shared(format!("http://{}", server.addr))
+        .unwrap()
+        .connect()
+        .await
+        .unwrap();
+    let mut risk = pb::risk_service_client::RiskServiceClient::new(channel);
+
+    // The request's own field names the request…
+    let mut r = request();
+    r.request_id = "req-field-1".into();
+    risk.evaluate(r).await.unwrap();
+    let v = find_log(&server, |v| v["message"] == "decision");
+    assert_eq!(v["span"]["name"], "rpc", "{v}");
+    assert_eq!(v["span"]["rpc.method"], "Evaluate", "{v}");
+    assert_eq!(v["span"]["request.id"], "req-field-1", "{v}");
+
+    // …or, without it, the x-request-id header; ReportOutcome too.
+    let mut req = tonic::Request::new(request());
+    req.metadata_mut()
+        .insert("x-request-id", "req-header-2".parse().unwrap());
+    let d = risk.evaluate(req).await.unwrap().into_inner();
+    let v = find_log(&server, |v| v["message"] == "decision");
+    assert_eq!(v["span"]["request.id"], "req-header-2", "{v}");
+    let mut rep = tonic::Request::new(pb::ReportOutcomeRequest {
+        decision_id: d.decision_id,
+        outcome: pb::Outcome::LoginSucceeded as i32,
+        factor: None,
+    });
+    rep.metadata_mut()
+        .insert("x-request-id", "req-report-3".parse().unwrap());
+    risk.report_outcome(rep).await.unwrap();
+    let v = find_log(&server, |v| v["message"] == "outcome");
+    assert_eq!(v["span"]["rpc.method"], "ReportOutcome", "{v}");
+    assert_eq!(v["span"]["request.id"], "req-report-3", "{v}");
+
+    signal(&server.child, "-TERM");
+    assert!(wait_exit(&mut server.child, Duration::from_secs(15)).await.success());
+}

@@ -23,7 +23,8 @@ pub fn overrides(a: &ServeArgs) -> Overrides {
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    telemetry::init_logging(config.log_format);
+    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref())
+        .context("cannot start telemetry")?;
     // Handlers go in before the server announces itself, so a signal sent
     // as soon as it is up is never the default (fatal) one.
     let signals = Signals::install().context("cannot install signal handlers")?;
@@ -32,6 +33,7 @@ pub async fn run(config: Config) -> anyhow::Result<()> {
     // A shutdown cut short by the deadline is still an orderly exit: the
     // server logged which calls were abandoned.
     running.shutdown().await;
+    telemetry.shutdown();
     Ok(())
 }
 

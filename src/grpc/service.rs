@@ -5,6 +5,7 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use tonic::{Request, Response, Status};
+use tracing::Instrument;
 
 use crate::domain::UnixMillis;
 use crate::engine::{Engine, ReportError};
@@ -41,6 +42,14 @@ impl From<ApiError> for Status {
     }
 }
 
+/// The caller's request id from the `x-request-id` metadata header: at most
+/// 128 printable ASCII bytes, otherwise ignored (it only labels logs).
+fn header_request_id<T>(request: &Request<T>) -> Option<String> {
+    let v = request.metadata().get("x-request-id")?.to_str().ok()?;
+    (!v.is_empty() && v.len() <= 128 && v.bytes().all(|b| b.is_ascii_graphic()))
+        .then(|| v.to_string())
+}
+
 /// The gRPC service.
 pub struct RiskService {
     engine: Arc<Engine>,
@@ -62,14 +71,25 @@ impl pb::risk_service_server::RiskService for RiskService {
         let started = Instant::now();
         let metrics = self.engine.metrics();
         let _in_flight = metrics.in_flight();
-        let attempt = match attempt_from_proto(request.into_inner(), UnixMillis::now()) {
+        let header_id = header_request_id(&request);
+        let mut attempt = match attempt_from_proto(request.into_inner(), UnixMillis::now()) {
             Ok(a) => a,
             Err(e) => {
                 metrics.rejected("Evaluate", tonic::Code::InvalidArgument);
                 return Err(ApiError::from(e).into());
             }
         };
-        let decision = self.engine.evaluate(attempt).await;
+        if attempt.request_id.is_none() {
+            attempt.request_id = header_id;
+        }
+        // One span per RPC: every event of this call (the decision log, a
+        // degraded store, a failing rule) carries the request id.
+        let span = tracing::info_span!(
+            "rpc",
+            rpc.method = "Evaluate",
+            request.id = attempt.request_id.as_deref().unwrap_or(""),
+        );
+        let decision = self.engine.evaluate(attempt).instrument(span).await;
         metrics.observe_request("Evaluate", started.elapsed());
         Ok(Response::new(decision.into()))
     }
@@ -81,15 +101,22 @@ impl pb::risk_service_server::RiskService for RiskService {
         let started = Instant::now();
         let metrics = self.engine.metrics();
         let _in_flight = metrics.in_flight();
+        let span = tracing::info_span!(
+            "rpc",
+            rpc.method = "ReportOutcome",
+            request.id = header_request_id(&request).as_deref().unwrap_or(""),
+        );
         let r = ReportRequest::try_from(request.into_inner()).map_err(ApiError::from);
         let result = match r {
             Ok(r) => self
                 .engine
                 .report(&r.decision_id, r.outcome, r.factor)
+                .instrument(span.clone())
                 .await
                 .map_err(ApiError::from),
             Err(e) => Err(e),
         };
+        let _entered = span.enter();
         metrics.observe_request("ReportOutcome", started.elapsed());
         match result {
             Ok(effect) => Ok(Response::new(pb::ReportOutcomeResponse {
