@@ -48,13 +48,27 @@ impl Default for MemoryLimits {
     }
 }
 
-/// One remembered value: (short key, count, last seen in seconds).
+/// One remembered value: (dimension-tagged short key, count, last seen in
+/// seconds). 16 bytes.
 type Seen = (u64, u32, u32);
+
+/// A fact's short key with its dimension slot in the top 4 bits, so one
+/// vector holds every dimension of a profile (11 vectors would cost 24-byte
+/// headers and a minimum allocation each: ~700 bytes per user).
+fn tagged(slot: usize, k: u64) -> u64 {
+    (k & (u64::MAX >> 4)) | ((slot as u64) << 60)
+}
+
+fn slot_of(tagged: u64) -> usize {
+    (tagged >> 60) as usize
+}
 
 #[derive(Debug, Default)]
 struct Profile {
     verified: u32,
-    dims: [Vec<Seen>; PROFILE_DIMS.len()],
+    /// Every remembered value of every dimension, at most `history_per_dim`
+    /// per dimension; grown one element at a time (`reserve_exact`).
+    seen: Vec<Seen>,
     /// Sparse hour-of-week histogram: (hour, count).
     hours: Vec<(u8, u16)>,
     last_login: Option<LastLogin>,
@@ -73,11 +87,13 @@ impl Profile {
             last_strong_auth: self.last_strong_auth,
             ..ProfileView::default()
         };
-        for (i, hist) in self.dims.iter().enumerate() {
-            v.distinct[i] = u32::try_from(hist.len()).unwrap_or(u32::MAX);
-            if let Some(k) = facts.0[i] {
-                let short = k.short();
-                v.seen[i] = hist.iter().find(|s| s.0 == short).map_or(0, |s| s.1);
+        for s in &self.seen {
+            let slot = slot_of(s.0);
+            if let Some(d) = v.distinct.get_mut(slot) {
+                *d = d.saturating_add(1);
+            }
+            if facts.0.get(slot).copied().flatten().map(|k| tagged(slot, short_nonzero(k))) == Some(s.0) {
+                v.seen[slot] = s.1;
             }
         }
         v.hour_count = self
@@ -91,25 +107,21 @@ impl Profile {
     fn learn(&mut self, p: &Pending, cap: usize) {
         self.verified = self.verified.saturating_add(1);
         let t = secs(p.at);
-        for (i, hist) in self.dims.iter_mut().enumerate() {
-            let Some(k) = p.facts.0[i] else { continue };
-            let short = k.short();
-            if let Some(s) = hist.iter_mut().find(|s| s.0 == short) {
+        for (slot, short) in p.facts() {
+            let key = tagged(slot, short);
+            if let Some(s) = self.seen.iter_mut().find(|s| s.0 == key) {
                 s.1 = s.1.saturating_add(1);
                 s.2 = s.2.max(t);
             } else {
-                if hist.len() >= cap {
-                    // Forget the least recently seen value.
-                    if let Some(pos) = hist
-                        .iter()
-                        .enumerate()
-                        .min_by_key(|(_, s)| s.2)
-                        .map(|(pos, _)| pos)
-                    {
-                        hist.swap_remove(pos);
+                let same_dim = || self.seen.iter().enumerate().filter(|(_, s)| slot_of(s.0) == slot);
+                if same_dim().count() >= cap {
+                    // Forget the least recently seen value of this dimension.
+                    if let Some(pos) = same_dim().min_by_key(|(_, s)| s.2).map(|(pos, _)| pos) {
+                        self.seen.swap_remove(pos);
                     }
                 }
-                hist.push((short, 1, t));
+                self.seen.reserve_exact(1);
+                self.seen.push((key, 1, t));
             }
         }
         let hour = p.at.hour_of_week();
@@ -127,13 +139,12 @@ impl Profile {
 
     fn unlearn(&mut self, p: &Pending) {
         self.verified = self.verified.saturating_sub(1);
-        for (i, hist) in self.dims.iter_mut().enumerate() {
-            let Some(k) = p.facts.0[i] else { continue };
-            let short = k.short();
-            if let Some(pos) = hist.iter().position(|s| s.0 == short) {
-                hist[pos].1 = hist[pos].1.saturating_sub(1);
-                if hist[pos].1 == 0 {
-                    hist.swap_remove(pos);
+        for (slot, short) in p.facts() {
+            let key = tagged(slot, short);
+            if let Some(pos) = self.seen.iter().position(|s| s.0 == key) {
+                self.seen[pos].1 = self.seen[pos].1.saturating_sub(1);
+                if self.seen[pos].1 == 0 {
+                    self.seen.swap_remove(pos);
                 }
             }
         }
@@ -151,21 +162,60 @@ impl Profile {
     }
 }
 
+/// A decision that can still be reported on. ~150 bytes: the facts as
+/// short keys (0 = absent), not as 17-byte `Option<Key>`s.
 #[derive(Debug)]
 struct Pending {
     user: Key,
-    facts: Facts,
+    facts: [u64; PROFILE_DIMS.len()],
     place: Option<GeoPoint>,
     at: UnixMillis,
     /// Whether this decision taught the profile (and so can be untaught).
     taught: Mutex<bool>,
 }
 
+/// The short key of a fact, never 0 (0 marks an absent fact in `Pending`).
+fn short_nonzero(k: Key) -> u64 {
+    k.short().max(1)
+}
+
+impl Pending {
+    /// (slot, short key) of each fact present.
+    fn facts(&self) -> impl Iterator<Item = (usize, u64)> + '_ {
+        self.facts
+            .iter()
+            .enumerate()
+            .filter(|(_, k)| **k != 0)
+            .map(|(i, k)| (i, *k))
+    }
+}
+
+/// Velocity state of one scope key. Rings are allocated on first use: most
+/// keys never see a failure, and only IP and global scopes count attempts.
 #[derive(Debug, Default)]
 struct Counter {
-    failures: SlidingCounter,
-    attempts: SlidingCounter,
+    failures: Option<Box<SlidingCounter>>,
+    attempts: Option<Box<SlidingCounter>>,
     users: DistinctSet,
+}
+
+impl Counter {
+    fn add(&mut self, at: UnixMillis, failed: bool, attempts: bool) {
+        if attempts {
+            self.attempts.get_or_insert_default().add(at);
+        }
+        if failed {
+            self.failures.get_or_insert_default().add(at);
+        }
+    }
+
+    fn windows(&self, at: UnixMillis) -> VelocityWindows {
+        let w = |r: &Option<Box<SlidingCounter>>| r.as_ref().map(|r| r.windows(at)).unwrap_or_default();
+        VelocityWindows {
+            failures: w(&self.failures),
+            attempts: w(&self.attempts),
+        }
+    }
 }
 
 /// Velocity scopes in the counter map.
@@ -176,6 +226,14 @@ enum Scope {
     Network,
     Device,
     Global,
+}
+
+impl Scope {
+    /// Whether attempts (not only failures) are counted: features read
+    /// attempts per IP and deployment-wide only.
+    fn counts_attempts(self) -> bool {
+        matches!(self, Scope::Ip | Scope::Global)
+    }
 }
 
 /// The in-process store.
@@ -223,18 +281,20 @@ impl MemoryStore {
             .get_with((scope, key), || Arc::new(Mutex::new(Counter::default())))
     }
 
-    /// Counts a failure (and, for IP and global scopes, an attempt).
+    /// Counts a failure (and, for IP and global scopes, an attempt). A
+    /// success in a scope that counts only failures creates nothing.
     fn count(&self, scope: Scope, key: u64, at: UnixMillis, failed: bool) -> VelocityWindows {
+        let attempts = scope.counts_attempts();
+        if !failed && !attempts {
+            return match self.counters.get(&(scope, key)) {
+                Some(c) => c.lock().windows(at),
+                None => VelocityWindows::default(),
+            };
+        }
         let c = self.counter(scope, key);
         let mut c = c.lock();
-        c.attempts.add(at);
-        if failed {
-            c.failures.add(at);
-        }
-        VelocityWindows {
-            failures: c.failures.windows(at),
-            attempts: c.attempts.windows(at),
-        }
+        c.add(at, failed, attempts);
+        c.windows(at)
     }
 
     fn count_with_user(
@@ -248,20 +308,10 @@ impl MemoryStore {
     ) -> (VelocityWindows, u32, u32) {
         let c = self.counter(scope, key);
         let mut c = c.lock();
-        c.attempts.add(at);
-        if failed {
-            c.failures.add(at);
-        }
+        c.add(at, failed, scope.counts_attempts());
         let users = c.users.add_and_count(user, at, window_ms);
         let users_1h = c.users.count_within(at, HOUR_MS);
-        (
-            VelocityWindows {
-                failures: c.failures.windows(at),
-                attempts: c.attempts.windows(at),
-            },
-            users,
-            users_1h,
-        )
+        (c.windows(at), users, users_1h)
     }
 
     /// Profiles currently held (for tests and memory measurements).
@@ -271,6 +321,7 @@ impl MemoryStore {
     }
 }
 
+#[derive(Default)]
 struct VelocityWindows {
     failures: super::Windows,
     attempts: super::Windows,
@@ -348,7 +399,7 @@ impl MemoryStore {
             if let Some(k) = obs.facts.0[i] {
                 profile.global_seen[i] = self
                     .global_seen
-                    .get(&(*dim, k.short()))
+                    .get(&(*dim, short_nonzero(k)))
                     .map_or(0, |c| c.load(Ordering::Relaxed));
             }
         }
@@ -362,7 +413,7 @@ impl MemoryStore {
             obs.decision,
             Arc::new(Pending {
                 user: obs.user,
-                facts: obs.facts,
+                facts: obs.facts.0.map(|k| k.map_or(0, short_nonzero)),
                 place: obs.place,
                 at,
                 taught: Mutex::new(false),
@@ -400,11 +451,11 @@ impl MemoryStore {
             {
                 profile.last_strong_auth = Some(report.at.max(p.at));
             }
-            for (i, dim) in PROFILE_DIMS.iter().enumerate() {
-                if let Some(k) = p.facts.0[i] {
+            for (i, short) in p.facts() {
+                {
                     let before = self
                         .global_seen
-                        .get_with((*dim, k.short()), || Arc::new(AtomicU32::new(0)))
+                        .get_with((PROFILE_DIMS[i], short), || Arc::new(AtomicU32::new(0)))
                         .fetch_add(1, Ordering::Relaxed);
                     if before == 0 {
                         self.global_distinct[i].fetch_add(1, Ordering::Relaxed);
@@ -418,9 +469,8 @@ impl MemoryStore {
             if let Some(profile) = self.profiles.get(&p.user) {
                 profile.lock().unlearn(&p);
             }
-            for (i, dim) in PROFILE_DIMS.iter().enumerate() {
-                if let Some(k) = p.facts.0[i]
-                    && let Some(c) = self.global_seen.get(&(*dim, k.short()))
+            for (i, short) in p.facts() {
+                if let Some(c) = self.global_seen.get(&(PROFILE_DIMS[i], short))
                     && decrement(&c) == 1
                 {
                     decrement(&self.global_distinct[i]);
