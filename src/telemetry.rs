@@ -20,6 +20,34 @@ use crate::domain::{Decision, LoginAttempt};
 type Labels = Vec<(&'static str, String)>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
+/// Handles to a family's metrics by a cheap key, so the per-decision path
+/// neither builds label vectors nor allocates once a label set has been
+/// seen (the family's own lookup would: a `Vec` and a `String` per label).
+/// Keys are the same bounded sets as the labels.
+struct Handles<K, M> {
+    map: parking_lot::RwLock<std::collections::HashMap<K, M>>,
+}
+
+impl<K: std::hash::Hash + Eq, M: Clone> Handles<K, M> {
+    fn new() -> Self {
+        Handles {
+            map: parking_lot::RwLock::new(std::collections::HashMap::new()),
+        }
+    }
+
+    fn get<Q>(&self, key: &Q, make: impl FnOnce() -> (K, M)) -> M
+    where
+        K: std::borrow::Borrow<Q>,
+        Q: std::hash::Hash + Eq + ?Sized,
+    {
+        if let Some(m) = self.map.read().get(key) {
+            return m.clone();
+        }
+        let (k, m) = make();
+        self.map.write().entry(k).or_insert(m).clone()
+    }
+}
+
 fn latency_histogram() -> Histogram {
     // 25 µs … ~1.6 s, ×1.5 per bucket: fine enough between 100 µs and 10 ms.
     Histogram::new(exponential_buckets(0.000_025, 1.5, 28))
@@ -40,6 +68,12 @@ pub struct Metrics {
     versions: Family<Labels, Gauge>,
     in_flight: Gauge<i64, AtomicI64>,
     rejected: Family<Labels, Counter>,
+    decision_handles: Handles<(&'static str, &'static str, &'static str), Counter>,
+    /// Reason counters by code: enforce, then shadow.
+    reason_handles: [Handles<Box<str>, Counter>; 2],
+    degraded_handles: Handles<Box<str>, Counter>,
+    request_handles: Handles<&'static str, Histogram>,
+    store_handles: Handles<&'static str, Histogram>,
 }
 
 impl Default for Metrics {
@@ -132,27 +166,48 @@ impl Metrics {
             versions,
             in_flight,
             rejected,
+            decision_handles: Handles::new(),
+            reason_handles: [Handles::new(), Handles::new()],
+            degraded_handles: Handles::new(),
+            request_handles: Handles::new(),
+            store_handles: Handles::new(),
         }
     }
 
     /// Records one decision.
     pub fn observe_decision(&self, a: &LoginAttempt, d: &Decision) {
-        self.decisions
-            .get_or_create(&vec![
-                ("action", d.action.as_str().to_string()),
-                ("level", d.level.as_str().to_string()),
-                ("channel", a.channel.as_str().to_string()),
-            ])
+        let key = (d.action.as_str(), d.level.as_str(), a.channel.as_str());
+        self.decision_handles
+            .get(&key, || {
+                let labels = vec![
+                    ("action", key.0.to_string()),
+                    ("level", key.1.to_string()),
+                    ("channel", key.2.to_string()),
+                ];
+                (key, self.decisions.get_or_create(&labels).clone())
+            })
             .inc();
         for r in &d.reasons {
             let mode = if r.shadow { "shadow" } else { "enforce" };
-            self.reasons
-                .get_or_create(&vec![("code", r.code.clone()), ("mode", mode.to_string())])
+            self.reason_handles[usize::from(r.shadow)]
+                .get(r.code.as_str(), || {
+                    let labels = vec![("code", r.code.clone()), ("mode", mode.to_string())];
+                    (
+                        r.code.as_str().into(),
+                        self.reasons.get_or_create(&labels).clone(),
+                    )
+                })
                 .inc();
         }
         for s in &d.degraded_signals {
-            self.degraded
-                .get_or_create(&vec![("signal", s.clone())])
+            self.degraded_handles
+                .get(s.as_str(), || {
+                    let labels = vec![("signal", s.clone())];
+                    (
+                        s.as_str().into(),
+                        self.degraded.get_or_create(&labels).clone(),
+                    )
+                })
                 .inc();
         }
         self.score.observe(d.score);
@@ -167,15 +222,21 @@ impl Metrics {
 
     /// Records one RPC's latency.
     pub fn observe_request(&self, method: &'static str, took: Duration) {
-        self.request_duration
-            .get_or_create(&vec![("method", method.to_string())])
+        self.request_handles
+            .get(method, || {
+                let labels = vec![("method", method.to_string())];
+                (method, self.request_duration.get_or_create(&labels).clone())
+            })
             .observe(took.as_secs_f64());
     }
 
     /// Records a store call.
     pub fn observe_store(&self, op: &'static str, took: Duration, ok: bool) {
-        self.store_duration
-            .get_or_create(&vec![("op", op.to_string())])
+        self.store_handles
+            .get(op, || {
+                let labels = vec![("op", op.to_string())];
+                (op, self.store_duration.get_or_create(&labels).clone())
+            })
             .observe(took.as_secs_f64());
         if !ok {
             self.store_errors
@@ -325,7 +386,8 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
 }
 
 #[cfg(feature = "otlp")]
-type OtlpLayer<S> = tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>;
+type OtlpLayer<S> =
+    tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>;
 
 #[cfg(feature = "otlp")]
 fn otlp_layer<S>(
@@ -351,8 +413,5 @@ where
         )
         .build();
     let tracer = provider.tracer("riskgate");
-    Ok((
-        provider,
-        tracing_opentelemetry::layer().with_tracer(tracer),
-    ))
+    Ok((provider, tracing_opentelemetry::layer().with_tracer(tracer)))
 }

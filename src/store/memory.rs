@@ -92,7 +92,14 @@ impl Profile {
             if let Some(d) = v.distinct.get_mut(slot) {
                 *d = d.saturating_add(1);
             }
-            if facts.0.get(slot).copied().flatten().map(|k| tagged(slot, short_nonzero(k))) == Some(s.0) {
+            if facts
+                .0
+                .get(slot)
+                .copied()
+                .flatten()
+                .map(|k| tagged(slot, short_nonzero(k)))
+                == Some(s.0)
+            {
                 v.seen[slot] = s.1;
             }
         }
@@ -113,7 +120,12 @@ impl Profile {
                 s.1 = s.1.saturating_add(1);
                 s.2 = s.2.max(t);
             } else {
-                let same_dim = || self.seen.iter().enumerate().filter(|(_, s)| slot_of(s.0) == slot);
+                let same_dim = || {
+                    self.seen
+                        .iter()
+                        .enumerate()
+                        .filter(|(_, s)| slot_of(s.0) == slot)
+                };
                 if same_dim().count() >= cap {
                     // Forget the least recently seen value of this dimension.
                     if let Some(pos) = same_dim().min_by_key(|(_, s)| s.2).map(|(pos, _)| pos) {
@@ -210,7 +222,8 @@ impl Counter {
     }
 
     fn windows(&self, at: UnixMillis) -> VelocityWindows {
-        let w = |r: &Option<Box<SlidingCounter>>| r.as_ref().map(|r| r.windows(at)).unwrap_or_default();
+        let w =
+            |r: &Option<Box<SlidingCounter>>| r.as_ref().map(|r| r.windows(at)).unwrap_or_default();
         VelocityWindows {
             failures: w(&self.failures),
             attempts: w(&self.attempts),
