@@ -40,6 +40,7 @@ pub struct Metrics {
     versions: Family<Labels, Gauge>,
     in_flight: Gauge<i64, AtomicI64>,
     rejected: Family<Labels, Counter>,
+    tls_handshake_failures: Counter,
 }
 
 impl Default for Metrics {
@@ -101,7 +102,7 @@ impl Metrics {
         let reloads = Family::<Labels, Counter>::default();
         registry.register(
             "reloads",
-            "Rule and model file reloads, by kind and result",
+            "Rule, model, GeoIP and TLS file reloads, by kind and result",
             reloads.clone(),
         );
         let versions = Family::<Labels, Gauge>::default();
@@ -118,6 +119,12 @@ impl Metrics {
             "Requests refused before evaluation, by method and gRPC code",
             rejected.clone(),
         );
+        let tls_handshake_failures = Counter::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS connections refused or dropped before the handshake completed",
+            tls_handshake_failures.clone(),
+        );
         Metrics {
             registry,
             decisions,
@@ -132,6 +139,7 @@ impl Metrics {
             versions,
             in_flight,
             rejected,
+            tls_handshake_failures,
         }
     }
 
@@ -220,6 +228,11 @@ impl Metrics {
                 ("code", format!("{code:?}")),
             ])
             .inc();
+    }
+
+    /// Records a TLS connection refused at (or before) the handshake.
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.inc();
     }
 
     /// A guard that counts one in-flight request while alive.

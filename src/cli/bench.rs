@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -100,12 +100,14 @@ pub struct BenchArgs {
     /// Print the result as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: crate::cli::client::ClientTls,
 }
 
 /// Runs `bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
-    let channels = connect(&args.addr, plan.concurrency).await?;
+    let channels = connect(&args.addr, &args.tls, plan.concurrency).await?;
     check_serving(&args.addr, &channels[0]).await?;
     let population = Arc::new(population(plan.users, plan.seed));
 
@@ -220,9 +222,12 @@ impl Plan {
 }
 
 /// One HTTP/2 connection per [`limits::WORKERS_PER_CONNECTION`] workers.
-async fn connect(addr: &str, concurrency: usize) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
-        .map_err(|_| UsageError(format!("`{addr}` is not a URL like http://127.0.0.1:50051")))?
+async fn connect(
+    addr: &str,
+    tls: &crate::cli::client::ClientTls,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = crate::cli::client::endpoint(addr, tls)?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(limits::CALL_TIMEOUT_S))
         .tcp_nodelay(true);
@@ -909,6 +914,7 @@ mod tests {
             warmup: 2.0,
             report_fraction: 2.0,
             json: false,
+            tls: Default::default(),
         };
         let e = Plan::from_args(&args).unwrap_err().0;
         for flag in [
