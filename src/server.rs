@@ -215,8 +215,11 @@ pub async fn start_with_engine(
     let reflection_alpha = reflection_builder()
         .build_v1alpha()
         .map_err(|e| StartError::Reflection(e.to_string()))?;
-    let risk = RiskServiceServer::new(RiskService::new(engine.clone()))
-        .max_decoding_message_size(config.max_request_bytes);
+    let risk = RiskServiceServer::new(RiskService::with_limits(
+        engine.clone(),
+        config.evaluation_limits,
+    ))
+    .max_decoding_message_size(config.max_request_bytes);
 
     let (stop, stopped) = oneshot::channel::<()>();
     let router = tonic::transport::Server::builder()
@@ -256,6 +259,8 @@ pub async fn start_with_engine(
         },
         metrics = %metrics_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         rules.version = %engine.rules().version,
+        limits.max_concurrent_evaluations = config.evaluation_limits.max_concurrent,
+        limits.max_queued_evaluations = config.evaluation_limits.max_queued,
         "riskgate serving"
     );
     Ok(Running {

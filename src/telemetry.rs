@@ -41,6 +41,7 @@ pub struct Metrics {
     in_flight: Gauge<i64, AtomicI64>,
     rejected: Family<Labels, Counter>,
     tls_handshake_failures: Counter,
+    queued_evaluations: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -116,7 +117,7 @@ impl Metrics {
         let rejected = Family::<Labels, Counter>::default();
         registry.register(
             "rejected_requests",
-            "Requests refused before evaluation, by method and gRPC code",
+            "Requests refused before or instead of evaluation (InvalidArgument, ResourceExhausted: overload, DeadlineExceeded), by method and gRPC code",
             rejected.clone(),
         );
         let tls_handshake_failures = Counter::default();
@@ -124,6 +125,12 @@ impl Metrics {
             "tls_handshake_failures",
             "TLS connections refused or dropped before the handshake completed",
             tls_handshake_failures.clone(),
+        );
+        let queued_evaluations = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "queued_evaluations",
+            "Evaluate calls waiting for a slot (server.max_concurrent_evaluations)",
+            queued_evaluations.clone(),
         );
         Metrics {
             registry,
@@ -140,6 +147,7 @@ impl Metrics {
             in_flight,
             rejected,
             tls_handshake_failures,
+            queued_evaluations,
         }
     }
 
@@ -233,6 +241,11 @@ impl Metrics {
     /// Records a TLS connection refused at (or before) the handshake.
     pub fn tls_handshake_failed(&self) {
         self.tls_handshake_failures.inc();
+    }
+
+    /// Moves the count of queued Evaluate calls by `delta`.
+    pub fn queued_evaluations(&self, delta: i64) {
+        self.queued_evaluations.inc_by(delta);
     }
 
     /// A guard that counts one in-flight request while alive.
