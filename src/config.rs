@@ -75,6 +75,17 @@ pub struct RawServer {
     pub drain_delay_ms: Option<u64>,
     pub shutdown_timeout_ms: Option<u64>,
     pub max_request_bytes: Option<usize>,
+    /// PEM certificate chain: serve gRPC over TLS (with `tls_key`).
+    pub tls_cert: Option<PathBuf>,
+    /// PEM private key of `tls_cert`.
+    pub tls_key: Option<PathBuf>,
+    /// PEM CA certificates: clients must present a certificate they signed.
+    pub client_ca: Option<PathBuf>,
+    /// Evaluate calls running at once (default 64 per core).
+    pub max_concurrent_evaluations: Option<u64>,
+    /// Evaluate calls waiting for a slot; beyond, RESOURCE_EXHAUSTED
+    /// (default 4 per slot).
+    pub max_queued_evaluations: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -142,6 +153,11 @@ pub struct Config {
     /// Deadline for in-flight calls once the listener closed.
     pub shutdown_timeout: Duration,
     pub max_request_bytes: usize,
+    /// `Some`: the gRPC listener serves TLS (mutual TLS with a client CA);
+    /// the files are watched and reloaded.
+    pub tls: Option<crate::tls::TlsPaths>,
+    /// Evaluate concurrency and queue bounds.
+    pub evaluation_limits: crate::grpc::admission::Limits,
     pub hmac_key: Option<Secret>,
     pub store_timeout: Duration,
     pub max_profiles: u64,
@@ -298,6 +314,58 @@ impl Config {
         if !(1..=256).contains(&history_per_dim) {
             problems.push("store.history_per_dim must be between 1 and 256".into());
         }
+        let defaults = crate::grpc::admission::Limits::for_this_machine();
+        let max_concurrent = num(
+            "RISKGATE_MAX_CONCURRENT_EVALUATIONS",
+            raw.server.max_concurrent_evaluations,
+            &mut problems,
+        )
+        .map_or(defaults.max_concurrent, |n| {
+            usize::try_from(n).unwrap_or(usize::MAX)
+        });
+        if !(1..=1_000_000).contains(&max_concurrent) {
+            problems.push("server.max_concurrent_evaluations must be between 1 and 1000000".into());
+        }
+        let max_queued = num(
+            "RISKGATE_MAX_QUEUED_EVALUATIONS",
+            raw.server.max_queued_evaluations,
+            &mut problems,
+        )
+        .map_or(
+            crate::grpc::admission::Limits::QUEUED_PER_SLOT.saturating_mul(max_concurrent),
+            |n| usize::try_from(n).unwrap_or(usize::MAX),
+        );
+        if max_queued > 10_000_000 {
+            problems.push("server.max_queued_evaluations must be at most 10000000".into());
+        }
+        let tls_path =
+            |var: &str, file: &Option<PathBuf>| env(var).map(PathBuf::from).or(file.clone());
+        let tls = match (
+            tls_path("RISKGATE_TLS_CERT", &raw.server.tls_cert),
+            tls_path("RISKGATE_TLS_KEY", &raw.server.tls_key),
+            tls_path("RISKGATE_TLS_CLIENT_CA", &raw.server.client_ca),
+        ) {
+            (Some(cert), Some(key), client_ca) => Some(crate::tls::TlsPaths {
+                cert,
+                key,
+                client_ca,
+            }),
+            (None, None, None) => None,
+            (None, None, Some(_)) => {
+                problems.push(
+                    "server.client_ca (RISKGATE_TLS_CLIENT_CA) needs server.tls_cert (RISKGATE_TLS_CERT) and server.tls_key (RISKGATE_TLS_KEY)"
+                        .into(),
+                );
+                None
+            }
+            _ => {
+                problems.push(
+                    "server.tls_cert (RISKGATE_TLS_CERT) and server.tls_key (RISKGATE_TLS_KEY) must be given together"
+                        .into(),
+                );
+                None
+            }
+        };
         let hmac_key = env("RISKGATE_HMAC_KEY")
             .map(Secret::new)
             .or(raw.store.hmac_key);
@@ -422,6 +490,11 @@ impl Config {
             drain_delay: Duration::from_millis(drain_ms),
             shutdown_timeout: Duration::from_millis(shutdown_ms),
             max_request_bytes,
+            tls,
+            evaluation_limits: crate::grpc::admission::Limits {
+                max_concurrent,
+                max_queued,
+            },
             hmac_key,
             store_timeout: Duration::from_millis(store_timeout_ms),
             max_profiles,
@@ -591,6 +664,85 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("not a valid redis"), "{e}");
+    }
+
+    #[test]
+    fn tls_needs_a_certificate_and_its_key() {
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[("RISKGATE_TLS_CERT", "/etc/riskgate/cert.pem")]),
+        )
+        .unwrap_err();
+        let text = e.to_string();
+        assert!(
+            text.contains("server.tls_cert") && text.contains("server.tls_key"),
+            "{e}"
+        );
+        let e = Config::resolve(
+            &Overrides::default(),
+            env(&[("RISKGATE_TLS_CLIENT_CA", "/etc/riskgate/ca.pem")]),
+        )
+        .unwrap_err();
+        assert!(e.to_string().contains("server.client_ca"), "{e}");
+
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\ntls_cert = \"file-cert.pem\"\ntls_key = \"file-key.pem\"\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&o, env(&[("RISKGATE_TLS_CLIENT_CA", "ca.pem")])).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("file-cert.pem"));
+        assert_eq!(tls.key, PathBuf::from("file-key.pem"));
+        assert_eq!(tls.client_ca, Some(PathBuf::from("ca.pem")));
+        let c = Config::resolve(&o, env(&[("RISKGATE_TLS_CERT", "env-cert.pem")])).unwrap();
+        let tls = c.tls.unwrap();
+        assert_eq!(tls.cert, PathBuf::from("env-cert.pem"));
+        assert_eq!(tls.client_ca, None);
+    }
+
+    #[test]
+    fn evaluation_limits_default_per_core_and_can_be_set() {
+        let c = Config::resolve(&Overrides::default(), env(&[])).unwrap();
+        assert_eq!(
+            c.evaluation_limits,
+            crate::grpc::admission::Limits::for_this_machine()
+        );
+        let c = Config::resolve(
+            &Overrides::default(),
+            env(&[("RISKGATE_MAX_CONCURRENT_EVALUATIONS", "3")]),
+        )
+        .unwrap();
+        assert_eq!(c.evaluation_limits.max_concurrent, 3);
+        assert_eq!(c.evaluation_limits.max_queued, 12);
+        let dir = tempfile::tempdir().unwrap();
+        let file = dir.path().join("c.toml");
+        std::fs::write(
+            &file,
+            "[server]\nmax_concurrent_evaluations = 2\nmax_queued_evaluations = 0\n",
+        )
+        .unwrap();
+        let o = Overrides {
+            config_file: Some(file),
+            ..Overrides::default()
+        };
+        let c = Config::resolve(&o, env(&[])).unwrap();
+        assert_eq!(
+            (
+                c.evaluation_limits.max_concurrent,
+                c.evaluation_limits.max_queued
+            ),
+            (2, 0)
+        );
+        let e =
+            Config::resolve(&o, env(&[("RISKGATE_MAX_CONCURRENT_EVALUATIONS", "0")])).unwrap_err();
+        assert!(e.to_string().contains("max_concurrent_evaluations"), "{e}");
     }
 
     #[test]

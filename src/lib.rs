@@ -12,6 +12,7 @@
 //! - [`policy`]: score + rule hits → action, level and acceptable factors.
 //! - [`engine`]: the pipeline; [`engine::decide`] is the pure core.
 //! - [`telemetry`]: tracing and Prometheus metrics.
+//! - [`tls`]: TLS and mutual TLS for the gRPC listener, certificates reloaded on change.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
 //! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `rules check|explain`.
 
@@ -28,3 +29,4 @@ pub mod server;
 pub mod signals;
 pub mod store;
 pub mod telemetry;
+pub mod tls;

@@ -34,7 +34,7 @@ fn main() -> ExitCode {
         }
         Command::Eval(args) => report(runtime.block_on(eval::run_eval(args))),
         Command::Report(args) => report(runtime.block_on(eval::run_report(args))),
-        Command::Health { addr } => report(runtime.block_on(eval::run_health(&addr))),
+        Command::Health { addr, tls } => report(runtime.block_on(eval::run_health(&addr, &tls))),
         Command::Rules(RulesCommand::Check { file }) => {
             if riskgate::cli::rules::check(&file) {
                 ExitCode::SUCCESS

@@ -49,6 +49,8 @@ pub enum StartError {
     UserAgents(#[from] crate::signals::device::UaError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("tls: {0}")]
+    Tls(#[from] crate::tls::TlsError),
 }
 
 /// Builds the engine the configuration describes.
@@ -154,6 +156,11 @@ pub async fn start_with_engine(
     config: &Config,
     engine: Arc<Engine>,
 ) -> Result<Running, StartError> {
+    // Certificates first: a bad file fails the start before anything listens.
+    let tls = match &config.tls {
+        Some(paths) => Some(Arc::new(crate::tls::Current::load(paths.clone())?)),
+        None => None,
+    };
     let listener = TcpListener::bind(config.listen)
         .await
         .map_err(|source| StartError::Bind {
@@ -218,29 +225,52 @@ pub async fn start_with_engine(
     let reflection_alpha = reflection_builder()
         .build_v1alpha()
         .map_err(|e| StartError::Reflection(e.to_string()))?;
-    let risk = RiskServiceServer::new(RiskService::new(engine.clone()))
-        .max_decoding_message_size(config.max_request_bytes);
+    let risk = RiskServiceServer::new(RiskService::with_limits(
+        engine.clone(),
+        config.evaluation_limits,
+    ))
+    .max_decoding_message_size(config.max_request_bytes);
 
     let (stop, stopped) = oneshot::channel::<()>();
-    let server = tonic::transport::Server::builder()
+    let router = tonic::transport::Server::builder()
         .http2_keepalive_interval(Some(Duration::from_secs(30)))
         .add_service(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(risk)
+        .add_service(risk);
+    let stopped = async {
+        let _ = stopped.await;
+    };
+    let server = match &tls {
         // TCP_NODELAY: tonic ignores its own nodelay setting on this path,
         // and with Nagle on, small responses stall ~40 ms on delayed ACKs.
-        .serve_with_incoming_shutdown(
+        None => tokio::spawn(router.serve_with_incoming_shutdown(
             TcpIncoming::from(listener).with_nodelay(Some(true)),
-            async {
-                let _ = stopped.await;
-            },
-        );
-    let server = tokio::spawn(server);
+            stopped,
+        )),
+        Some(current) => {
+            let (incoming, acceptor) =
+                crate::tls::incoming(listener, current.clone(), engine.metrics().clone());
+            background.push(acceptor);
+            background.push(tokio::spawn(crate::tls::watch(
+                current.clone(),
+                config.reload_interval,
+                engine.metrics().clone(),
+            )));
+            tokio::spawn(router.serve_with_incoming_shutdown(incoming, stopped))
+        }
+    };
     tracing::info!(
         listen = %addr,
+        tls = match &tls {
+            None => "off",
+            Some(t) if t.mutual() => "mutual",
+            Some(_) => "on",
+        },
         metrics = %metrics_addr.map(|a| a.to_string()).unwrap_or_else(|| "off".into()),
         rules.version = %engine.rules().version,
+        limits.max_concurrent_evaluations = config.evaluation_limits.max_concurrent,
+        limits.max_queued_evaluations = config.evaluation_limits.max_queued,
         "riskgate serving"
     );
     Ok(Running {

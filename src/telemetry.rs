@@ -74,6 +74,8 @@ pub struct Metrics {
     degraded_handles: Handles<Box<str>, Counter>,
     request_handles: Handles<&'static str, Histogram>,
     store_handles: Handles<&'static str, Histogram>,
+    tls_handshake_failures: Counter,
+    queued_evaluations: Gauge<i64, AtomicI64>,
 }
 
 impl Default for Metrics {
@@ -135,7 +137,7 @@ impl Metrics {
         let reloads = Family::<Labels, Counter>::default();
         registry.register(
             "reloads",
-            "Rule and model file reloads, by kind and result",
+            "Rule, model, GeoIP and TLS file reloads, by kind and result",
             reloads.clone(),
         );
         let versions = Family::<Labels, Gauge>::default();
@@ -149,8 +151,20 @@ impl Metrics {
         let rejected = Family::<Labels, Counter>::default();
         registry.register(
             "rejected_requests",
-            "Requests refused before evaluation, by method and gRPC code",
+            "Requests refused before or instead of evaluation (InvalidArgument, ResourceExhausted: overload, DeadlineExceeded), by method and gRPC code",
             rejected.clone(),
+        );
+        let tls_handshake_failures = Counter::default();
+        registry.register(
+            "tls_handshake_failures",
+            "TLS connections refused or dropped before the handshake completed",
+            tls_handshake_failures.clone(),
+        );
+        let queued_evaluations = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "queued_evaluations",
+            "Evaluate calls waiting for a slot (server.max_concurrent_evaluations)",
+            queued_evaluations.clone(),
         );
         Metrics {
             registry,
@@ -171,6 +185,8 @@ impl Metrics {
             degraded_handles: Handles::new(),
             request_handles: Handles::new(),
             store_handles: Handles::new(),
+            tls_handshake_failures,
+            queued_evaluations,
         }
     }
 
@@ -281,6 +297,16 @@ impl Metrics {
                 ("code", format!("{code:?}")),
             ])
             .inc();
+    }
+
+    /// Records a TLS connection refused at (or before) the handshake.
+    pub fn tls_handshake_failed(&self) {
+        self.tls_handshake_failures.inc();
+    }
+
+    /// Moves the count of queued Evaluate calls by `delta`.
+    pub fn queued_evaluations(&self, delta: i64) {
+        self.queued_evaluations.inc_by(delta);
     }
 
     /// A guard that counts one in-flight request while alive.

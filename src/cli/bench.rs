@@ -28,7 +28,7 @@ use hdrhistogram::Histogram;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
 use serde::Serialize;
-use tonic::transport::{Channel, Endpoint};
+use tonic::transport::Channel;
 use tonic_health::pb::health_check_response::ServingStatus;
 use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
 
@@ -108,16 +108,18 @@ pub struct BenchArgs {
     /// row is printed next to `--addr`'s with the difference.
     #[arg(long, value_name = "LABEL=URL")]
     pub compare: Vec<String>,
+    #[command(flatten)]
+    pub tls: crate::cli::client::ClientTls,
 }
 
 /// Runs `bench`.
 pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
     let plan = Plan::from_args(&args)?;
-    let channels = connect(&args.addr, plan.concurrency).await?;
+    let channels = connect(&args.addr, &args.tls, plan.concurrency).await?;
     check_serving(&args.addr, &channels[0]).await?;
     let mut others = Vec::new();
     for (label, addr) in &plan.compare {
-        let ch = connect(addr, plan.concurrency).await?;
+        let ch = connect(addr, &args.tls, plan.concurrency).await?;
         check_serving(addr, &ch[0]).await?;
         others.push((label.clone(), addr.clone(), ch));
     }
@@ -253,9 +255,12 @@ impl Plan {
 }
 
 /// One HTTP/2 connection per [`limits::WORKERS_PER_CONNECTION`] workers.
-async fn connect(addr: &str, concurrency: usize) -> anyhow::Result<Vec<Channel>> {
-    let endpoint = Endpoint::from_shared(addr.to_string())
-        .map_err(|_| UsageError(format!("`{addr}` is not a URL like http://127.0.0.1:50051")))?
+async fn connect(
+    addr: &str,
+    tls: &crate::cli::client::ClientTls,
+    concurrency: usize,
+) -> anyhow::Result<Vec<Channel>> {
+    let endpoint = crate::cli::client::endpoint(addr, tls)?
         .connect_timeout(Duration::from_secs(3))
         .timeout(Duration::from_secs(limits::CALL_TIMEOUT_S))
         .tcp_nodelay(true);
@@ -985,6 +990,7 @@ mod tests {
             report_fraction: 2.0,
             json: false,
             compare: vec!["nolabel".into()],
+            tls: Default::default(),
         };
         let e = Plan::from_args(&args).unwrap_err().0;
         for flag in [

@@ -4,6 +4,7 @@
 use anyhow::Context as _;
 use tonic::transport::Channel;
 
+use crate::cli::client::{ClientTls, endpoint};
 use crate::domain;
 use crate::grpc::pb;
 use crate::grpc::pb::risk_service_client::RiskServiceClient;
@@ -33,6 +34,8 @@ pub struct EvalArgs {
     /// Print the response as JSON.
     #[arg(long)]
     pub json: bool,
+    #[command(flatten)]
+    pub tls: ClientTls,
 }
 
 /// `riskgate report`.
@@ -50,6 +53,8 @@ pub struct ReportArgs {
     /// The factor used (webauthn, totp, push, sms_otp, email_otp, knowledge_check).
     #[arg(long)]
     pub factor: Option<String>,
+    #[command(flatten)]
+    pub tls: ClientTls,
 }
 
 /// A usage error (exit 64).
@@ -65,9 +70,8 @@ fn names<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
     all.iter().map(|x| f(*x)).collect()
 }
 
-async fn connect(addr: &str) -> anyhow::Result<RiskServiceClient<Channel>> {
-    let endpoint = Channel::from_shared(addr.to_string())
-        .map_err(|_| UsageError(format!("`{addr}` is not a URL like http://127.0.0.1:50051")))?
+async fn connect(addr: &str, tls: &ClientTls) -> anyhow::Result<RiskServiceClient<Channel>> {
+    let endpoint = endpoint(addr, tls)?
         .connect_timeout(std::time::Duration::from_secs(5))
         .timeout(std::time::Duration::from_secs(10));
     let channel = endpoint
@@ -110,7 +114,7 @@ pub async fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         } as i32,
         ..Default::default()
     };
-    let mut client = connect(&a.addr).await?;
+    let mut client = connect(&a.addr, &a.tls).await?;
     let r = client
         .evaluate(request)
         .await
@@ -141,7 +145,7 @@ pub async fn run_report(a: ReportArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let mut client = connect(&a.addr).await?;
+    let mut client = connect(&a.addr, &a.tls).await?;
     let r = client
         .report_outcome(pb::ReportOutcomeRequest {
             decision_id: a.decision,
@@ -256,11 +260,10 @@ pub fn render(r: &pb::EvaluateResponse) -> String {
 }
 
 /// Runs `health`: exit 0 when the server reports SERVING.
-pub async fn run_health(addr: &str) -> anyhow::Result<()> {
+pub async fn run_health(addr: &str, tls: &ClientTls) -> anyhow::Result<()> {
     use tonic_health::pb::health_check_response::ServingStatus;
     use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let endpoint = Channel::from_shared(addr.to_string())
-        .map_err(|_| UsageError(format!("`{addr}` is not a URL like http://127.0.0.1:50051")))?
+    let endpoint = endpoint(addr, tls)?
         .connect_timeout(std::time::Duration::from_secs(3))
         .timeout(std::time::Duration::from_secs(3));
     let channel = endpoint

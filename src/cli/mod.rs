@@ -2,6 +2,7 @@
 //! `bench`.
 
 pub mod bench;
+pub mod client;
 pub mod eval;
 pub mod rules;
 pub mod serve;
@@ -34,6 +35,8 @@ pub enum Command {
         /// Server address.
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         addr: String,
+        #[command(flatten)]
+        tls: client::ClientTls,
     },
     /// Check and explain rule files.
     #[command(subcommand)]

@@ -1,7 +1,9 @@
 //! The only code that knows tonic and prost: generated types, proto ↔ domain
-//! conversion with validation, the service implementation, and the single
+//! conversion with validation, admission (overload limits, deadlines), the
+//! service implementation, and the single
 //! error → `Status` table.
 
+pub mod admission;
 pub mod convert;
 pub mod service;
 

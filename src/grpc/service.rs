@@ -4,6 +4,8 @@
 use std::sync::Arc;
 use std::time::Instant;
 
+use crate::grpc::admission::{self, Admission, Limits, Refused};
+
 use tonic::{Request, Response, Status};
 use tracing::Instrument;
 
@@ -53,12 +55,19 @@ fn header_request_id<T>(request: &Request<T>) -> Option<String> {
 /// The gRPC service.
 pub struct RiskService {
     engine: Arc<Engine>,
+    admission: Admission,
 }
 
 impl RiskService {
-    /// A service over `engine`.
+    /// A service over `engine` with this machine's default limits.
     pub fn new(engine: Arc<Engine>) -> Self {
-        RiskService { engine }
+        Self::with_limits(engine, Limits::for_this_machine())
+    }
+
+    /// A service over `engine` that admits Evaluate calls within `limits`.
+    pub fn with_limits(engine: Arc<Engine>, limits: Limits) -> Self {
+        let admission = Admission::new(limits, engine.metrics().clone());
+        RiskService { engine, admission }
     }
 }
 
@@ -70,6 +79,16 @@ impl pb::risk_service_server::RiskService for RiskService {
     ) -> Result<Response<pb::EvaluateResponse>, Status> {
         let started = Instant::now();
         let metrics = self.engine.metrics();
+        let deadline = admission::deadline(request.metadata(), started.into());
+        let refused = |r: Refused| {
+            let status = Status::from(r);
+            metrics.rejected("Evaluate", status.code());
+            status
+        };
+        let _slot = self.admission.admit(deadline).await.map_err(refused)?;
+        if deadline.is_some_and(|d| tokio::time::Instant::now() >= d) {
+            return Err(refused(Refused::DeadlineExceeded));
+        }
         let _in_flight = metrics.in_flight();
         let header_id = header_request_id(&request);
         let mut attempt = match attempt_from_proto(request.into_inner(), UnixMillis::now()) {
@@ -89,7 +108,13 @@ impl pb::risk_service_server::RiskService for RiskService {
             rpc.method = "Evaluate",
             request.id = attempt.request_id.as_deref().unwrap_or(""),
         );
-        let decision = self.engine.evaluate(attempt).instrument(span).await;
+        let evaluation = self.engine.evaluate(attempt).instrument(span);
+        let decision = match deadline {
+            Some(d) => tokio::time::timeout_at(d, evaluation)
+                .await
+                .map_err(|_| refused(Refused::DeadlineExceeded))?,
+            None => evaluation.await,
+        };
         metrics.observe_request("Evaluate", started.elapsed());
         Ok(Response::new(decision.into()))
     }
