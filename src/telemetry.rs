@@ -325,7 +325,8 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
 }
 
 #[cfg(feature = "otlp")]
-type OtlpLayer<S> = tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>;
+type OtlpLayer<S> =
+    tracing_opentelemetry::OpenTelemetryLayer<S, opentelemetry_sdk::trace::SdkTracer>;
 
 #[cfg(feature = "otlp")]
 fn otlp_layer<S>(
@@ -351,8 +352,5 @@ where
         )
         .build();
     let tracer = provider.tracer("riskgate");
-    Ok((
-        provider,
-        tracing_opentelemetry::layer().with_tracer(tracer),
-    ))
+    Ok((provider, tracing_opentelemetry::layer().with_tracer(tracer)))
 }

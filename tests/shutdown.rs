@@ -222,5 +222,9 @@ async fn every_rpc_logs_inside_a_span_with_its_request_id() {
     assert_eq!(v["span"]["request.id"], "req-report-3", "{v}");
 
     signal(&server.child, "-TERM");
-    assert!(wait_exit(&mut server.child, Duration::from_secs(15)).await.success());
+    assert!(
+        wait_exit(&mut server.child, Duration::from_secs(15))
+            .await
+            .success()
+    );
 }
