@@ -49,6 +49,8 @@ pub enum StartError {
     UserAgents(#[from] crate::signals::device::UaError),
     #[error("store: {0}")]
     Store(#[from] crate::store::StoreError),
+    #[error("the admin listener needs an admin token")]
+    AdminWithoutToken,
 }
 
 /// Builds the engine the configuration describes.
@@ -140,6 +142,9 @@ pub struct Running {
     background: Vec<JoinHandle<()>>,
     drain_delay: Duration,
     shutdown_timeout: Duration,
+    /// The admin API listener's address, when `admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
+    admin: Option<crate::admin::AdminServer>,
 }
 
 /// Starts everything the configuration describes.
@@ -203,6 +208,20 @@ pub async fn start_with_engine(
         )));
     }
 
+    let admin = match (config.admin_listen, &config.admin_token) {
+        (None, _) => None,
+        (Some(_), None) => return Err(StartError::AdminWithoutToken),
+        (Some(a), Some(token)) => {
+            let bind = |source| StartError::Bind { addr: a, source };
+            let l = TcpListener::bind(a).await.map_err(bind)?;
+            let auth = crate::admin::auth::TokenAuth::new(token, &config.admin_token_name);
+            Some(
+                crate::admin::serve(l, engine.clone(), auth, config.max_request_bytes)
+                    .map_err(bind)?,
+            )
+        }
+    };
+
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RiskServiceServer<RiskService>>().await;
     health.set_service_status("", ServingStatus::Serving).await;
@@ -253,6 +272,8 @@ pub async fn start_with_engine(
         background,
         drain_delay: config.drain_delay,
         shutdown_timeout: config.shutdown_timeout,
+        admin_addr: admin.as_ref().map(|a| a.addr),
+        admin,
     })
 }
 
@@ -290,6 +311,9 @@ impl Running {
                 false
             }
         };
+        if let Some(admin) = self.admin {
+            admin.shutdown(self.shutdown_timeout).await;
+        }
         for b in self.background {
             b.abort();
         }
