@@ -86,6 +86,12 @@ pub struct RawServer {
     /// Evaluate calls waiting for a slot; beyond, RESOURCE_EXHAUSTED
     /// (default 4 per slot).
     pub max_queued_evaluations: Option<u64>,
+    /// The admin API's own listener (off when unset).
+    pub admin_listen: Option<String>,
+    /// The admin API's bearer token (at least 32 bytes).
+    pub admin_token: Option<Secret>,
+    /// The name audit events give the token's holder (default `admin`).
+    pub admin_token_name: Option<String>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -140,6 +146,7 @@ pub struct Overrides {
     pub model: Option<PathBuf>,
     pub log_format: Option<LogFormat>,
     pub drain_delay_ms: Option<u64>,
+    pub admin_listen: Option<String>,
 }
 
 /// The validated configuration.
@@ -187,6 +194,12 @@ pub struct Config {
     pub impossible_travel_kmh: f64,
     /// Below this distance (after accuracy radii), travel never fires, km.
     pub impossible_travel_min_km: f64,
+    /// The admin API listener (`None`: off, the default).
+    pub admin_listen: Option<SocketAddr>,
+    /// The admin API's bearer token; required with `admin_listen`.
+    pub admin_token: Option<Secret>,
+    /// Who audit events name as the token's holder.
+    pub admin_token_name: String,
 }
 
 /// Every problem found in the configuration.
@@ -481,9 +494,19 @@ impl Config {
             problems.push("features.impossible_travel_min_km must be zero or more".into());
         }
 
+        let admin = resolve_admin(
+            o,
+            &env,
+            raw.server.admin_listen,
+            raw.server.admin_token,
+            raw.server.admin_token_name,
+            &mut problems,
+        );
+
         if !problems.is_empty() {
             return Err(ConfigError(problems));
         }
+        let (admin_listen, admin_token, admin_token_name) = admin;
         Ok(Config {
             listen,
             metrics_listen,
@@ -515,8 +538,61 @@ impl Config {
                 .or(raw.device.ua_regexes),
             impossible_travel_kmh,
             impossible_travel_min_km,
+            admin_listen,
+            admin_token,
+            admin_token_name,
         })
     }
+}
+
+/// The admin API settings: listener (flag, `RISKGATE_ADMIN_LISTEN`,
+/// `server.admin_listen`; off by default), token (`RISKGATE_ADMIN_TOKEN`,
+/// `server.admin_token`; at least 32 bytes, required with the listener) and
+/// the token holder's name for audit events.
+fn resolve_admin(
+    o: &Overrides,
+    env: &impl Fn(&str) -> Option<String>,
+    file_listen: Option<String>,
+    file_token: Option<Secret>,
+    file_name: Option<String>,
+    problems: &mut Vec<String>,
+) -> (Option<SocketAddr>, Option<Secret>, String) {
+    let text = o
+        .admin_listen
+        .clone()
+        .or_else(|| env("RISKGATE_ADMIN_LISTEN"))
+        .or(file_listen)
+        .unwrap_or_default();
+    let listen = if text.is_empty() || text == "off" {
+        None
+    } else {
+        match text.parse() {
+            Ok(a) => Some(a),
+            Err(_) => {
+                problems.push(format!(
+                    "admin_listen: `{text}` is not an address like 127.0.0.1:50052 (or `off`)"
+                ));
+                None
+            }
+        }
+    };
+    let token = env("RISKGATE_ADMIN_TOKEN").map(Secret::new).or(file_token);
+    if let Some(t) = &token
+        && t.expose().len() < 32
+    {
+        problems.push("server.admin_token must be at least 32 bytes".into());
+    }
+    if listen.is_some() && token.is_none() {
+        problems.push(
+            "server.admin_listen needs server.admin_token (RISKGATE_ADMIN_TOKEN): the admin API is never served without authentication"
+                .into(),
+        );
+    }
+    let name = file_name.unwrap_or_else(|| "admin".into());
+    if name.is_empty() || name.len() > 64 || !name.bytes().all(|b| b.is_ascii_graphic()) {
+        problems.push("server.admin_token_name must be 1 to 64 printable ASCII characters".into());
+    }
+    (listen, token, name)
 }
 
 fn read_file(p: &Path) -> Result<RawConfig, String> {

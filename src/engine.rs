@@ -18,7 +18,9 @@ use crate::policy::{self, Context};
 use crate::rules::RuleSet;
 use crate::signals::geo::GeoResolver;
 use crate::signals::{self, device::UaParser};
-use crate::store::{IdHasher, Key, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
+use crate::store::{
+    DecisionRecord, IdHasher, Key, OutcomeReport, ReportEffect, Store, StoreError, StoreView,
+};
 use crate::telemetry::Metrics;
 
 /// Settings of the engine.
@@ -259,7 +261,49 @@ impl Engine {
         self.metrics.observe_decision(&attempt, &d);
         tracing::trace!(took_us = started.elapsed().as_micros() as u64, "evaluated");
         log_decision(&self.hasher, &attempt, &d);
+        self.record_later(obs.user, &d, attempt.occurred_at);
         d
+    }
+
+    /// Adds the decision to the user's recent decisions from a spawned
+    /// task: never on the answer's latency path, and a failure only logs.
+    fn record_later(&self, user: Key, d: &Decision, at: UnixMillis) {
+        let record = DecisionRecord {
+            decision_id: d.decision_id.clone(),
+            at,
+            action: d.action,
+            score: d.score,
+            reasons: d
+                .reasons
+                .iter()
+                .filter(|r| !r.shadow)
+                .map(|r| r.code.clone())
+                .collect(),
+        };
+        let store = self.store.clone();
+        let deadline = self.settings.store_timeout;
+        tokio::spawn(async move {
+            match tokio::time::timeout(deadline, store.record_decision(user, &record)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => tracing::debug!(error = %e, "recent decision not recorded"),
+                Err(_) => tracing::debug!("recent decision not recorded: store timed out"),
+            }
+        });
+    }
+
+    /// The store behind the engine (the admin API reads and erases in it).
+    pub fn store(&self) -> &Arc<dyn Store> {
+        &self.store
+    }
+
+    /// The keyed hasher that turns identifiers into store keys.
+    pub fn hasher(&self) -> &IdHasher {
+        &self.hasher
+    }
+
+    /// The deadline of one store call.
+    pub fn store_timeout(&self) -> Duration {
+        self.settings.store_timeout
     }
 
     /// Applies an outcome report.

@@ -48,6 +48,8 @@ pub struct DeviceFeatures {
     pub new_user_agent: bool,
     /// Distinct users seen on this device in the last 24 h (this one included).
     pub users_24h: u32,
+    /// Support revoked this device for this user (reported lost or stolen).
+    pub revoked: bool,
     /// The parsed user agent (`browser`, `os`, `category`, `is_crawler`,
     /// `is_automation`, …).
     #[serde(flatten)]
@@ -283,6 +285,7 @@ pub fn build(
             user_agent_known: ua_known,
             new_user_agent: has_user_agent && has_history && !ua_known,
             users_24h: view.velocity.device_distinct_users_24h,
+            revoked: has_device_id && p.device_revoked,
             info: device,
         },
         network: NetworkFeatures {

@@ -14,8 +14,10 @@
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //! - [`tls`]: TLS and mutual TLS for the gRPC listener, certificates reloaded on change.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
+//! - [`admin`]: the admin API (profile, forget, trust/revoke a device) on its own listener, with token auth and audit events.
 //! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `rules check|explain`.
 
+pub mod admin;
 pub mod cli;
 pub mod config;
 pub mod domain;

@@ -4,7 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, bench, eval, serve};
+use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, serve};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
@@ -48,6 +48,7 @@ fn main() -> ExitCode {
             score,
         }) => report(riskgate::cli::rules::explain(&file, &features, score)),
         Command::Bench(args) => report(runtime.block_on(bench::run(args))),
+        Command::Admin(args) => report(runtime.block_on(admin::run(args))),
     }
 }
 

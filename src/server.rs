@@ -51,6 +51,8 @@ pub enum StartError {
     Store(#[from] crate::store::StoreError),
     #[error("tls: {0}")]
     Tls(#[from] crate::tls::TlsError),
+    #[error("the admin listener needs an admin token")]
+    AdminWithoutToken,
 }
 
 /// Builds the engine the configuration describes.
@@ -142,6 +144,9 @@ pub struct Running {
     background: Vec<JoinHandle<()>>,
     drain_delay: Duration,
     shutdown_timeout: Duration,
+    /// The admin API listener's address, when `admin_listen` is set.
+    pub admin_addr: Option<SocketAddr>,
+    admin: Option<crate::admin::AdminServer>,
 }
 
 /// Starts everything the configuration describes.
@@ -209,6 +214,20 @@ pub async fn start_with_engine(
             Kind::Model,
         )));
     }
+
+    let admin = match (config.admin_listen, &config.admin_token) {
+        (None, _) => None,
+        (Some(_), None) => return Err(StartError::AdminWithoutToken),
+        (Some(a), Some(token)) => {
+            let bind = |source| StartError::Bind { addr: a, source };
+            let l = TcpListener::bind(a).await.map_err(bind)?;
+            let auth = crate::admin::auth::TokenAuth::new(token, &config.admin_token_name);
+            Some(
+                crate::admin::serve(l, engine.clone(), auth, config.max_request_bytes)
+                    .map_err(bind)?,
+            )
+        }
+    };
 
     let (health, health_service) = tonic_health::server::health_reporter();
     health.set_serving::<RiskServiceServer<RiskService>>().await;
@@ -283,6 +302,8 @@ pub async fn start_with_engine(
         background,
         drain_delay: config.drain_delay,
         shutdown_timeout: config.shutdown_timeout,
+        admin_addr: admin.as_ref().map(|a| a.addr),
+        admin,
     })
 }
 
@@ -320,6 +341,9 @@ impl Running {
                 false
             }
         };
+        if let Some(admin) = self.admin {
+            admin.shutdown(self.shutdown_timeout).await;
+        }
         for b in self.background {
             b.abort();
         }

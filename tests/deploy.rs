@@ -14,6 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::*;
+use riskgate::domain::UnixMillis;
 use riskgate::engine::{Engine, EngineSettings};
 use riskgate::grpc::pb;
 use riskgate::model::Model;
@@ -21,7 +22,8 @@ use riskgate::rules::RuleSet;
 use riskgate::server;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::{
-    Dim, IdHasher, Key, Observation, OutcomeReport, ReportEffect, Store, StoreError, StoreView,
+    DecisionRecord, Dim, Forgotten, IdHasher, Key, Observation, OutcomeReport, ReportEffect, Store,
+    StoreError, StoreView, UserProfile,
 };
 use riskgate::telemetry::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -47,6 +49,36 @@ impl Store for FlakyStore {
 
     fn name(&self) -> &'static str {
         "flaky"
+    }
+
+    async fn profile(&self, user: Key) -> Result<UserProfile, StoreError> {
+        self.inner.profile(user).await
+    }
+
+    async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
+        self.inner.forget(user).await
+    }
+
+    async fn trust_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        self.inner.trust_device(user, device, at).await
+    }
+
+    async fn revoke_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        self.inner.revoke_device(user, device, at).await
+    }
+
+    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError> {
+        self.inner.record_decision(user, record).await
     }
 }
 

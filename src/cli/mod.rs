@@ -1,6 +1,7 @@
 //! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`,
 //! `bench`.
 
+pub mod admin;
 pub mod bench;
 pub mod client;
 pub mod eval;
@@ -41,6 +42,8 @@ pub enum Command {
     /// Check and explain rule files.
     #[command(subcommand)]
     Rules(RulesCommand),
+    /// Support and privacy operations on a running server's admin API.
+    Admin(admin::AdminArgs),
     /// Load-test a running server: a realistic Evaluate mix against the
     /// health-check floor, side by side (bounded; stops by itself).
     Bench(bench::BenchArgs),
@@ -70,6 +73,9 @@ pub struct ServeArgs {
     /// Milliseconds between health going NOT_SERVING and the listener closing [default: 0].
     #[arg(long)]
     pub drain_delay_ms: Option<u64>,
+    /// Admin API address, or `off` [default: off]; needs an admin token. Also RISKGATE_ADMIN_LISTEN.
+    #[arg(long)]
+    pub admin_listen: Option<String>,
 }
 
 /// `riskgate rules …`.

@@ -18,6 +18,7 @@ pub fn overrides(a: &ServeArgs) -> Overrides {
         model: a.model.clone(),
         log_format: a.log_format,
         drain_delay_ms: a.drain_delay_ms,
+        admin_listen: a.admin_listen.clone(),
     }
 }
 

@@ -245,7 +245,7 @@ impl TryFrom<pb::ReportOutcomeRequest> for ReportRequest {
     }
 }
 
-fn action_to_proto(a: Action) -> pb::Action {
+pub(crate) fn action_to_proto(a: Action) -> pb::Action {
     match a {
         Action::Allow => pb::Action::Allow,
         Action::StepUp => pb::Action::StepUp,

@@ -36,6 +36,7 @@ fields! {
     "device.new": Bool = |f| Value::Bool(f.device.new), "device id sent, user has history, device not in it";
     "device.user_agent_known": Bool = |f| Value::Bool(f.device.user_agent_known), "exact UA in history";
     "device.new_user_agent": Bool = |f| Value::Bool(f.device.new_user_agent), "user has history, UA not in it";
+    "device.revoked": Bool = |f| Value::Bool(f.device.revoked), "support revoked this device for this user (lost or stolen)";
     "device.users_24h": Int = |f| int(f.device.users_24h), "distinct users on this device in 24 h";
     "device.browser": String = |f| Value::Str(&f.device.info.browser), "browser family";
     "device.browser_version": String = |f| Value::Str(&f.device.info.browser_version), "browser version";

@@ -14,8 +14,9 @@ use crate::domain::{Factor, UnixMillis};
 
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
-    Dim, Facts, GeoPoint, Key, LastLogin, Observation, OutcomeReport, PROFILE_DIMS, ProfileView,
-    ReportEffect, Store, StoreError, StoreView, VelocityView, teaches,
+    DecisionRecord, DeviceMark, Dim, Facts, Forgotten, GeoPoint, Key, LastLogin, Observation,
+    OutcomeReport, PROFILE_DIMS, ProfileValue, ProfileView, RECENT_DECISIONS, ReportEffect, Store,
+    StoreError, StoreView, UserProfile, VALUE_HASH_MASK, VelocityView, teaches,
 };
 
 /// Limits of the memory store.
@@ -73,6 +74,16 @@ struct Profile {
     hours: Vec<(u8, u16)>,
     last_login: Option<LastLogin>,
     last_strong_auth: Option<UnixMillis>,
+    /// Devices support trusted or revoked; boxed because almost no profile
+    /// has any (8 bytes per profile instead of two vector headers).
+    marks: Option<Box<Marks>>,
+}
+
+/// Devices marked by support: (device short key, when).
+#[derive(Debug, Default)]
+struct Marks {
+    trusted: Vec<(u64, UnixMillis)>,
+    revoked: Vec<(u64, UnixMillis)>,
 }
 
 fn secs(at: UnixMillis) -> u32 {
@@ -103,6 +114,10 @@ impl Profile {
                 v.seen[slot] = s.1;
             }
         }
+        v.device_revoked = match (&self.marks, facts.get(Dim::Device)) {
+            (Some(m), Some(d)) => m.revoked.iter().any(|r| r.0 == short_nonzero(d)),
+            _ => false,
+        };
         v.hour_count = self
             .hours
             .iter()
@@ -146,6 +161,92 @@ impl Profile {
                 at: p.at,
                 place: p.place,
             });
+        }
+    }
+
+    /// Remembers `device` (count 1 if new, evicting the least recently seen
+    /// device at the cap); returns whether it was remembered already.
+    fn remember_device(&mut self, device: u64, at: UnixMillis, cap: usize) -> bool {
+        let slot = 0;
+        let key = tagged(slot, device);
+        let t = secs(at);
+        if let Some(s) = self.seen.iter_mut().find(|s| s.0 == key) {
+            s.2 = s.2.max(t);
+            return true;
+        }
+        let same_dim = || {
+            self.seen
+                .iter()
+                .enumerate()
+                .filter(|(_, s)| slot_of(s.0) == slot)
+        };
+        if same_dim().count() >= cap
+            && let Some(pos) = same_dim().min_by_key(|(_, s)| s.2).map(|(pos, _)| pos)
+        {
+            self.seen.swap_remove(pos);
+        }
+        self.seen.push((key, 1, t));
+        false
+    }
+
+    /// Drops `device` from the remembered values; returns whether it was there.
+    fn drop_device(&mut self, device: u64) -> bool {
+        let key = tagged(0, device);
+        match self.seen.iter().position(|s| s.0 == key) {
+            Some(pos) => {
+                self.seen.swap_remove(pos);
+                true
+            }
+            None => false,
+        }
+    }
+
+    fn export(&self) -> UserProfile {
+        let mut values: Vec<ProfileValue> = self
+            .seen
+            .iter()
+            .map(|s| ProfileValue {
+                dim: PROFILE_DIMS[slot_of(s.0).min(PROFILE_DIMS.len() - 1)],
+                hash: s.0 & VALUE_HASH_MASK,
+                count: s.1,
+                last_seen_secs: s.2,
+            })
+            .collect();
+        values.sort();
+        let mut hours: Vec<(u8, u32)> = self
+            .hours
+            .iter()
+            .map(|(h, c)| (*h, u32::from(*c)))
+            .collect();
+        hours.sort();
+        let marks = |l: &[(u64, UnixMillis)]| {
+            let mut v: Vec<DeviceMark> = l
+                .iter()
+                .map(|(d, at)| DeviceMark {
+                    device: d & VALUE_HASH_MASK,
+                    at: *at,
+                })
+                .collect();
+            v.sort();
+            v
+        };
+        UserProfile {
+            verified_logins: self.verified,
+            values,
+            hours,
+            last_login: self.last_login,
+            last_strong_auth: self.last_strong_auth,
+            trusted: self
+                .marks
+                .as_ref()
+                .map(|m| marks(&m.trusted))
+                .unwrap_or_default(),
+            revoked: self
+                .marks
+                .as_ref()
+                .map(|m| marks(&m.revoked))
+                .unwrap_or_default(),
+            recent: Vec::new(),
         }
     }
 
@@ -259,6 +360,8 @@ pub struct MemoryStore {
     global_distinct: [AtomicU32; PROFILE_DIMS.len()],
     global_logins: AtomicU32,
     global_users: AtomicU32,
+    /// Each user's recent decisions, newest first.
+    recent: Cache<Key, Arc<Mutex<std::collections::VecDeque<DecisionRecord>>>>,
 }
 
 impl MemoryStore {
@@ -285,6 +388,10 @@ impl MemoryStore {
             global_distinct: std::array::from_fn(|_| AtomicU32::new(0)),
             global_logins: AtomicU32::new(0),
             global_users: AtomicU32::new(0),
+            recent: Cache::builder()
+                .max_capacity(limits.max_profiles)
+                .time_to_live(limits.decision_ttl)
+                .build(),
             limits,
         }
     }
@@ -363,6 +470,95 @@ impl Store for MemoryStore {
 
     fn name(&self) -> &'static str {
         "memory"
+    }
+
+    async fn profile(&self, user: Key) -> Result<UserProfile, StoreError> {
+        let mut p = match self.profiles.get(&user) {
+            Some(p) => p.lock().export(),
+            None => UserProfile::default(),
+        };
+        if let Some(r) = self.recent.get(&user) {
+            p.recent = r.lock().iter().cloned().collect();
+        }
+        Ok(p)
+    }
+
+    async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
+        let mut f = Forgotten::default();
+        if let Some(p) = self.profiles.remove(&user) {
+            let p = p.lock();
+            f.verified_logins = p.verified;
+            f.profile_values = u32::try_from(p.seen.len()).unwrap_or(u32::MAX);
+            if let Some(m) = &p.marks {
+                f.trusted_devices = u32::try_from(m.trusted.len()).unwrap_or(u32::MAX);
+                f.revoked_devices = u32::try_from(m.revoked.len()).unwrap_or(u32::MAX);
+            }
+        }
+        if self.counters.remove(&(Scope::User, user.short())).is_some() {
+            f.failure_counters = 1;
+        }
+        if let Some(r) = self.recent.remove(&user) {
+            f.recent_decisions = u32::try_from(r.lock().len()).unwrap_or(u32::MAX);
+        }
+        // No per-user index in memory: one pass over the pending decisions.
+        let mine: Vec<u128> = self
+            .pending
+            .iter()
+            .filter(|(_, p)| p.user == user)
+            .map(|(d, _)| *d)
+            .collect();
+        for d in mine {
+            if self.pending.remove(&d).is_some() {
+                f.pending_decisions = f.pending_decisions.saturating_add(1);
+            }
+        }
+        Ok(f)
+    }
+
+    async fn trust_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let d = short_nonzero(device);
+        let profile = self
+            .profiles
+            .get_with(user, || Arc::new(Mutex::new(Profile::default())));
+        let mut p = profile.lock();
+        let known = p.remember_device(d, at, self.limits.history_per_dim);
+        let marks = p.marks.get_or_insert_default();
+        marks.revoked.retain(|r| r.0 != d);
+        marks.trusted.retain(|r| r.0 != d);
+        marks.trusted.push((d, at));
+        Ok(known)
+    }
+
+    async fn revoke_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let d = short_nonzero(device);
+        let profile = self
+            .profiles
+            .get_with(user, || Arc::new(Mutex::new(Profile::default())));
+        let mut p = profile.lock();
+        let known = p.drop_device(d);
+        let marks = p.marks.get_or_insert_default();
+        marks.trusted.retain(|r| r.0 != d);
+        marks.revoked.retain(|r| r.0 != d);
+        marks.revoked.push((d, at));
+        Ok(known)
+    }
+
+    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError> {
+        let list = self.recent.get_with(user, Default::default);
+        let mut list = list.lock();
+        list.push_front(record.clone());
+        list.truncate(RECENT_DECISIONS);
+        Ok(())
     }
 }
 

@@ -259,6 +259,9 @@ pub struct ProfileView {
     pub global_logins: u32,
     /// Distinct users with a verified login.
     pub global_users: u32,
+    /// Support revoked this attempt's device for this user
+    /// ([`Store::revoke_device`]).
+    pub device_revoked: bool,
 }
 
 impl ProfileView {
@@ -321,6 +324,84 @@ pub enum StoreError {
     Timeout(std::time::Duration),
 }
 
+/// Bits of a profile value's hash that both stores keep: the first 8 bytes
+/// of its [`Key`] (little endian) without the top 4 bits (the memory store
+/// tags the dimension there).
+pub const VALUE_HASH_MASK: u64 = u64::MAX >> 4;
+
+/// The comparable hash of a profile value, as [`UserProfile`] reports it.
+pub fn value_hash(k: Key) -> u64 {
+    k.short().max(1) & VALUE_HASH_MASK
+}
+
+/// One remembered value of a profile dimension.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct ProfileValue {
+    pub dim: Dim,
+    /// [`value_hash`] of the value's key (the raw value is never stored).
+    pub hash: u64,
+    /// Verified logins with this value (1 for a device support trusted).
+    pub count: u32,
+    /// Last verified login (or trust) with this value, seconds since epoch.
+    pub last_seen_secs: u32,
+}
+
+/// A device support trusted or revoked, and when.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, PartialOrd, Ord, Serialize)]
+pub struct DeviceMark {
+    /// [`value_hash`] of the device's key.
+    pub device: u64,
+    pub at: UnixMillis,
+}
+
+/// A decision as kept in the user's recent-decisions list.
+#[derive(Clone, Debug, PartialEq, Serialize)]
+pub struct DecisionRecord {
+    pub decision_id: String,
+    pub at: UnixMillis,
+    pub action: Action,
+    pub score: f64,
+    /// Acting reason codes (shadow reasons left out).
+    pub reasons: Vec<String>,
+}
+
+/// Most recent decisions kept per user.
+pub const RECENT_DECISIONS: usize = 20;
+
+/// Everything a store holds about one user, for the admin API.
+#[derive(Clone, Debug, Default, PartialEq, Serialize)]
+pub struct UserProfile {
+    pub verified_logins: u32,
+    /// Sorted by dimension, then hash.
+    pub values: Vec<ProfileValue>,
+    /// (hour of week, verified logins), sorted by hour.
+    pub hours: Vec<(u8, u32)>,
+    pub last_login: Option<LastLogin>,
+    pub last_strong_auth: Option<UnixMillis>,
+    /// Sorted by device hash.
+    pub trusted: Vec<DeviceMark>,
+    /// Sorted by device hash.
+    pub revoked: Vec<DeviceMark>,
+    /// Newest first, at most [`RECENT_DECISIONS`].
+    pub recent: Vec<DecisionRecord>,
+}
+
+/// What [`Store::forget`] erased, per kind.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
+pub struct Forgotten {
+    /// Verified logins the profile counted (0: there was no profile).
+    pub verified_logins: u32,
+    /// Remembered values across every dimension.
+    pub profile_values: u32,
+    pub trusted_devices: u32,
+    pub revoked_devices: u32,
+    /// Decisions that could still have been reported on.
+    pub pending_decisions: u32,
+    pub recent_decisions: u32,
+    /// The user's failure counter (0 or 1).
+    pub failure_counters: u32,
+}
+
 /// The state every replica shares (or, for the memory store, this process).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
@@ -334,6 +415,39 @@ pub trait Store: Send + Sync + 'static {
 
     /// A short name for logs and `degraded_signals`.
     fn name(&self) -> &'static str;
+
+    /// Everything held about `user` (an empty profile for an unknown user).
+    async fn profile(&self, user: Key) -> Result<UserProfile, StoreError>;
+
+    /// Erases everything held under `user`: profile, failure counter,
+    /// pending and recent decisions, trusted and revoked devices. Global
+    /// aggregates (which hold no identifier) are left to expire.
+    async fn forget(&self, user: Key) -> Result<Forgotten, StoreError>;
+
+    /// Makes `device` a known device of `user` (count 1 if it was not
+    /// remembered) and lifts a revocation. Returns whether it was already
+    /// remembered.
+    async fn trust_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError>;
+
+    /// Removes `device` from the user's profile and marks it revoked: later
+    /// observations from it report [`ProfileView::device_revoked`]. Returns
+    /// whether it was remembered.
+    async fn revoke_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError>;
+
+    /// Adds a decision to the user's recent decisions (capped at
+    /// [`RECENT_DECISIONS`], expiring with the decision TTL). The engine
+    /// calls it from a spawned task after answering, off the latency path.
+    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError>;
 }
 
 /// Whether an outcome teaches the profile, given the decision's action.

@@ -25,11 +25,22 @@
 //! | `P:{u:<u>}:v` | hash | user failure ring | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
 //! | `P:{u:<u>}:p:<decision>` | hash | pending decision: `at`, `hr`, `pl`, `f<slot>` facts, `taught` | decision TTL |
+//! | `P:{u:<u>}:pi` | zset | the user's pending decisions: decision hex → expiry ms (written by observe, read by forget) | decision TTL |
+//! | `P:{u:<u>}:d` | list | recent decisions, newest first, ≤ 20: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
 //! | `P:{i:<ip>}:v`, `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failure (`f`) / attempt (`a`) rings | 25 h |
 //! | `P:{i:<ip>}:users`, `P:{dv:<dev>}:users` | zset | user → last seen ms, ≤ 256 members | 25 h |
 //! | `P:{g}:v` | hash | global attempt and failure rings | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
+//!
+//! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
+//! revoked by support, ms) for the admin API (redis_admin.lua). The recent
+//! decisions are written by [`Store::record_decision`], which the engine
+//! calls from a spawned task after the answer is sent: one more script per
+//! Evaluate, never on its latency path. Forget erases every `{u:<u>}` key
+//! (the pending decisions through the `pi` index, no SCAN); the global
+//! aggregates and the IP/device distinct-user sets (hashed members, 25 h)
+//! are left to expire.
 //!
 //! A report finds its pending decision from the decision id alone: the id
 //! carries the user's key (see [`crate::engine::encode_decision_id`]), so no
@@ -43,12 +54,13 @@ use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, Script, ScriptInvocation, Value};
 
-use crate::domain::{Factor, Outcome};
+use crate::domain::{Factor, Outcome, UnixMillis};
 
 use super::window::{GEOMETRY, LONGEST_MS};
 use super::{
-    Dim, GeoPoint, Key, LastLogin, Observation, OutcomeReport, PROFILE_DIMS, ProfileView,
-    ReportEffect, Store, StoreError, StoreView, VelocityView, Windows, teaches,
+    DecisionRecord, DeviceMark, Dim, Forgotten, GeoPoint, Key, LastLogin, Observation,
+    OutcomeReport, PROFILE_DIMS, ProfileValue, ProfileView, RECENT_DECISIONS, ReportEffect, Store,
+    StoreError, StoreView, UserProfile, VALUE_HASH_MASK, VelocityView, Windows, teaches,
 };
 
 macro_rules! script {
@@ -65,11 +77,12 @@ macro_rules! script {
 
 /// Observe on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4 ip
 /// velocity, 5 ip users, 6 network velocity, 7 device velocity, 8 device
-/// users, 9 global velocity, 10 global stats, 11..21 global seen per slot.
+/// users, 9 global velocity, 10 global stats, 11..21 global seen per slot,
+/// 22 the user's pending index.
 /// ARGV 19..21: has ip, has network, has device.
 const OBSERVE_ALL: &str = script!(
     "redis_observe.lua",
-    r#"local out = {obs_user(KEYS[1], KEYS[2], KEYS[3]), {}, {}, {},
+    r#"local out = {obs_user(KEYS[1], KEYS[2], KEYS[3], KEYS[22]), {}, {}, {},
   obs_global(KEYS[9], KEYS[10], function(i) return KEYS[11 + i] end)}
 if ARGV[19] == '1' then out[2] = obs_ip(KEYS[4], KEYS[5]) end
 if ARGV[20] == '1' then out[3] = obs_network(KEYS[6]) end
@@ -78,7 +91,7 @@ return out"#
 );
 const OBSERVE_USER: &str = script!(
     "redis_observe.lua",
-    "return obs_user(KEYS[1], KEYS[2], KEYS[3])"
+    "return obs_user(KEYS[1], KEYS[2], KEYS[3], KEYS[4])"
 );
 const OBSERVE_IP: &str = script!("redis_observe.lua", "return obs_ip(KEYS[1], KEYS[2])");
 const OBSERVE_NETWORK: &str = script!("redis_observe.lua", "return obs_network(KEYS[1])");
@@ -111,6 +124,29 @@ const REPORT_GLOBAL: &str = script!(
     r#"rep_global(KEYS[1], function(i) return KEYS[2 + i] end, tonumber(ARGV[10]),
   ARGV[11] == '1', function(i) return ARGV[12 + i] end)
 return {1}"#
+);
+
+/// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 recent.
+const ADMIN_PROFILE: &str = script!("redis_admin.lua", "return adm_profile(KEYS[1], KEYS[2])");
+/// KEYS: 1 user velocity, 2 profile, 3 pending index, 4 recent.
+const ADMIN_FORGET: &str = script!(
+    "redis_admin.lua",
+    "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4])"
+);
+/// KEYS: 1 profile; ARGV: device, now (ms), cap, profile ttl (ms).
+const ADMIN_TRUST: &str = script!(
+    "redis_admin.lua",
+    "return adm_trust(KEYS[1], ARGV[1], tonumber(ARGV[2]), tonumber(ARGV[3]), ARGV[4])"
+);
+/// KEYS: 1 profile; ARGV: device, now (ms), profile ttl (ms).
+const ADMIN_REVOKE: &str = script!(
+    "redis_admin.lua",
+    "return adm_revoke(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])"
+);
+/// KEYS: 1 recent; ARGV: entry, cap, ttl (ms).
+const ADMIN_RECORD: &str = script!(
+    "redis_admin.lua",
+    "return adm_record(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])"
 );
 
 /// Settings of the Redis store.
@@ -177,6 +213,11 @@ struct Scripts {
     report_all: Script,
     report_user: Script,
     report_global: Script,
+    admin_profile: Script,
+    admin_forget: Script,
+    admin_trust: Script,
+    admin_revoke: Script,
+    admin_record: Script,
 }
 
 /// The Redis store (single node or cluster).
@@ -302,6 +343,11 @@ impl RedisStore {
                 report_all: Script::new(REPORT_ALL),
                 report_user: Script::new(REPORT_USER),
                 report_global: Script::new(REPORT_GLOBAL),
+                admin_profile: Script::new(ADMIN_PROFILE),
+                admin_forget: Script::new(ADMIN_FORGET),
+                admin_trust: Script::new(ADMIN_TRUST),
+                admin_revoke: Script::new(ADMIN_REVOKE),
+                admin_record: Script::new(ADMIN_RECORD),
             },
         })
     }
@@ -322,6 +368,11 @@ impl RedisStore {
             self.key(&format!("{{u:{u}}}:prof")),
             self.key(&format!("{{u:{u}}}:p:{decision:032x}")),
         ]
+    }
+
+    /// A key of the user's slot: `P:{u:<u>}:<suffix>`.
+    fn user_key(&self, user: Key, suffix: &str) -> String {
+        self.key(&format!("{{u:{}}}:{suffix}", hex32(user)))
     }
 
     /// The global seen-count key of each fact (a placeholder in the same
@@ -401,7 +452,7 @@ fn parts(v: Value) -> Result<Vec<Value>, StoreError> {
     }
 }
 
-const USER_LEN: usize = 3 + 1 + 22 + 1 + 3;
+const USER_LEN: usize = 3 + 1 + 22 + 1 + 3 + 1;
 const GLOBAL_LEN: usize = 6 + 22 + 2;
 
 /// Reads the observe functions' answers (see redis_observe.lua); an empty
@@ -462,6 +513,7 @@ fn parse_view(
     profile.last_strong_auth = text(user.get(29))
         .and_then(|s| s.parse::<i64>().ok())
         .map(crate::domain::UnixMillis);
+    profile.device_revoked = int(user.get(30)) == 1;
     profile.global_logins = u32_of(global.get(28));
     profile.global_users = u32_of(global.get(29));
     Ok(StoreView { profile, velocity })
@@ -512,6 +564,7 @@ impl Store for RedisStore {
                 None => inv.key(none()).key(none()),
             };
             inv.key(&gv).key(&gstats).key(&seen[..]);
+            inv.key(self.user_key(obs.user, "pi"));
             args(&mut inv);
             inv.arg(u8::from(ip.is_some()))
                 .arg(u8::from(network.is_some()))
@@ -531,7 +584,7 @@ impl Store for RedisStore {
 
         // Cluster: one script per slot, all in flight at once.
         let mut user = self.scripts.observe_user.prepare_invoke();
-        user.key(&user_keys[..]);
+        user.key(&user_keys[..]).key(self.user_key(obs.user, "pi"));
         args(&mut user);
         let mut global = self.scripts.observe_global.prepare_invoke();
         global.key(&gv).key(&gstats).key(&seen[..]);
@@ -621,4 +674,173 @@ impl Store for RedisStore {
     fn name(&self) -> &'static str {
         "redis"
     }
+
+    async fn profile(&self, user: Key) -> Result<UserProfile, StoreError> {
+        let mut inv = self.scripts.admin_profile.prepare_invoke();
+        inv.key(self.user_key(user, "prof"))
+            .key(self.user_key(user, "d"));
+        let (hash, recent): (Vec<(String, String)>, Vec<String>) = invoke(&self.conn, &inv).await?;
+        Ok(parse_profile(&hash, &recent))
+    }
+
+    async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
+        let mut inv = self.scripts.admin_forget.prepare_invoke();
+        inv.key(self.user_key(user, "v"))
+            .key(self.user_key(user, "prof"))
+            .key(self.user_key(user, "pi"))
+            .key(self.user_key(user, "d"));
+        let c: Vec<i64> = invoke(&self.conn, &inv).await?;
+        let n = |i: usize| u32::try_from(c.get(i).copied().unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+        Ok(Forgotten {
+            verified_logins: n(0),
+            profile_values: n(1),
+            trusted_devices: n(2),
+            revoked_devices: n(3),
+            pending_decisions: n(4),
+            recent_decisions: n(5),
+            failure_counters: n(6),
+        })
+    }
+
+    async fn trust_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.admin_trust.prepare_invoke();
+        inv.key(self.user_key(user, "prof"))
+            .arg(hex16(device))
+            .arg(at.0)
+            .arg(self.settings.history_per_dim)
+            .arg(millis(self.settings.profile_ttl));
+        let known: i64 = invoke(&self.conn, &inv).await?;
+        Ok(known == 1)
+    }
+
+    async fn revoke_device(
+        &self,
+        user: Key,
+        device: Key,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.admin_revoke.prepare_invoke();
+        inv.key(self.user_key(user, "prof"))
+            .arg(hex16(device))
+            .arg(at.0)
+            .arg(millis(self.settings.profile_ttl));
+        let known: i64 = invoke(&self.conn, &inv).await?;
+        Ok(known == 1)
+    }
+
+    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError> {
+        let entry = format!(
+            "{}|{}|{}|{}|{}",
+            record.at.0,
+            record.action.as_str(),
+            record.score,
+            record.reasons.join(","),
+            record.decision_id
+        );
+        let mut inv = self.scripts.admin_record.prepare_invoke();
+        inv.key(self.user_key(user, "d"))
+            .arg(entry)
+            .arg(RECENT_DECISIONS)
+            .arg(millis(self.settings.decision_ttl));
+        let _: i64 = invoke(&self.conn, &inv).await?;
+        Ok(())
+    }
+}
+
+/// The comparable hash ([`super::value_hash`]) of a stored hex16 value.
+fn hash_of_hex(h: &str) -> Option<u64> {
+    let bytes = hex::decode(h).ok()?;
+    let b: [u8; 8] = bytes.try_into().ok()?;
+    Some(u64::from_le_bytes(b).max(1) & VALUE_HASH_MASK)
+}
+
+/// Reads a profile hash and recent-decisions list (see redis_admin.lua).
+fn parse_profile(hash: &[(String, String)], recent: &[String]) -> UserProfile {
+    let mut p = UserProfile::default();
+    let mut values: std::collections::BTreeMap<(usize, u64), (u32, u32)> = Default::default();
+    let mut la = None;
+    let mut lp = None;
+    for (field, value) in hash {
+        let n = || value.parse::<i64>().unwrap_or(0);
+        let n32 = || u32::try_from(n().max(0)).unwrap_or(u32::MAX);
+        let mark = |rest: &str| {
+            hash_of_hex(rest).map(|device| DeviceMark {
+                device,
+                at: UnixMillis(n()),
+            })
+        };
+        if let Some(rest) = field.strip_prefix("tr:") {
+            p.trusted.extend(mark(rest));
+        } else if let Some(rest) = field.strip_prefix("rv:") {
+            p.revoked.extend(mark(rest));
+        } else if field == "v" {
+            p.verified_logins = n32();
+        } else if field == "la" {
+            la = Some(UnixMillis(n()));
+        } else if field == "lp" {
+            lp = parse_place(value);
+        } else if field == "sa" {
+            p.last_strong_auth = Some(UnixMillis(n()));
+        } else if let Some(hour) = field.strip_prefix('h') {
+            if let Ok(h) = hour.parse::<u8>() {
+                p.hours.push((h, n32()));
+            }
+        } else if let Some((kind, rest)) = field.split_at_checked(1)
+            && (kind == "d" || kind == "t")
+            && let Some((slot, hex)) = rest.split_once(':')
+            && let (Ok(slot), Some(hash)) = (slot.parse::<usize>(), hash_of_hex(hex))
+        {
+            let e = values.entry((slot, hash)).or_default();
+            if kind == "d" {
+                e.0 = n32();
+            } else {
+                e.1 = n32();
+            }
+        }
+    }
+    p.values = values
+        .into_iter()
+        .filter(|(_, (count, _))| *count > 0)
+        .filter_map(|((slot, hash), (count, last_seen_secs))| {
+            Some(ProfileValue {
+                dim: *PROFILE_DIMS.get(slot)?,
+                hash,
+                count,
+                last_seen_secs,
+            })
+        })
+        .collect();
+    p.values.sort();
+    p.hours.sort();
+    p.trusted.sort();
+    p.revoked.sort();
+    p.last_login = la.map(|at| LastLogin { at, place: lp });
+    p.recent = recent
+        .iter()
+        .filter_map(|e| {
+            let mut it = e.splitn(5, '|');
+            let at = it.next()?.parse().ok()?;
+            let action = crate::domain::Action::parse(it.next()?)?;
+            let score = it.next()?.parse().ok()?;
+            let codes = it.next()?;
+            let decision_id = it.next()?.to_string();
+            Some(DecisionRecord {
+                decision_id,
+                at: UnixMillis(at),
+                action,
+                score,
+                reasons: codes
+                    .split(',')
+                    .filter(|c| !c.is_empty())
+                    .map(str::to_string)
+                    .collect(),
+            })
+        })
+        .collect();
+    p
 }

@@ -20,9 +20,12 @@ local function fact(i)
   return ARGV[8 + i]
 end
 
--- Tag {u:<user>}: user failures, the profile as of now, the pending decision.
--- Returns uf(3), verified, seen(11), distinct(11), hour count, la, lp, sa.
-local function obs_user(kv, kprof, kpending)
+-- Tag {u:<user>}: user failures, the profile as of now, the pending decision
+-- (and its entry in the user's pending index `kidx`, decision hex → expiry,
+-- so that forgetting the user needs no SCAN).
+-- Returns uf(3), verified, seen(11), distinct(11), hour count, la, lp, sa,
+-- device revoked (0/1).
+local function obs_user(kv, kprof, kpending, kidx)
   local out = velocity(kv, at, failed, false, cttl)
   local p = load_hash(kprof)
   out[#out + 1] = tonumber(p['v'] or '0')
@@ -35,6 +38,7 @@ local function obs_user(kv, kprof, kpending)
   out[#out + 1] = p['la'] or ''
   out[#out + 1] = p['lp'] or ''
   out[#out + 1] = p['sa'] or ''
+  if fact(0) ~= '' and p['rv:' .. fact(0)] then out[#out + 1] = 1 else out[#out + 1] = 0 end
   -- The pending decision: what a report may teach or unteach.
   local pending = {'at', ARGV[1], 'hr', hour, 'pl', ARGV[7], 'taught', '0'}
   for i = 0, 10 do
@@ -44,6 +48,9 @@ local function obs_user(kv, kprof, kpending)
   redis.call('DEL', kpending)
   redis.call('HSET', kpending, unpack(pending))
   redis.call('PEXPIRE', kpending, ARGV[5])
+  redis.call('ZREMRANGEBYSCORE', kidx, '-inf', '(' .. num(at))
+  redis.call('ZADD', kidx, num(at + tonumber(ARGV[5])), string.match(kpending, ':p:(%x+)$'))
+  redis.call('PEXPIRE', kidx, ARGV[5])
   return out
 end
 

@@ -5,7 +5,8 @@
 
 use riskgate::domain::{Action, Factor, Outcome, UnixMillis};
 use riskgate::store::{
-    Dim, Facts, GeoPoint, IdHasher, Observation, OutcomeReport, Store, StoreError, StoreView,
+    DecisionRecord, Dim, Facts, Forgotten, GeoPoint, IdHasher, Observation, OutcomeReport, Store,
+    StoreError, StoreView, UserProfile, value_hash,
 };
 
 pub const T0: i64 = 1_700_000_000_000;
@@ -108,6 +109,75 @@ impl<'a> Run<'a> {
         r
     }
 
+    pub async fn profile(&mut self, user: &str) -> UserProfile {
+        let p = self
+            .store
+            .profile(self.h.key(Dim::User, user.as_bytes()))
+            .await
+            .unwrap();
+        self.transcript.push(format!("profile {user} -> {p:?}"));
+        p
+    }
+
+    pub async fn forget(&mut self, user: &str) -> Forgotten {
+        let f = self
+            .store
+            .forget(self.h.key(Dim::User, user.as_bytes()))
+            .await
+            .unwrap();
+        self.transcript.push(format!("forget {user} -> {f:?}"));
+        f
+    }
+
+    pub async fn trust(&mut self, user: &str, device: &str, at: i64) -> bool {
+        let k = self
+            .store
+            .trust_device(
+                self.h.key(Dim::User, user.as_bytes()),
+                self.h.key(Dim::Device, device.as_bytes()),
+                UnixMillis(at),
+            )
+            .await
+            .unwrap();
+        self.transcript
+            .push(format!("trust {user} {device} {at} -> {k}"));
+        k
+    }
+
+    pub async fn revoke(&mut self, user: &str, device: &str, at: i64) -> bool {
+        let k = self
+            .store
+            .revoke_device(
+                self.h.key(Dim::User, user.as_bytes()),
+                self.h.key(Dim::Device, device.as_bytes()),
+                UnixMillis(at),
+            )
+            .await
+            .unwrap();
+        self.transcript
+            .push(format!("revoke {user} {device} {at} -> {k}"));
+        k
+    }
+
+    pub async fn record(&mut self, user: &str, id: &str, at: i64, action: Action, score: f64) {
+        let record = DecisionRecord {
+            decision_id: id.into(),
+            at: UnixMillis(at),
+            action,
+            score,
+            reasons: vec!["new_device".into(), "rule_x".into()],
+        };
+        self.store
+            .record_decision(self.h.key(Dim::User, user.as_bytes()), &record)
+            .await
+            .unwrap();
+        self.transcript.push(format!("record {user} {id}"));
+    }
+
+    fn device_hash(&self, device: &str) -> u64 {
+        value_hash(self.h.key(Dim::Device, device.as_bytes()))
+    }
+
     async fn teach(&mut self, user: &str, device: &str, ip: &str, at: i64) -> StoreView {
         let (d, v) = self.observe(user, device, ip, at, false).await;
         assert!(
@@ -137,6 +207,10 @@ pub async fn run_all(store: &dyn Store) -> Vec<String> {
     history_cap(&mut r).await;
     step_up_outcomes(&mut r).await;
     hour_histogram_and_out_of_order(&mut r).await;
+    profile_and_recent_decisions(&mut r).await;
+    trust_and_revoke(&mut r).await;
+    trust_at_the_history_cap(&mut r).await;
+    forget_erases_the_user(&mut r).await;
     r.transcript
 }
 
@@ -376,4 +450,141 @@ async fn hour_histogram_and_out_of_order(r: &mut Run<'_>) {
         .await;
     assert_eq!(v.velocity.ip_failures.h24, 3);
     assert_eq!(v.velocity.ip_failures.h1, 2);
+}
+
+async fn profile_and_recent_decisions(r: &mut Run<'_>) {
+    let t = T0 + 500 * HOUR;
+    assert_eq!(r.profile("nobody").await, UserProfile::default());
+    r.teach("gina", "g1", "5.5.5.5", t).await;
+    r.teach("gina", "g1", "5.5.5.6", t + MIN).await;
+    r.teach("gina", "g2", "5.5.5.6", t + 2 * MIN).await;
+    for i in 0..25 {
+        let action = [Action::Allow, Action::StepUp, Action::Deny][i % 3];
+        r.record(
+            "gina",
+            &format!("id{i}"),
+            t + i as i64,
+            action,
+            0.125 * (i % 8) as f64,
+        )
+        .await;
+    }
+    let p = r.profile("gina").await;
+    assert_eq!(p.verified_logins, 3);
+    let g1 = r.device_hash("g1");
+    let dev = |p: &UserProfile, h: u64| {
+        p.values
+            .iter()
+            .find(|v| v.dim == Dim::Device && v.hash == h)
+            .map(|v| v.count)
+    };
+    assert_eq!(dev(&p, g1), Some(2));
+    assert_eq!(p.values.iter().filter(|v| v.dim == Dim::Ip).count(), 2);
+    assert_eq!(p.hours.iter().map(|h| h.1).sum::<u32>(), 3);
+    assert_eq!(p.last_login.map(|l| l.at), Some(UnixMillis(t + 2 * MIN)));
+    assert_eq!(p.recent.len(), 20, "capped");
+    assert_eq!(p.recent[0].decision_id, "id24", "newest first");
+    assert_eq!(p.recent[0].reasons, ["new_device", "rule_x"]);
+    assert!(p.trusted.is_empty() && p.revoked.is_empty());
+}
+
+async fn trust_and_revoke(r: &mut Run<'_>) {
+    let t = T0 + 600 * HOUR;
+    r.teach("ivan", "i1", "6.6.6.6", t).await;
+    r.teach("ivan", "i2", "6.6.6.6", t + MIN).await;
+    // A trusted device is a known device.
+    assert!(!r.trust("ivan", "i3", t + 2 * MIN).await);
+    let (_, v) = r.observe("ivan", "i3", "6.6.6.6", t + 3 * MIN, false).await;
+    assert_eq!(v.profile.seen(Dim::Device), 1);
+    assert_eq!(v.profile.distinct(Dim::Device), 3);
+    assert!(!v.profile.device_revoked);
+    assert!(r.trust("ivan", "i1", t + 3 * MIN).await, "already known");
+    // A revoked device is forgotten and flagged, for this user only.
+    assert!(r.revoke("ivan", "i1", t + 4 * MIN).await);
+    let (_, v) = r.observe("ivan", "i1", "6.6.6.6", t + 5 * MIN, false).await;
+    assert_eq!(v.profile.seen(Dim::Device), 0);
+    assert!(v.profile.device_revoked);
+    let (_, v) = r.observe("ivan", "i2", "6.6.6.6", t + 5 * MIN, false).await;
+    assert!(!v.profile.device_revoked);
+    let (_, v) = r.observe("judy", "i1", "6.6.6.6", t + 5 * MIN, false).await;
+    assert!(!v.profile.device_revoked);
+    assert!(!r.revoke("ivan", "never-seen", t + 6 * MIN).await);
+    let p = r.profile("ivan").await;
+    assert_eq!(p.revoked.len(), 2);
+    assert_eq!(p.trusted.len(), 1, "revoking i1 ended its trust");
+    assert_eq!(p.trusted[0].device, r.device_hash("i3"));
+    // Trusting again lifts the revocation.
+    assert!(!r.trust("ivan", "i1", t + 7 * MIN).await);
+    let (_, v) = r.observe("ivan", "i1", "6.6.6.6", t + 8 * MIN, false).await;
+    assert!(!v.profile.device_revoked);
+    assert_eq!(v.profile.seen(Dim::Device), 1);
+    r.revoke("ivan", "i3", t + 9 * MIN).await;
+    r.profile("ivan").await;
+}
+
+async fn trust_at_the_history_cap(r: &mut Run<'_>) {
+    let t = T0 + 700 * HOUR;
+    for i in 0..CAP as i64 {
+        r.teach("kim", &format!("k{i}"), "7.7.7.7", t + i * MIN)
+            .await;
+    }
+    assert!(!r.trust("kim", "k-new", t + HOUR).await);
+    let (_, v) = r.observe("kim", "k0", "7.7.7.7", t + 2 * HOUR, false).await;
+    assert_eq!(
+        v.profile.seen(Dim::Device),
+        0,
+        "the oldest device made room"
+    );
+    assert_eq!(v.profile.distinct(Dim::Device), CAP as u32);
+    let (_, v) = r
+        .observe("kim", "k-new", "7.7.7.7", t + 2 * HOUR, false)
+        .await;
+    assert_eq!(v.profile.seen(Dim::Device), 1);
+}
+
+async fn forget_erases_the_user(r: &mut Run<'_>) {
+    let t = T0 + 800 * HOUR;
+    r.teach("lena", "l1", "8.8.8.8", t).await;
+    r.teach("lena", "l2", "8.8.8.8", t + MIN).await;
+    let (pending, _) = r.observe("lena", "l1", "8.8.8.8", t + 2 * MIN, true).await;
+    r.trust("lena", "l3", t + 3 * MIN).await;
+    r.revoke("lena", "l2", t + 4 * MIN).await;
+    r.record("lena", "a", t, Action::Allow, 0.1).await;
+    r.record("lena", "b", t + MIN, Action::StepUp, 0.5).await;
+    // Someone else's state stays.
+    r.teach("mia", "m1", "8.8.8.9", t).await;
+
+    let f = r.forget("lena").await;
+    assert_eq!(
+        f,
+        Forgotten {
+            verified_logins: 2,
+            // l1, l3, one IP, one network, the browser.
+            profile_values: 5,
+            trusted_devices: 1,
+            revoked_devices: 1,
+            pending_decisions: 3,
+            recent_decisions: 2,
+            failure_counters: 1,
+        }
+    );
+    assert_eq!(r.profile("lena").await, UserProfile::default());
+    let unknown = r
+        .report(
+            pending,
+            Action::Allow,
+            Outcome::LoginSucceeded,
+            None,
+            t + 5 * MIN,
+        )
+        .await;
+    assert!(matches!(unknown, Err(StoreError::UnknownDecision(_))));
+    // A later attempt finds a new user: no history, no failures, no revocation.
+    let (_, v) = r.observe("lena", "l2", "8.8.8.8", t + 6 * MIN, false).await;
+    assert_eq!(v.profile.verified_logins, 0);
+    assert_eq!(v.profile.seen(Dim::Device), 0);
+    assert!(!v.profile.device_revoked);
+    assert_eq!(v.velocity.user_failures.h1, 0);
+    assert_eq!(r.forget("nobody").await, Forgotten::default());
+    assert_eq!(r.profile("mia").await.verified_logins, 1);
 }

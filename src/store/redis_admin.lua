@@ -1,0 +1,101 @@
+-- riskgate: the admin calls (Store::profile, forget, trust_device,
+-- revoke_device, record_decision). Every function touches only keys of one
+-- user's hash tag {u:<user>}, so each is one script on a single node and on
+-- a cluster alike.
+--
+-- Profile hash fields added by these calls: `tr:<device>` trusted at (ms),
+-- `rv:<device>` revoked at (ms). The recent decisions are a list, newest
+-- first: "<at>|<action>|<score>|<codes>|<decision id>".
+--
+-- Helpers (num, load_hash, ...) come from redis_common.lua.
+
+-- The profile hash and the recent decisions.
+local function adm_profile(kprof, krecent)
+  return {redis.call('HGETALL', kprof), redis.call('LRANGE', krecent, 0, -1)}
+end
+
+-- Erases every key of the user. The pending decisions are found through
+-- the index zset `kidx` (`...:pi`, decision hex → expiry), whose members
+-- name keys `...:p:<decision>` of the same slot. Returns the counts of
+-- Forgotten in field order.
+local function adm_forget(kv, kprof, kidx, krecent)
+  local p = load_hash(kprof)
+  local out = {tonumber(p['v'] or '0'), 0, 0, 0, 0, 0, 0}
+  for f, _ in pairs(p) do
+    if string.match(f, '^d%d+:') then
+      out[2] = out[2] + 1
+    elseif string.sub(f, 1, 3) == 'tr:' then
+      out[3] = out[3] + 1
+    elseif string.sub(f, 1, 3) == 'rv:' then
+      out[4] = out[4] + 1
+    end
+  end
+  local base = string.sub(kidx, 1, -3) .. 'p:'
+  for _, m in ipairs(redis.call('ZRANGE', kidx, 0, -1)) do
+    out[5] = out[5] + redis.call('DEL', base .. m)
+  end
+  out[6] = redis.call('LLEN', krecent)
+  out[7] = redis.call('EXISTS', kv)
+  redis.call('DEL', kv, kprof, kidx, krecent)
+  return out
+end
+
+-- Remembers device `f` (count 1 if new, evicting the least recently seen
+-- device at the cap), marks it trusted, lifts a revocation. Returns 1 if it
+-- was remembered already.
+local function adm_trust(kprof, f, now, cap, pttl)
+  local t = math.floor(math.max(now, 0) / 1000)
+  local df, tf = 'd0:' .. f, 't0:' .. f
+  local known = 0
+  if redis.call('HEXISTS', kprof, df) == 1 then
+    known = 1
+    local last = tonumber(redis.call('HGET', kprof, tf) or '0')
+    if t > last then redis.call('HSET', kprof, tf, num(t)) end
+  else
+    local n = tonumber(redis.call('HGET', kprof, 'n0') or '0')
+    if n >= cap then
+      local oldest, oldest_t = nil, nil
+      for field, v in pairs(load_hash(kprof)) do
+        if string.sub(field, 1, 3) == 't0:' then
+          local ft = tonumber(v)
+          if oldest_t == nil or ft < oldest_t or (ft == oldest_t and field < oldest) then
+            oldest, oldest_t = field, ft
+          end
+        end
+      end
+      if oldest then
+        redis.call('HDEL', kprof, oldest, 'd0:' .. string.sub(oldest, 4))
+        n = n - 1
+      end
+    end
+    redis.call('HSET', kprof, df, 1, tf, num(t), 'n0', num(n + 1))
+  end
+  redis.call('HDEL', kprof, 'rv:' .. f)
+  redis.call('HSET', kprof, 'tr:' .. f, num(now))
+  redis.call('PEXPIRE', kprof, pttl)
+  return known
+end
+
+-- Drops device `f` from the profile, ends a trust, marks it revoked.
+-- Returns 1 if it was remembered.
+local function adm_revoke(kprof, f, now, pttl)
+  local known = 0
+  if redis.call('HEXISTS', kprof, 'd0:' .. f) == 1 then
+    known = 1
+    redis.call('HDEL', kprof, 'd0:' .. f, 't0:' .. f)
+    local n = tonumber(redis.call('HGET', kprof, 'n0') or '0')
+    if n > 0 then redis.call('HSET', kprof, 'n0', num(n - 1)) end
+  end
+  redis.call('HDEL', kprof, 'tr:' .. f)
+  redis.call('HSET', kprof, 'rv:' .. f, num(now))
+  redis.call('PEXPIRE', kprof, pttl)
+  return known
+end
+
+-- Pushes a decision on the capped recent list.
+local function adm_record(krecent, entry, cap, ttl)
+  redis.call('LPUSH', krecent, entry)
+  redis.call('LTRIM', krecent, 0, cap - 1)
+  redis.call('PEXPIRE', krecent, ttl)
+  return 1
+end
