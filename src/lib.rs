@@ -11,9 +11,12 @@
 //! - [`rules`]: rule files — CEL rules type-checked and compiled, the policy, tests.
 //! - [`policy`]: score + rule hits → action, level and acceptable factors.
 //! - [`engine`]: the pipeline; [`engine::decide`] is the pure core.
+//! - [`replay`]: past logins (RBA dataset CSV) through the same core, and the
+//!   published evaluation next to the Freeman et al. baseline.
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
-//! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `rules check|explain`.
+//! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `replay`,
+//!   `rules check|explain`.
 
 pub mod cli;
 pub mod config;
@@ -23,6 +26,7 @@ pub mod features;
 pub mod grpc;
 pub mod model;
 pub mod policy;
+pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod signals;
