@@ -11,11 +11,14 @@
 //! - [`rules`]: rule files — CEL rules type-checked and compiled, the policy, tests.
 //! - [`policy`]: score + rule hits → action, level and acceptable factors.
 //! - [`engine`]: the pipeline; [`engine::decide`] is the pure core.
+//! - [`replay`]: past logins (RBA dataset CSV) through the same core, and the
+//!   published evaluation next to the Freeman et al. baseline.
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //! - [`tls`]: TLS and mutual TLS for the gRPC listener, certificates reloaded on change.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
 //! - [`admin`]: the admin API (profile, forget, trust/revoke a device) on its own listener, with token auth and audit events.
-//! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `rules check|explain`.
+//! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `replay`,
+//!   `admin`, `rules check|explain`.
 
 pub mod admin;
 pub mod cli;
@@ -26,6 +29,7 @@ pub mod features;
 pub mod grpc;
 pub mod model;
 pub mod policy;
+pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod signals;

@@ -4,13 +4,18 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, serve};
+use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, replay, serve};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    // Replay is synchronous and single-threaded: it needs no runtime.
+    let command = match cli.command {
+        Command::Replay(args) => return report(replay::run(args)),
+        other => other,
+    };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -21,7 +26,7 @@ fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    match cli.command {
+    match command {
         Command::Serve(args) => {
             let config = match Config::from_env(&serve::overrides(&args)) {
                 Ok(c) => c,
@@ -49,6 +54,7 @@ fn main() -> ExitCode {
         }) => report(riskgate::cli::rules::explain(&file, &features, score)),
         Command::Bench(args) => report(runtime.block_on(bench::run(args))),
         Command::Admin(args) => report(runtime.block_on(admin::run(args))),
+        Command::Replay(args) => report(replay::run(args)),
     }
 }
 

@@ -1,10 +1,11 @@
 //! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`,
-//! `bench`.
+//! `bench`, `replay`.
 
 pub mod admin;
 pub mod bench;
 pub mod client;
 pub mod eval;
+pub mod replay;
 pub mod rules;
 pub mod serve;
 
@@ -47,6 +48,9 @@ pub enum Command {
     /// Load-test a running server: a realistic Evaluate mix against the
     /// health-check floor, side by side (bounded; stops by itself).
     Bench(bench::BenchArgs),
+    /// Replay past logins (RBA dataset CSV) through the decision core, next
+    /// to the Freeman et al. baseline, and measure detection quality.
+    Replay(replay::ReplayArgs),
 }
 
 /// `riskgate serve`.
