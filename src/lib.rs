@@ -13,6 +13,7 @@
 //! - [`engine`]: the pipeline; [`engine::decide`] is the pure core.
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
+//! - [`simulate`]: synthetic login data in the RBA dataset's CSV layout.
 //! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `rules check|explain`.
 
 pub mod cli;
@@ -26,5 +27,6 @@ pub mod policy;
 pub mod rules;
 pub mod server;
 pub mod signals;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;

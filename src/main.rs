@@ -4,13 +4,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, bench, eval, serve};
+use riskgate::cli::{Cli, Command, RulesCommand, bench, eval, serve, simulate};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
+    if let Command::Simulate(args) = cli.command {
+        // Synchronous: no runtime needed.
+        return report(simulate::run(args));
+    }
     let runtime = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -48,6 +52,7 @@ fn main() -> ExitCode {
             score,
         }) => report(riskgate::cli::rules::explain(&file, &features, score)),
         Command::Bench(args) => report(runtime.block_on(bench::run(args))),
+        Command::Simulate(args) => report(simulate::run(args)),
     }
 }
 

@@ -1,10 +1,11 @@
 //! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`,
-//! `bench`.
+//! `bench`, `simulate`.
 
 pub mod bench;
 pub mod eval;
 pub mod rules;
 pub mod serve;
+pub mod simulate;
 
 use std::path::PathBuf;
 
@@ -41,6 +42,9 @@ pub enum Command {
     /// Load-test a running server: a realistic Evaluate mix against the
     /// health-check floor, side by side (bounded; stops by itself).
     Bench(bench::BenchArgs),
+    /// Write synthetic logins (legitimate users and labelled attackers) as
+    /// CSV in the RBA dataset's columns plus `Attacker`.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// `riskgate serve`.
