@@ -625,6 +625,19 @@ impl World {
                 kind: net.kind,
             };
         }
+        let (region, city) = self.place_24(net, base);
+        Geo {
+            country: net.country,
+            region,
+            city,
+            asn,
+            kind: if listed { net.kind } else { NetKind::Hosting },
+        }
+    }
+
+    /// (region, city) of the /24 `base` (address >> 8) of an ISP or
+    /// carrier network, overlay aside.
+    fn place_24(&self, net: &Network, base: u64) -> (u16, u16) {
         let c = &self.countries[net.country as usize];
         // Carriers' addresses locate to their gateways in the largest
         // cities; fixed lines anywhere, by population.
@@ -638,19 +651,12 @@ impl World {
             rng::mix_unit(base ^ CITY_SALT) * cum.last().copied().unwrap_or(0.0),
         );
         let q = rng::mix_unit(base ^ QUIRK_SALT);
-        let (region, city) = if q < UNKNOWN_REGION_RATE {
+        if q < UNKNOWN_REGION_RATE {
             (NONE, NONE)
         } else if q < UNKNOWN_REGION_RATE + UNKNOWN_CITY_RATE {
             (c.cities[city].region, NONE)
         } else {
             (c.cities[city].region, city as u16)
-        };
-        Geo {
-            country: net.country,
-            region,
-            city,
-            asn,
-            kind: if listed { net.kind } else { NetKind::Hosting },
         }
     }
 
@@ -747,8 +753,15 @@ impl World {
     /// A /24 of network `net` whose geo has the region and city of `want`,
     /// or None if many draws find none.
     pub fn draw_24_in_at(&self, r: &mut Rng, net: u32, want: &Geo) -> Option<u32> {
+        let n = &self.nets[net as usize];
         (0..2000).find_map(|_| {
             let base = self.draw_24_in(r, net);
+            // The cheap test first; the full lookup (overlay) to confirm.
+            if n.fixed.is_none()
+                && self.place_24(n, u64::from(base >> 8)) != (want.region, want.city)
+            {
+                return None;
+            }
             let g = self.geo(base | 1);
             (g.region == want.region && g.city == want.city).then_some(base)
         })
@@ -770,15 +783,13 @@ impl World {
     /// A /24 of a home ISP of `country` whose geo is `want` (same region
     /// and city); falls back to any /24 of the country after many tries.
     pub fn draw_isp_24_at(&self, r: &mut Rng, country: u16, want: &Geo) -> u32 {
-        let mut base = self.draw_isp_24(r, country);
-        for _ in 0..4000 {
-            let g = self.geo(base | 1);
-            if g.region == want.region && g.city == want.city {
+        for _ in 0..4 {
+            let net = self.draw_isp(r, country);
+            if let Some(base) = self.draw_24_in_at(r, net, want) {
                 return base;
             }
-            base = self.draw_isp_24(r, country);
         }
-        base
+        self.draw_isp_24(r, country)
     }
 
     /// A mobile carrier of `country` (None if it has none).
