@@ -16,9 +16,10 @@
 //! - [`telemetry`]: tracing and Prometheus metrics.
 //! - [`tls`]: TLS and mutual TLS for the gRPC listener, certificates reloaded on change.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
+//! - [`simulate`]: synthetic login data in the RBA dataset's CSV layout.
 //! - [`admin`]: the admin API (profile, forget, trust/revoke a device) on its own listener, with token auth and audit events.
 //! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `replay`,
-//!   `admin`, `rules check|explain`.
+//!   `simulate`, `admin`, `rules check|explain`.
 
 pub mod admin;
 pub mod cli;
@@ -33,6 +34,7 @@ pub mod replay;
 pub mod rules;
 pub mod server;
 pub mod signals;
+pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod tls;

@@ -4,16 +4,17 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, replay, serve};
+use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, replay, serve, simulate};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Replay is synchronous and single-threaded: it needs no runtime.
+    // Replay and simulate are synchronous and single-threaded: no runtime.
     let command = match cli.command {
         Command::Replay(args) => return report(replay::run(args)),
+        Command::Simulate(args) => return report(simulate::run(args)),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -55,6 +56,7 @@ fn main() -> ExitCode {
         Command::Bench(args) => report(runtime.block_on(bench::run(args))),
         Command::Admin(args) => report(runtime.block_on(admin::run(args))),
         Command::Replay(args) => report(replay::run(args)),
+        Command::Simulate(args) => report(simulate::run(args)),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`,
-//! `bench`, `replay`.
+//! `bench`, `replay`, `simulate`.
 
 pub mod admin;
 pub mod bench;
@@ -8,6 +8,7 @@ pub mod eval;
 pub mod replay;
 pub mod rules;
 pub mod serve;
+pub mod simulate;
 
 use std::path::PathBuf;
 
@@ -51,6 +52,9 @@ pub enum Command {
     /// Replay past logins (RBA dataset CSV) through the decision core, next
     /// to the Freeman et al. baseline, and measure detection quality.
     Replay(replay::ReplayArgs),
+    /// Write synthetic logins (legitimate users and labelled attackers) as
+    /// CSV in the RBA dataset's columns plus `Attacker`.
+    Simulate(simulate::SimulateArgs),
 }
 
 /// `riskgate serve`.
