@@ -70,6 +70,9 @@ pub struct ServeArgs {
     /// Milliseconds between health going NOT_SERVING and the listener closing [default: 0].
     #[arg(long)]
     pub drain_delay_ms: Option<u64>,
+    /// Validate the configuration, print it resolved (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// `riskgate rules …`.
