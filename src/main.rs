@@ -36,6 +36,13 @@ fn main() -> ExitCode {
                     return ExitCode::from(EX_USAGE);
                 }
             };
+            if args.print_config {
+                // Debug redacts every `Secret` (HMAC key, Redis URLs); TLS
+                // settings are file paths.
+                use std::io::Write as _;
+                let _ = writeln!(std::io::stdout(), "{config:#?}");
+                return ExitCode::SUCCESS;
+            }
             report(runtime.block_on(serve::run(config)))
         }
         Command::Eval(args) => report(runtime.block_on(eval::run_eval(args))),

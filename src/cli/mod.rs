@@ -84,6 +84,9 @@ pub struct ServeArgs {
     /// Admin API address, or `off` [default: off]; needs an admin token. Also RISKGATE_ADMIN_LISTEN.
     #[arg(long)]
     pub admin_listen: Option<String>,
+    /// Validate the configuration, print it resolved (secrets redacted) and exit.
+    #[arg(long)]
+    pub print_config: bool,
 }
 
 /// `riskgate rules …`.

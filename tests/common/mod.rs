@@ -78,4 +78,5 @@ pub fn action(r: &pb::EvaluateResponse) -> pb::Action {
 }
 
 pub mod conformance;
+pub mod pki;
 pub mod redis;
