@@ -440,7 +440,10 @@ fn the_cli_falls_back_to_built_in_tables_and_reports_its_sources() {
     // The same through the environment variable; --builtin ignores it.
     let (_, out_env, _) = riskgate(&args, &[(simulate::DATA_ENV, dir)]);
     assert_eq!(out, out_env);
-    let (code, out_builtin, err) = riskgate(&[&args[..], &["--builtin"]].concat(), &[]);
+    let (code, out_builtin, err) = riskgate(
+        &[&args[..], &["--builtin"]].concat(),
+        &[(simulate::DATA_ENV, "/nonexistent/riskgate-data")],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("built-in world table, stand-in bad list"),
