@@ -153,6 +153,26 @@ fn rows_are_well_formed_ordered_and_consistent() {
 }
 
 #[test]
+fn every_row_falls_inside_the_period_even_for_a_single_day() {
+    for (days, users) in [(1, 1500), (2, 800)] {
+        let mut cfg = SimConfig::new(9, users, days);
+        cfg.attack_rate = 0.3;
+        let (bytes, _) = generate(&cfg, &mut Sources::builtin().unwrap());
+        let start = simulate::format_timestamp(cfg.start_day * 86_400_000);
+        let end = simulate::format_timestamp((cfg.start_day + i64::from(days)) * 86_400_000);
+        let rows = records(&bytes);
+        let ts: Vec<&str> = rows.iter().map(|r| &r[COL_TS]).collect();
+        assert!(ts.windows(2).all(|w| w[0] <= w[1]));
+        assert!(ts[0] >= start.as_str(), "{} < {start}", ts[0]);
+        assert!(
+            ts[ts.len() - 1] < end.as_str(),
+            "{} >= {end}",
+            ts[ts.len() - 1]
+        );
+    }
+}
+
+#[test]
 fn attack_rows_follow_the_configured_rate_and_mix() {
     let mut cfg = SimConfig::new(11, 4000, 60);
     cfg.attack_rate = 0.05;
@@ -420,7 +440,10 @@ fn the_cli_falls_back_to_built_in_tables_and_reports_its_sources() {
     // The same through the environment variable; --builtin ignores it.
     let (_, out_env, _) = riskgate(&args, &[(simulate::DATA_ENV, dir)]);
     assert_eq!(out, out_env);
-    let (code, out_builtin, err) = riskgate(&[&args[..], &["--builtin"]].concat(), &[]);
+    let (code, out_builtin, err) = riskgate(
+        &[&args[..], &["--builtin"]].concat(),
+        &[(simulate::DATA_ENV, "/nonexistent/riskgate-data")],
+    );
     assert_eq!(code, 0, "{err}");
     assert!(
         err.contains("built-in world table, stand-in bad list"),

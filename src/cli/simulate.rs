@@ -37,9 +37,10 @@ pub struct SimulateArgs {
     pub attack_mix: Option<String>,
     /// Data directory (browser corpora, IP lists, MaxMind test sources,
     /// uap-core rules) [default: $RISKGATE_SIM_DATA, else ../shared/data].
-    #[arg(long, env = simulate::DATA_ENV, conflicts_with = "builtin")]
+    #[arg(long, env = simulate::DATA_ENV)]
     pub data_dir: Option<PathBuf>,
-    /// Use only the built-in tables, even if a data directory exists.
+    /// Use only the built-in tables, whatever `--data-dir` or the
+    /// environment says.
     #[arg(long)]
     pub builtin: bool,
 }
@@ -78,6 +79,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
 
     let started = std::time::Instant::now();
     let summary = if args.out == "-" {
+        // Stdout is line-buffered: a BufWriter hands it whole chunks.
         let stdout = io::stdout().lock();
         simulate::run(
             &cfg,
@@ -85,13 +87,11 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
             BufWriter::with_capacity(1 << 16, stdout),
         )?
     } else {
+        // The CSV writer buffers (64 KiB) and flushes at the end.
         let file =
             File::create(&args.out).with_context(|| format!("cannot create `{}`", args.out))?;
-        let mut w = BufWriter::with_capacity(1 << 16, file);
-        let s = simulate::run(&cfg, &mut sources, &mut w)?;
-        w.flush()
-            .with_context(|| format!("cannot write `{}`", args.out))?;
-        s
+        simulate::run(&cfg, &mut sources, file)
+            .with_context(|| format!("cannot write `{}`", args.out))?
     };
     let secs = started.elapsed().as_secs_f64();
     let mut err = io::stderr().lock();

@@ -511,13 +511,10 @@ impl Gen<'_> {
             None => u.tz_min,
         };
 
-        let mut t = self.start_ms + i64::from(d) * DAY_MS + local_ms - i64::from(tz) * MIN_MS;
-        if t < self.start_ms {
-            t += DAY_MS;
-        }
-        if t > self.end_ms - 10 * MIN_MS {
-            t -= DAY_MS;
-        }
+        let t = self.within(
+            self.start_ms + i64::from(d) * DAY_MS + local_ms - i64::from(tz) * MIN_MS,
+            10 * MIN_MS,
+        );
         let mobile = matches!(ctx, Ctx::Mobile | Ctx::Roaming | Ctx::LocalSim);
         let geo = w.geo(ip);
         let row = |g: &mut Gen<'_>, t: i64, success: bool| {
@@ -554,6 +551,26 @@ impl Gen<'_> {
             row(self, at, true);
         } else {
             row(self, t, true);
+        }
+    }
+
+    /// `t` moved into [start, end − margin]: a local time that falls
+    /// before the period moves a day later, one after it a day earlier
+    /// (both stay above the last flush's watermark); a one-day period
+    /// wraps.
+    fn within(&self, t: i64, margin: i64) -> i64 {
+        let last = self.end_ms - margin;
+        let t = if t < self.start_ms {
+            t + DAY_MS
+        } else if t > last {
+            t - DAY_MS
+        } else {
+            t
+        };
+        if t < self.start_ms || t > last {
+            self.start_ms + (t - self.start_ms).rem_euclid((last - self.start_ms).max(1))
+        } else {
+            t
         }
     }
 
@@ -677,11 +694,25 @@ impl Gen<'_> {
         }
     }
 
-    /// Spacing between attempts with mean `mean_ms`, squeezed so `n`
-    /// attempts from `t0` end inside the period.
-    fn spacing(&self, t0: i64, n: u64, mean_ms: f64) -> f64 {
-        let room = (self.end_ms - 60_000 - t0).max(1000) as f64;
-        mean_ms.min(room / n.max(1) as f64).max(1.0)
+    /// Times of `n` attempts from `t0`: gaps of `min_gap` plus an
+    /// exponential with mean `mean_ms`, compressed if needed so the last
+    /// lands a second before the period ends.
+    fn schedule(&mut self, t0: i64, n: u64, mean_ms: f64, min_gap: i64) -> Vec<i64> {
+        let mut times = Vec::with_capacity(n as usize);
+        let mut t = t0;
+        for _ in 0..n {
+            times.push(t);
+            t += min_gap + rng::exponential(&mut self.r, mean_ms) as i64;
+        }
+        let limit = self.end_ms - 1000;
+        let span = times.last().map_or(0, |&l| l - t0);
+        if t0 + span > limit && span > 0 {
+            let factor = (limit - t0).max(0) as f64 / span as f64;
+            for x in &mut times {
+                *x = t0 + ((*x - t0) as f64 * factor) as i64;
+            }
+        }
+        times
     }
 
     /// Generates one campaign of about `size` rows starting on day `d`;
@@ -727,27 +758,21 @@ impl Gen<'_> {
                     | rng::range(&mut self.r, 2, 255) as u32;
                 let ua = self.agents.draw_like(&mut self.r, victim_ua);
                 let local = self.local_ms(v);
-                let t = self.start_ms + i64::from(d) * DAY_MS + local - i64::from(tz) * MIN_MS;
-                let t = if t < self.start_ms {
-                    t + DAY_MS
-                } else if t > self.end_ms - 120_000 {
-                    t - DAY_MS
-                } else {
-                    t
-                };
+                let t = self.within(
+                    self.start_ms + i64::from(d) * DAY_MS + local - i64::from(tz) * MIN_MS,
+                    2 * MIN_MS,
+                );
                 (ip, ua, 0.35, t)
             }
         };
         let has_password = rng::chance(&mut self.r, p_password);
-        let gap = self.spacing(t0, n, 40_000.0);
-        let mut t = t0;
-        for i in 0..n {
+        let times = self.schedule(t0, n, 40_000.0, 3_000);
+        for (i, &t) in (0u64..).zip(&times) {
             let success = has_password && (i + 1 == n || rng::chance(&mut self.r, 0.7));
             self.attack_row(t, Some(v), ip, ua, success, label);
             if success {
                 return i + 1;
             }
-            t += 3_000 + rng::exponential(&mut self.r, gap) as i64;
         }
         n
     }
@@ -764,15 +789,12 @@ impl Gen<'_> {
             None
         };
         let mean = rng::range(&mut self.r, 2_000, 30_000) as f64;
-        let gap = self.spacing(t0, n, mean);
-        let mut t = t0;
-        for _ in 0..n {
+        for t in self.schedule(t0, n, mean, 0) {
             let ip = pool[rng::index(&mut self.r, pool.len())];
             let ua = fixed_ua.unwrap_or_else(|| self.agents.draw_common(&mut self.r));
             let target = rng::chance(&mut self.r, 0.7).then(|| self.victim());
             let success = rng::chance(&mut self.r, 0.01);
             self.attack_row(t, target, ip, ua, success, Label::Stuffing);
-            t += rng::exponential(&mut self.r, gap) as i64;
         }
         n
     }
@@ -786,9 +808,8 @@ impl Gen<'_> {
             self.agents.draw_automation(&mut self.r)
         };
         let mean = rng::range(&mut self.r, 10_000, 120_000) as f64;
-        let gap = self.spacing(t0, n, mean);
+        let times = self.schedule(t0, n, mean, 0);
         let two_passwords = rng::chance(&mut self.r, 0.4);
-        let mut t = t0;
         let mut made = 0;
         while made < n {
             let target = rng::chance(&mut self.r, 0.9).then(|| self.victim());
@@ -796,8 +817,7 @@ impl Gen<'_> {
             for _ in 0..tries {
                 let ip = ips[rng::index(&mut self.r, ips.len())];
                 let success = rng::chance(&mut self.r, 0.003);
-                self.attack_row(t, target, ip, ua, success, Label::Spray);
-                t += rng::exponential(&mut self.r, gap) as i64;
+                self.attack_row(times[made as usize], target, ip, ua, success, Label::Spray);
                 made += 1;
             }
         }
@@ -814,12 +834,10 @@ impl Gen<'_> {
         };
         let cracked = rng::chance(&mut self.r, 0.03);
         let mean = rng::range(&mut self.r, 1_000, 8_000) as f64;
-        let gap = self.spacing(t0, n, mean);
-        let mut t = t0;
-        for i in 0..n {
+        let times = self.schedule(t0, n, mean, 200);
+        for (i, &t) in (0u64..).zip(&times) {
             let success = cracked && i + 1 == n;
             self.attack_row(t, Some(v), ip, ua, success, Label::Bruteforce);
-            t += 200 + rng::exponential(&mut self.r, gap) as i64;
         }
         n
     }
