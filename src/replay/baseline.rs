@@ -19,10 +19,11 @@
 //! bytes a login. A user with no history scores 0 (Keystone's enrolment),
 //! like the `behavior.freeman_score` feature.
 
-use std::collections::{HashMap, VecDeque};
+use std::collections::VecDeque;
 
 use crate::domain::Action;
 use crate::signals::freeman::{self, FeatureCounts, LevelCounts, Totals};
+use crate::store::fxhash::FxHashMap;
 
 /// Keystone's `max_user_history_size` default.
 pub const KEYSTONE_MAX_USER_HISTORY: usize = 100;
@@ -41,7 +42,7 @@ pub type Values<'a> = [Option<&'a str>; LEVELS];
 
 #[derive(Default)]
 struct Level {
-    ids: HashMap<Box<str>, u32>,
+    ids: FxHashMap<Box<str>, u32>,
     counts: Vec<u32>,
 }
 
@@ -54,7 +55,10 @@ impl Level {
         if let Some(id) = self.ids.get(v) {
             return *id;
         }
-        let id = u32::try_from(self.counts.len()).unwrap_or(UNKNOWN - 1);
+        // Ids stop below the two sentinels (4 billion values per level).
+        let id = u32::try_from(self.counts.len())
+            .unwrap_or(UNKNOWN - 2)
+            .min(UNKNOWN - 2);
         self.ids.insert(v.into(), id);
         self.counts.push(0);
         id
@@ -75,7 +79,7 @@ impl Level {
 pub struct FreemanHistory {
     levels: [Level; LEVELS],
     logins: u32,
-    users: HashMap<Box<str>, VecDeque<[u32; LEVELS]>>,
+    users: FxHashMap<Box<str>, VecDeque<[u32; LEVELS]>>,
     max_user_history: usize,
 }
 
@@ -85,7 +89,7 @@ impl FreemanHistory {
         FreemanHistory {
             levels: Default::default(),
             logins: 0,
-            users: HashMap::new(),
+            users: FxHashMap::default(),
             max_user_history: max_user_history.max(1),
         }
     }
@@ -93,21 +97,39 @@ impl FreemanHistory {
     /// The score of a login by `user` with `values`, from the history
     /// before it; 0 when the user has no history.
     pub fn score(&self, user: &str, values: &Values<'_>) -> f64 {
-        let Some(history) = self.users.get(user).filter(|h| !h.is_empty()) else {
+        let ids: [u32; LEVELS] = std::array::from_fn(|i| self.levels[i].id(values[i]));
+        let history = self.users.get(user);
+        self.score_ids(history, values, &ids)
+    }
+
+    fn score_ids(
+        &self,
+        history: Option<&VecDeque<[u32; LEVELS]>>,
+        values: &Values<'_>,
+        ids: &[u32; LEVELS],
+    ) -> f64 {
+        let Some(history) = history.filter(|h| !h.is_empty()) else {
             return 0.0;
         };
-        let ids: [u32; LEVELS] = std::array::from_fn(|i| self.levels[i].id(values[i]));
+        // Local counts of every level in one branch-free pass over the
+        // user's window; an unknown value probes with an id no login has.
+        let probe = ids.map(|id| if id == UNKNOWN { UNKNOWN - 1 } else { id });
+        let mut local = [0u32; LEVELS];
+        let (a, b) = history.as_slices();
+        for h in a.iter().chain(b) {
+            for i in 0..LEVELS {
+                local[i] += u32::from(h[i] == probe[i]);
+            }
+        }
         let level = |i: usize| {
             if values[i].is_none() {
                 return LevelCounts::UNKNOWN;
             }
-            let id = ids[i];
-            let local = if id == UNKNOWN {
-                0
-            } else {
-                u32::try_from(history.iter().filter(|h| h[i] == id).count()).unwrap_or(u32::MAX)
-            };
-            LevelCounts::known(self.levels[i].count(id), self.levels[i].distinct(), local)
+            LevelCounts::known(
+                self.levels[i].count(ids[i]),
+                self.levels[i].distinct(),
+                local[i],
+            )
         };
         let ip = FeatureCounts {
             levels: [level(0), level(1), level(2)],
@@ -125,16 +147,20 @@ impl FreemanHistory {
 
     /// Adds a login to the history.
     pub fn add(&mut self, user: &str, values: &Values<'_>) {
-        let ids: [u32; LEVELS] = std::array::from_fn(|i| match values[i] {
-            Some(v) => {
-                let id = self.levels[i].intern(v);
-                if let Some(c) = self.levels[i].counts.get_mut(id as usize) {
-                    *c = c.saturating_add(1);
-                }
-                id
+        let ids: [u32; LEVELS] = std::array::from_fn(|i| self.levels[i].id(values[i]));
+        self.add_ids(user, values, ids);
+    }
+
+    fn add_ids(&mut self, user: &str, values: &Values<'_>, mut ids: [u32; LEVELS]) {
+        for (i, id) in ids.iter_mut().enumerate() {
+            let Some(v) = values[i] else { continue };
+            if *id == UNKNOWN {
+                *id = self.levels[i].intern(v);
             }
-            None => UNKNOWN,
-        });
+            if let Some(c) = self.levels[i].counts.get_mut(*id as usize) {
+                *c = c.saturating_add(1);
+            }
+        }
         self.logins = self.logins.saturating_add(1);
         let history = match self.users.get_mut(user) {
             Some(h) => h,
@@ -144,6 +170,17 @@ impl FreemanHistory {
             history.pop_front();
         }
         history.push_back(ids);
+    }
+
+    /// [`FreemanHistory::score`], then [`FreemanHistory::add`] if `learn`,
+    /// looking every value up once.
+    pub fn observe(&mut self, user: &str, values: &Values<'_>, learn: bool) -> f64 {
+        let ids: [u32; LEVELS] = std::array::from_fn(|i| self.levels[i].id(values[i]));
+        let score = self.score_ids(self.users.get(user), values, &ids);
+        if learn {
+            self.add_ids(user, values, ids);
+        }
+        score
     }
 
     /// The action the Keystone plugin's default thresholds would take
@@ -238,6 +275,29 @@ mod tests {
         assert_eq!(h.logins, 3);
         assert!(hist.iter().all(|e| e[0] != h.levels[0].id(Some("1.1.1.1"))));
         assert_eq!(h.levels[0].count(h.levels[0].id(Some("1.1.1.1"))), 1);
+    }
+
+    #[test]
+    fn observe_is_score_then_add() {
+        let mut a = FreemanHistory::new(3);
+        let mut b = FreemanHistory::new(3);
+        let logins = [
+            ("a", v("1.1.1.1", "1", "NO", "U1")),
+            ("b", v("2.2.2.2", "1", "NO", "U2")),
+            ("a", v("1.1.1.1", "1", "NO", "U2")),
+            ("a", v("3.3.3.3", "2", "SE", "U1")),
+            ("a", v("1.1.1.1", "1", "NO", "U1")),
+            ("b", v("1.1.1.1", "1", "NO", "U1")),
+            ("a", v("2.2.2.2", "1", "NO", "U2")),
+        ];
+        for (i, (user, values)) in logins.iter().enumerate() {
+            let learn = i % 3 != 2;
+            let want = a.score(user, values);
+            if learn {
+                a.add(user, values);
+            }
+            assert_eq!(b.observe(user, values, learn), want, "{i}");
+        }
     }
 
     #[test]

@@ -7,7 +7,8 @@
 //! [`signals::facts`] / [`signals::observation`] → [`MemoryStore::observe_sync`]
 //! → [`features::geo_features`] + [`features::build`] → [`engine::decide`],
 //! with the row's own `Login Timestamp` as the clock and a fresh in-memory
-//! store per rule/model variant. The outcome report is
+//! store per rule/model variant ([`MemoryStore::new_local`]: the serving
+//! store's state and answers in single-owner maps with the same caps). The outcome report is
 //! [`MemoryStore::report_sync`], as `ReportOutcome` would send it.
 //!
 //! # Choices (how a row becomes an attempt)
@@ -65,7 +66,7 @@ pub mod eval;
 pub mod plot;
 pub mod reader;
 
-use std::collections::{BTreeMap, BinaryHeap, HashMap};
+use std::collections::{BTreeMap, BinaryHeap};
 use std::io;
 use std::sync::Arc;
 use std::time::Instant;
@@ -79,13 +80,20 @@ use crate::engine::{self, CoreResult};
 use crate::features::{self, DegradedFeatures, FeatureSettings};
 use crate::model::Model;
 use crate::rules::RuleSet;
-use crate::signals::{self, device::UaParser, geo::GeoInfo, geo::GeoResolver};
+use crate::signals::device::{DeviceInfo, UaParser};
+use crate::signals::{self, geo::GeoInfo, geo::GeoResolver};
+use crate::store::fxhash::FxHashMap;
 use crate::store::memory::{MemoryLimits, MemoryStore};
 use crate::store::{IdHasher, OutcomeReport};
 
 use baseline::FreemanHistory;
 use eval::{Samples, ScorerEval};
 use reader::{RbaReader, ReadError, Row};
+
+/// Decisions kept for reporting in replay's stores.
+const PENDING_CAP: u64 = 1024;
+/// Parsed user agents remembered in front of the parser's own cache.
+const UA_MEMO: usize = 100_000;
 
 /// The name of the legitimate label.
 pub const LEGIT: &str = "legit";
@@ -233,7 +241,21 @@ struct RunVariant {
     v: Variant,
     store: MemoryStore,
     actions: ScorerActions,
+    /// Per label id.
+    by_label: Vec<ActionCounts>,
     samples: Samples,
+}
+
+/// The entry for label `i`, created on first use.
+fn at<T: Default>(v: &mut Vec<T>, i: usize) -> &mut T {
+    if v.len() <= i {
+        v.resize_with(i + 1, T::default);
+    }
+    &mut v[i]
+}
+
+fn by_name<T: Clone>(labels: &[String], v: &[T]) -> BTreeMap<String, T> {
+    labels.iter().cloned().zip(v.iter().cloned()).collect()
 }
 
 /// A replay in progress.
@@ -243,11 +265,14 @@ pub struct Replayer {
     reorder_window: usize,
     geo: Option<Arc<GeoResolver>>,
     variants: Vec<RunVariant>,
-    freeman: Option<(FreemanHistory, ScorerActions, Samples)>,
+    freeman: Option<(FreemanHistory, ScorerActions, Vec<ActionCounts>, Samples)>,
+    /// Per label id.
+    label_counts: Vec<LabelCounts>,
     ua: UaParser,
+    ua_memo: FxHashMap<Box<str>, Arc<DeviceInfo>>,
     hasher: IdHasher,
     /// Verified logins per user.
-    users: HashMap<Box<str>, u32>,
+    users: FxHashMap<Box<str>, u32>,
     /// Label names; id 0 is legitimate.
     labels: Vec<String>,
     summary: Summary,
@@ -297,7 +322,12 @@ impl Replayer {
             .variants
             .into_iter()
             .map(|v| RunVariant {
-                store: MemoryStore::new(settings.limits.clone()),
+                store: MemoryStore::new_local(MemoryLimits {
+                    // Every report follows its observation at once: the
+                    // decision to report on is always the newest.
+                    max_pending: PENDING_CAP.min(settings.limits.max_pending),
+                    ..settings.limits.clone()
+                }),
                 actions: ScorerActions {
                     scorer: v.name.clone(),
                     source: format!(
@@ -309,6 +339,7 @@ impl Replayer {
                     ),
                     ..ScorerActions::default()
                 },
+                by_label: Vec::new(),
                 samples: Samples::default(),
                 v,
             })
@@ -325,6 +356,7 @@ impl Replayer {
                     ),
                     ..ScorerActions::default()
                 },
+                Vec::new(),
                 Samples::default(),
             )
         });
@@ -336,10 +368,13 @@ impl Replayer {
             variants,
             freeman,
             ua,
-            // A fixed key: keys only need to be stable within the run.
-            hasher: IdHasher::new(b"riskgate-replay"),
-            users: HashMap::new(),
+            ua_memo: FxHashMap::default(),
+            // Keys never leave the process: the fast unkeyed hasher gives
+            // the same decisions as HMAC keys without two SHA-256 blocks a key.
+            hasher: IdHasher::local(),
+            users: FxHashMap::default(),
             labels: vec![LEGIT.to_string()],
+            label_counts: Vec::new(),
             summary: Summary::default(),
             last: None,
             seq: 0,
@@ -463,11 +498,7 @@ impl Replayer {
         let bucket = eval::bucket(history);
         let evaluated = row.success && bucket.is_some();
         {
-            let c = self
-                .summary
-                .labels
-                .entry(self.labels[label].clone())
-                .or_default();
+            let c = at(&mut self.label_counts, label);
             c.attempts += 1;
             if row.success {
                 c.password_ok += 1;
@@ -482,11 +513,7 @@ impl Replayer {
             self.decide(row, teach);
         }
         for (rv, core) in self.variants.iter_mut().zip(&self.results) {
-            let counts = rv
-                .actions
-                .by_label
-                .entry(self.labels[label].clone())
-                .or_default();
+            let counts = at(&mut rv.by_label, label);
             let slot = if row.success {
                 &mut counts.password_ok
             } else {
@@ -503,7 +530,7 @@ impl Replayer {
         }
 
         let freeman = match &mut self.freeman {
-            Some((history_db, actions, samples)) => {
+            Some((history_db, actions, by_label, samples)) => {
                 let ip_text = row.ip_text;
                 let values: baseline::Values<'_> = [
                     Some(ip_text),
@@ -514,11 +541,8 @@ impl Replayer {
                     row.os,
                     row.device_type,
                 ];
-                let score = history_db.score(row.user, &values);
-                let counts = actions
-                    .by_label
-                    .entry(self.labels[label].clone())
-                    .or_default();
+                let score = history_db.observe(row.user, &values, teach);
+                let counts = at(by_label, label);
                 let slot = if row.success {
                     &mut counts.password_ok
                 } else {
@@ -529,7 +553,6 @@ impl Replayer {
                     samples.push(label, score, b);
                 }
                 if teach {
-                    history_db.add(row.user, &values);
                     actions.taught += 1;
                 }
                 Some(score)
@@ -614,7 +637,22 @@ impl Replayer {
 
         let g: &GeoInfo = &self.geo_info;
         let a: &LoginAttempt = &self.attempt;
-        let device = self.ua.parse(a.user_agent.as_deref());
+        // The parser caches too, behind a concurrent cache; this plain map
+        // in front of it saves most of a lookup's cost per row.
+        let device = match a.user_agent.as_deref() {
+            Some(u) if !u.is_empty() => match self.ua_memo.get(u) {
+                Some(d) => d.clone(),
+                None => {
+                    let d = self.ua.parse(Some(u));
+                    if self.ua_memo.len() >= UA_MEMO {
+                        self.ua_memo.clear();
+                    }
+                    self.ua_memo.insert(u.into(), d.clone());
+                    d
+                }
+            },
+            other => self.ua.parse(other),
+        };
         let facts = signals::facts(&self.hasher, a, &device, Some(g));
         self.seq += 1;
         let obs = signals::observation(&self.hasher, self.seq, a, facts, signals::place(Some(g)));
@@ -670,13 +708,18 @@ impl Replayer {
         let mut actions = Vec::new();
         for rv in &self.variants {
             evaluation.push(eval::evaluate(&rv.v.name, &rv.samples, &attack_labels));
-            actions.push(rv.actions.clone());
+            let mut a = rv.actions.clone();
+            a.by_label = by_name(&self.labels, &rv.by_label);
+            actions.push(a);
         }
-        if let Some((_, a, samples)) = &self.freeman {
+        if let Some((_, a, by_label, samples)) = &self.freeman {
             evaluation.push(eval::evaluate("freeman", samples, &attack_labels));
-            actions.push(a.clone());
+            let mut a = a.clone();
+            a.by_label = by_name(&self.labels, by_label);
+            actions.push(a);
         }
-        let s = &mut self.summary;
+        let mut s = std::mem::take(&mut self.summary);
+        s.labels = by_name(&self.labels, &self.label_counts);
         s.users_with_history = self.users.len() as u64;
         s.evaluation = evaluation;
         s.actions = actions;
@@ -686,7 +729,15 @@ impl Replayer {
         } else {
             0.0
         };
-        self.summary
+        // Freeing millions of profiles and counters takes seconds: let a
+        // helper thread do it while the caller prints (inline if no thread).
+        if let Err(e) = std::thread::Builder::new()
+            .name("replay-drop".into())
+            .spawn(move || drop(self))
+        {
+            drop(e);
+        }
+        s
     }
 }
 

@@ -2,6 +2,8 @@
 //! moka. The default, so `riskgate serve` needs nothing else installed; state
 //! is lost on restart and not shared between replicas (use Redis for that).
 
+use std::collections::VecDeque;
+use std::hash::Hash;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU32, Ordering};
 use std::time::Duration;
@@ -12,6 +14,7 @@ use parking_lot::Mutex;
 
 use crate::domain::{Factor, UnixMillis};
 
+use super::fxhash::FxHashMap;
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
     DecisionRecord, DeviceMark, Dim, Facts, Forgotten, GeoPoint, Key, LastLogin, Observation,
@@ -350,13 +353,136 @@ impl Scope {
     }
 }
 
+/// A bounded map with second-chance (CLOCK) eviction: an entry read since
+/// the hand last passed it survives one more round. For a single owner.
+struct ClockMap<K, V> {
+    cap: usize,
+    map: FxHashMap<K, (V, bool)>,
+    ring: VecDeque<K>,
+}
+
+impl<K: Hash + Eq + Copy, V: Clone> ClockMap<K, V> {
+    fn new(cap: u64) -> Self {
+        ClockMap {
+            cap: usize::try_from(cap).unwrap_or(usize::MAX).max(1),
+            map: FxHashMap::default(),
+            ring: VecDeque::new(),
+        }
+    }
+
+    fn get(&mut self, k: &K) -> Option<V> {
+        self.map.get_mut(k).map(|e| {
+            e.1 = true;
+            e.0.clone()
+        })
+    }
+
+    fn insert(&mut self, k: K, v: V) {
+        if let Some(e) = self.map.get_mut(&k) {
+            *e = (v, true);
+            return;
+        }
+        while self.map.len() >= self.cap {
+            let Some(old) = self.ring.pop_front() else {
+                break;
+            };
+            match self.map.get_mut(&old) {
+                Some(e) if e.1 => {
+                    e.1 = false;
+                    self.ring.push_back(old);
+                }
+                Some(_) => {
+                    self.map.remove(&old);
+                }
+                None => {}
+            }
+        }
+        self.map.insert(k, (v, false));
+        self.ring.push_back(k);
+    }
+}
+
+/// One of the store's maps: a concurrent moka cache (serving), or a
+/// [`ClockMap`] behind an uncontended lock (one thread driving the store,
+/// as replay does).
+enum Map<K, V> {
+    Shared(Cache<K, V>),
+    Local(Mutex<ClockMap<K, V>>),
+}
+
+impl<K, V> Map<K, V>
+where
+    K: Hash + Eq + Copy + Send + Sync + 'static,
+    V: Clone + Send + Sync + 'static,
+{
+    fn get(&self, k: &K) -> Option<V> {
+        match self {
+            Map::Shared(c) => c.get(k),
+            Map::Local(m) => m.lock().get(k),
+        }
+    }
+
+    fn get_with(&self, k: K, init: impl FnOnce() -> V) -> V {
+        match self {
+            Map::Shared(c) => c.get_with(k, init),
+            Map::Local(m) => {
+                let mut m = m.lock();
+                if let Some(v) = m.get(&k) {
+                    return v;
+                }
+                let v = init();
+                m.insert(k, v.clone());
+                v
+            }
+        }
+    }
+
+    fn insert(&self, k: K, v: V) {
+        match self {
+            Map::Shared(c) => c.insert(k, v),
+            Map::Local(m) => m.lock().insert(k, v),
+        }
+    }
+
+    fn remove(&self, k: &K) -> Option<V> {
+        match self {
+            Map::Shared(c) => c.remove(k),
+            // The ring keeps the key; eviction skips keys no longer mapped.
+            Map::Local(m) => m.lock().map.remove(k).map(|e| e.0),
+        }
+    }
+
+    /// A snapshot of every entry (admin erasure walks pending decisions).
+    fn entries(&self) -> Vec<(K, V)> {
+        match self {
+            Map::Shared(c) => c.iter().map(|(k, v)| (*k, v)).collect(),
+            Map::Local(m) => m
+                .lock()
+                .map
+                .iter()
+                .map(|(k, (v, _))| (*k, v.clone()))
+                .collect(),
+        }
+    }
+
+    fn len(&self) -> u64 {
+        match self {
+            Map::Shared(c) => {
+                c.run_pending_tasks();
+                c.entry_count()
+            }
+            Map::Local(m) => m.lock().map.len() as u64,
+        }
+    }
+}
+
 /// The in-process store.
 pub struct MemoryStore {
     limits: MemoryLimits,
-    profiles: Cache<Key, Arc<Mutex<Profile>>>,
-    counters: Cache<(Scope, u64), Arc<Mutex<Counter>>>,
-    pending: Cache<u128, Arc<Pending>>,
-    global_seen: Cache<(Dim, u64), Arc<AtomicU32>>,
+    profiles: Map<Key, Arc<Mutex<Profile>>>,
+    counters: Map<(Scope, u64), Arc<Mutex<Counter>>>,
+    pending: Map<u128, Arc<Pending>>,
+    global_seen: Map<(Dim, u64), Arc<AtomicU32>>,
     global_distinct: [AtomicU32; PROFILE_DIMS.len()],
     global_logins: AtomicU32,
     global_users: AtomicU32,
@@ -369,22 +495,53 @@ impl MemoryStore {
     pub fn new(limits: MemoryLimits) -> Self {
         let window = Duration::from_millis(LONGEST_MS.unsigned_abs() + 3_600_000);
         MemoryStore {
-            profiles: Cache::builder()
+            profiles: Map::Shared(
+                Cache::builder()
+                    .max_capacity(limits.max_profiles)
+                    .time_to_idle(limits.profile_ttl)
+                    .build(),
+            ),
+            counters: Map::Shared(
+                Cache::builder()
+                    .max_capacity(limits.max_counters)
+                    .time_to_idle(window)
+                    .build(),
+            ),
+            pending: Map::Shared(
+                Cache::builder()
+                    .max_capacity(limits.max_pending)
+                    .time_to_live(limits.decision_ttl)
+                    .build(),
+            ),
+            global_seen: Map::Shared(
+                Cache::builder()
+                    .max_capacity(limits.max_counters)
+                    .time_to_idle(limits.profile_ttl)
+                    .build(),
+            ),
+            global_distinct: std::array::from_fn(|_| AtomicU32::new(0)),
+            global_logins: AtomicU32::new(0),
+            global_users: AtomicU32::new(0),
+            recent: Cache::builder()
                 .max_capacity(limits.max_profiles)
-                .time_to_idle(limits.profile_ttl)
-                .build(),
-            counters: Cache::builder()
-                .max_capacity(limits.max_counters)
-                .time_to_idle(window)
-                .build(),
-            pending: Cache::builder()
-                .max_capacity(limits.max_pending)
                 .time_to_live(limits.decision_ttl)
                 .build(),
-            global_seen: Cache::builder()
-                .max_capacity(limits.max_counters)
-                .time_to_idle(limits.profile_ttl)
-                .build(),
+            limits,
+        }
+    }
+
+    /// A store for one thread driving it (replay): the same state and the
+    /// same answers as [`MemoryStore::new`], kept in plain maps bounded by
+    /// the same capacities (second-chance eviction instead of moka's
+    /// TinyLFU, so the two may forget different entries once a cap is
+    /// reached) and without wall-clock TTLs (a replay's clock is its rows').
+    /// Each call costs a fraction of the concurrent caches'.
+    pub fn new_local(limits: MemoryLimits) -> Self {
+        MemoryStore {
+            profiles: Map::Local(Mutex::new(ClockMap::new(limits.max_profiles))),
+            counters: Map::Local(Mutex::new(ClockMap::new(limits.max_counters))),
+            pending: Map::Local(Mutex::new(ClockMap::new(limits.max_pending))),
+            global_seen: Map::Local(Mutex::new(ClockMap::new(limits.max_counters))),
             global_distinct: std::array::from_fn(|_| AtomicU32::new(0)),
             global_logins: AtomicU32::new(0),
             global_users: AtomicU32::new(0),
@@ -436,8 +593,7 @@ impl MemoryStore {
 
     /// Profiles currently held (for tests and memory measurements).
     pub fn profile_count(&self) -> u64 {
-        self.profiles.run_pending_tasks();
-        self.profiles.entry_count()
+        self.profiles.len()
     }
 }
 
@@ -503,9 +659,10 @@ impl Store for MemoryStore {
         // No per-user index in memory: one pass over the pending decisions.
         let mine: Vec<u128> = self
             .pending
-            .iter()
+            .entries()
+            .into_iter()
             .filter(|(_, p)| p.user == user)
-            .map(|(d, _)| *d)
+            .map(|(d, _)| d)
             .collect();
         for d in mine {
             if self.pending.remove(&d).is_some() {
@@ -872,5 +1029,61 @@ mod tests {
         assert_eq!(v.profile.distinct(Dim::Device), 4);
         assert_eq!(v.profile.seen(Dim::Device), 1);
         assert_eq!(v.profile.seen(Dim::Ip), 10);
+    }
+
+    #[test]
+    fn the_clock_map_is_bounded_and_gives_read_entries_a_second_chance() {
+        let mut m: ClockMap<u32, u32> = ClockMap::new(3);
+        for k in 0..3 {
+            m.insert(k, k * 10);
+        }
+        // 0 is read, so the hand passes it over and evicts 1.
+        assert_eq!(m.get(&0), Some(0));
+        m.insert(3, 30);
+        assert_eq!(m.map.len(), 3);
+        assert_eq!(m.get(&1), None);
+        assert_eq!(m.get(&0), Some(0));
+        for k in 4..100 {
+            m.insert(k, k);
+            assert!(m.map.len() <= 3);
+        }
+        // Re-inserting an existing key replaces it in place.
+        m.insert(99, 7);
+        assert_eq!(m.get(&99), Some(7));
+        assert!(m.ring.len() <= 3 + 1);
+    }
+
+    #[test]
+    fn the_local_store_answers_like_the_shared_one() {
+        let h = IdHasher::random();
+        let limits = MemoryLimits {
+            history_per_dim: 4,
+            ..MemoryLimits::default()
+        };
+        let shared = MemoryStore::new(limits.clone());
+        let local = MemoryStore::new_local(limits);
+        for i in 0..400u128 {
+            let user = format!("u{}", i % 7);
+            let dev = format!("d{}", i % 5);
+            let ip = format!("10.0.{}.{}", i % 3, i % 11);
+            let at = T0 + i as i64 * 37_000;
+            let o = obs(&h, i, &user, &dev, &ip, at, i % 6 == 0);
+            assert_eq!(shared.observe_sync(&o), local.observe_sync(&o), "{i}");
+            let (action, outcome) = match i % 5 {
+                0 => (Action::Allow, Outcome::LoginSucceeded),
+                1 => (Action::StepUp, Outcome::StepUpPassed),
+                2 => (Action::StepUp, Outcome::StepUpFailed),
+                3 if i % 4 == 0 => (Action::Allow, Outcome::UserReportedFraud),
+                _ => continue,
+            };
+            let back = if outcome.is_fraud() { i - 3 } else { i };
+            let r = report(back, action, outcome, at + 1);
+            assert_eq!(
+                shared.report_sync(&r).map(|e| e.profile_updated).ok(),
+                local.report_sync(&r).map(|e| e.profile_updated).ok(),
+                "{i}"
+            );
+        }
+        assert_eq!(shared.profile_count(), local.profile_count());
     }
 }

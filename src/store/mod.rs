@@ -5,6 +5,7 @@
 //! Identifiers never reach a store raw: the engine turns them into [`Key`]s
 //! with a keyed hash ([`IdHasher`]) first.
 
+pub mod fxhash;
 pub mod memory;
 pub mod redis;
 pub mod window;
@@ -41,7 +42,15 @@ impl Key {
 /// and is not printed by `Debug`.
 #[derive(Clone)]
 pub struct IdHasher {
-    mac: Hmac<Sha256>,
+    kind: HasherKind,
+}
+
+#[derive(Clone)]
+enum HasherKind {
+    Hmac(Box<Hmac<Sha256>>),
+    /// SipHash-2-4 under two fixed seeds: not a MAC, for keys that never
+    /// leave the process (replay).
+    Local([u64; 2]),
 }
 
 impl fmt::Debug for IdHasher {
@@ -58,7 +67,30 @@ impl IdHasher {
         // falls back to a zero key of block size rather than panic.
         let mac = <Hmac<Sha256> as Mac>::new_from_slice(secret)
             .unwrap_or_else(|_| <Hmac<Sha256> as hmac::digest::KeyInit>::new(&Default::default()));
-        IdHasher { mac }
+        IdHasher {
+            kind: HasherKind::Hmac(Box::new(mac)),
+        }
+    }
+
+    /// A fast hasher for one process that keeps no state outside itself
+    /// (replay): keys are SipHash-2-4 under fixed seeds, so they are stable
+    /// and as collision-free as HMAC keys, but guessable — never use it where
+    /// keys are stored or leave the process. [`IdHasher::tag`] is not a MAC
+    /// under it either.
+    pub fn local() -> Self {
+        IdHasher {
+            kind: HasherKind::Local([0x6e_6f74_6d61_6321, 0x7265_706c_6179_2121]),
+        }
+    }
+
+    fn sip(seed: u64, parts: &[&[u8]]) -> u64 {
+        use std::hash::Hasher as _;
+        #[expect(deprecated, reason = "std's only SipHash with explicit keys")]
+        let mut h = std::hash::SipHasher::new_with_keys(seed, !seed);
+        for p in parts {
+            h.write(p);
+        }
+        h.finish()
     }
 
     /// A hasher with a random secret: keys are stable for this process only.
@@ -69,7 +101,17 @@ impl IdHasher {
 
     /// The key of `value` in the identifier space `domain` ("user", "ip", …).
     pub fn key(&self, domain: Dim, value: &[u8]) -> Key {
-        let mut mac = self.mac.clone();
+        let mac = match &self.kind {
+            HasherKind::Hmac(mac) => mac,
+            HasherKind::Local(seeds) => {
+                let parts: [&[u8]; 3] = [domain.as_str().as_bytes(), &[0], value];
+                let mut k = [0u8; 16];
+                k[..8].copy_from_slice(&Self::sip(seeds[0], &parts).to_le_bytes());
+                k[8..].copy_from_slice(&Self::sip(seeds[1], &parts).to_le_bytes());
+                return Key(k);
+            }
+        };
+        let mut mac = (**mac).clone();
         mac.update(domain.as_str().as_bytes());
         mac.update(&[0]);
         mac.update(value);
@@ -81,7 +123,13 @@ impl IdHasher {
 
     /// A MAC over `data`, for decision ids.
     pub fn tag(&self, data: &[u8]) -> [u8; 8] {
-        let mut mac = self.mac.clone();
+        let mac = match &self.kind {
+            HasherKind::Hmac(mac) => mac,
+            HasherKind::Local(seeds) => {
+                return Self::sip(seeds[0], &[b"decision-id\0", data]).to_le_bytes();
+            }
+        };
+        let mut mac = (**mac).clone();
         mac.update(b"decision-id\0");
         mac.update(data);
         let out = mac.finalize().into_bytes();
