@@ -4,7 +4,9 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, replay, serve, simulate, train};
+use riskgate::cli::{
+    Cli, Command, RulesCommand, admin, bench, eval, replay, serve, simulate, train,
+};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;

@@ -32,6 +32,10 @@ pub struct TrainArgs {
     /// L2 penalty (linfa's alpha, on the summed log loss of standardized inputs).
     #[arg(long, default_value_t = 1.0)]
     pub l2: f64,
+    /// Share of legitimate logins (correct password, user with history) the
+    /// shipped policy's STEP_UP threshold should challenge: sets the intercept.
+    #[arg(long, default_value_t = 0.02)]
+    pub reauth_budget: f64,
     /// Solver iterations (L-BFGS).
     #[arg(long, default_value_t = 200)]
     pub max_iterations: u64,
@@ -65,6 +69,7 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         seed: a.seed,
         alpha: a.l2,
         max_iterations: a.max_iterations,
+        reauth_budget: a.reauth_budget,
         ..TrainOptions::new(&a.name, &today())
     };
     let started = std::time::Instant::now();
@@ -92,12 +97,15 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         out.display()
     );
     println!(
-        "held out: AUC {}, log loss {:.4} (uncalibrated {:.4}); Platt a = {:.3}, b = {:.3}",
+        "held out: AUC {}, log loss {:.4} (uncalibrated {:.4}); Platt a = {:.3}, b = {:.3}; operating-point shift {:+.3} (STEP_UP at {} for {:.1}% of legitimate logins)",
         f(m.auc),
         m.log_loss,
         m.log_loss_uncalibrated,
         model.calibration.a,
-        model.calibration.b
+        model.calibration.b,
+        model.calibration.shift,
+        model.calibration.medium_threshold,
+        100.0 * model.calibration.reauth_budget
     );
     println!(
         "{:<12} {:>8} {:>8} {:>14}   (held-out users, correct password, with history; {} legitimate)",

@@ -25,6 +25,12 @@
 //! - **Calibration.** Platt scaling fitted on the held-out users' scores and
 //!   folded into the weights and intercept, so serving stays one dot
 //!   product: `sigmoid(a·z + b)`.
+//! - **Operating point.** Platt-calibrated scores are probabilities at the
+//!   training data's attack base rate, which says nothing about where the
+//!   shipped policy's `medium` threshold (STEP_UP) should fall. The
+//!   intercept is shifted (a prior-odds shift: ranking and reasons are
+//!   unchanged) so that `medium` challenges `reauth_budget` of the held-out
+//!   legitimate logins with a correct password and history.
 //! - **Held-out metrics.** ROC AUC and log loss over every held-out row, and
 //!   in the published protocol (rows with a correct password by users with a
 //!   prior verified login) the AUC and the re-authentication rate of
@@ -67,6 +73,9 @@ pub struct TrainOptions {
     /// L2 penalty weight (linfa's `alpha`).
     pub alpha: f64,
     pub max_iterations: u64,
+    /// Share of legitimate logins (correct password, with history) the
+    /// shipped policy's `medium` threshold should challenge.
+    pub reauth_budget: f64,
     /// Date for the version string, `YYYY-MM-DD`.
     pub date: String,
 }
@@ -80,6 +89,7 @@ impl TrainOptions {
             seed: 1,
             alpha: 1.0,
             max_iterations: 200,
+            reauth_budget: 0.02,
             date: date.into(),
         }
     }
@@ -151,11 +161,7 @@ pub fn held_out(seed: u64, user: &str, holdout: f64) -> bool {
 
 /// Replays `input` through the core (shipped rules and prior model) and
 /// collects the features and labels of every row.
-pub fn collect<R: io::Read>(
-    input: R,
-    seed: u64,
-    holdout: f64,
-) -> Result<Examples, TrainError> {
+pub fn collect<R: io::Read>(input: R, seed: u64, holdout: f64) -> Result<Examples, TrainError> {
     let reader = RbaReader::new(io::BufReader::with_capacity(1 << 16, input))?;
     let rules = RuleSet::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
     let model = Model::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
@@ -244,6 +250,11 @@ pub struct Calibration {
     pub b: f64,
     pub fitted_on: &'static str,
     pub folded_into_weights: bool,
+    /// Log-odds added to the intercept after calibration (operating point).
+    pub shift: f64,
+    /// The policy `medium` threshold the shift aims at.
+    pub medium_threshold: f64,
+    pub reauth_budget: f64,
 }
 
 #[derive(Clone, Debug, Serialize)]
@@ -330,6 +341,12 @@ pub fn fit(
             opts.holdout
         )));
     }
+    if !(opts.reauth_budget > 0.0 && opts.reauth_budget < 1.0) {
+        return Err(TrainError::Options(format!(
+            "the re-authentication budget must be between 0 and 1, got `{}`",
+            opts.reauth_budget
+        )));
+    }
     if !(opts.alpha.is_finite() && opts.alpha >= 0.0) {
         return Err(TrainError::Options(format!(
             "the L2 penalty must be finite and >= 0, got `{}`",
@@ -339,7 +356,8 @@ pub fn fit(
     let n_in = INPUTS.len();
     let train: Vec<usize> = (0..ex.len()).filter(|i| !ex.held_out[*i]).collect();
     let test: Vec<usize> = (0..ex.len()).filter(|i| ex.held_out[*i]).collect();
-    let count = |rows: &[usize], attack: bool| rows.iter().filter(|i| ex.attack[**i] == attack).count();
+    let count =
+        |rows: &[usize], attack: bool| rows.iter().filter(|i| ex.attack[**i] == attack).count();
     for (what, rows) in [("training", &train), ("held-out", &test)] {
         if count(rows, true) == 0 || count(rows, false) == 0 {
             return Err(TrainError::Data(format!(
@@ -387,7 +405,12 @@ pub fn fit(
         m
     };
     let labels = |rows: &[usize]| rows.iter().map(|i| ex.attack[*i]).collect::<Vec<_>>();
-    let (w, b0) = fit_logistic(matrix(&train), labels(&train), opts.alpha, opts.max_iterations)?;
+    let (w, b0) = fit_logistic(
+        matrix(&train),
+        labels(&train),
+        opts.alpha,
+        opts.max_iterations,
+    )?;
 
     // Held-out margins, then Platt scaling on them.
     let xt = matrix(&test);
@@ -408,6 +431,26 @@ pub fn fit(
         )));
     }
     let p_cal: Vec<f64> = z.iter().map(|z| sigmoid(a * z + pb)).collect();
+
+    // Operating point: the (1 - budget) quantile of the calibrated held-out
+    // legitimate margins lands on the policy's `medium` threshold.
+    let rules = RuleSet::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
+    let medium = rules.policy.medium;
+    let mut legit_margins: Vec<f64> = test
+        .iter()
+        .zip(&z)
+        .filter(|(i, _)| !ex.attack[**i] && ex.evaluated[**i])
+        .map(|(_, z)| a * z + pb)
+        .collect();
+    legit_margins.sort_by(f64::total_cmp);
+    let shift = match legit_margins.len() {
+        0 => 0.0,
+        n => {
+            let k = (((1.0 - opts.reauth_budget) * n as f64).floor() as usize).min(n - 1);
+            let logit_medium = (medium / (1.0 - medium)).ln();
+            logit_medium - legit_margins[k]
+        }
+    };
 
     // Metrics on the held-out rows.
     let sorted = |mut v: Vec<f64>| {
@@ -503,7 +546,7 @@ pub fn fit(
         ),
         features,
         weights,
-        intercept: a * b0 + pb,
+        intercept: a * b0 + pb + shift,
         mean: means,
         scale: scales,
         calibration: Calibration {
@@ -512,6 +555,9 @@ pub fn fit(
             b: pb,
             fitted_on: "held-out users",
             folded_into_weights: true,
+            shift,
+            medium_threshold: medium,
+            reauth_budget: opts.reauth_budget,
         },
         training: Training {
             data: DataFingerprint {
@@ -523,7 +569,8 @@ pub fn fit(
                 held_out_rows: test.len(),
             },
             held_out: metrics,
-            split: "by user: sha256(seed_le || user_id), first 8 bytes as a fraction < holdout".into(),
+            split: "by user: sha256(seed_le || user_id), first 8 bytes as a fraction < holdout"
+                .into(),
             seed: opts.seed,
             holdout: opts.holdout,
             library: format!("linfa {LINFA_VERSION}, linfa-logistic {LINFA_VERSION} (L-BFGS)"),
@@ -539,15 +586,15 @@ pub fn fit(
         },
     };
     // The file must load as serving loads it.
-    Model::parse(&model.to_json(), "trained model").map_err(|e| TrainError::Model(e.to_string()))?;
+    Model::parse(&model.to_json(), "trained model")
+        .map_err(|e| TrainError::Model(e.to_string()))?;
     Ok(model)
 }
 
 /// Reads, fingerprints, replays and trains on a file.
 pub fn train_file(path: &Path, opts: &TrainOptions) -> Result<TrainedModel, TrainError> {
-    let bytes = std::fs::read(path).map_err(|e| {
-        TrainError::Data(format!("cannot read `{}`: {e}", path.display()))
-    })?;
+    let bytes = std::fs::read(path)
+        .map_err(|e| TrainError::Data(format!("cannot read `{}`: {e}", path.display())))?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let ex = collect(&bytes[..], opts.seed, opts.holdout)?;
     fit(&ex, &sha, opts)
