@@ -108,3 +108,51 @@ fn holdout_outside_zero_one_is_a_usage_error() {
     let e = train::train_file(&path, &opts).unwrap_err().to_string();
     assert!(e.contains("`--holdout` must be between 0 and 1"), "{e}");
 }
+
+#[test]
+fn inputs_kept_from_the_prior_or_against_its_sign_are_not_learned() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("train.csv");
+    std::fs::write(&path, simulated(14)).unwrap();
+    let mut opts = TrainOptions::new("k", "2026-01-01");
+    opts.keep_prior = vec!["new_user".into()];
+    opts.sign_from_prior = true;
+    let m = train::train_file(&path, &opts).unwrap();
+    let prior: serde_json::Value =
+        serde_json::from_str(riskgate::model::DEFAULT_MODEL_JSON).unwrap();
+    let prior_weight = |name: &str| prior_weight_or_zero(&prior, name);
+    let t = &m.training;
+    assert!(t.carried_from_prior.contains(&"new_user".to_string()));
+    for (i, name) in m.features.iter().enumerate() {
+        if t.carried_from_prior.contains(name) {
+            // The prior's weight, rescaled by Platt's a only.
+            let expected = m.calibration.a * prior_weight(name);
+            assert!((m.weights[i] - expected).abs() < 1e-9, "{name}");
+        } else {
+            // Every learned input agrees in sign with the prior.
+            let pw = prior_weight_or_zero(&prior, name);
+            assert!(m.weights[i] * pw >= 0.0, "{name}: {} vs {pw}", m.weights[i]);
+        }
+    }
+    for name in &t.sign_conflicts {
+        assert!(t.carried_from_prior.contains(name), "{name}");
+    }
+    let e = train::train_file(
+        &path,
+        &TrainOptions {
+            keep_prior: vec!["new_devcie".into()],
+            ..TrainOptions::new("k", "2026-01-01")
+        },
+    )
+    .unwrap_err()
+    .to_string();
+    assert!(e.contains("unknown input `new_devcie`"), "{e}");
+}
+
+fn prior_weight_or_zero(prior: &serde_json::Value, name: &str) -> f64 {
+    let names = prior["features"].as_array().unwrap();
+    names
+        .iter()
+        .position(|n| n == name)
+        .map_or(0.0, |i| prior["weights"][i].as_f64().unwrap())
+}

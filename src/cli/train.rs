@@ -36,6 +36,13 @@ pub struct TrainArgs {
     /// shipped policy's STEP_UP threshold should challenge: sets the intercept.
     #[arg(long, default_value_t = 0.02)]
     pub reauth_budget: f64,
+    /// Inputs not to learn: they keep the shipped model's weight (comma-separated).
+    #[arg(long, value_delimiter = ',')]
+    pub keep_prior: Vec<String>,
+    /// Carry, instead of learning, inputs whose learned weight has the
+    /// opposite sign to the shipped model's, and refit without them.
+    #[arg(long)]
+    pub sign_from_prior: bool,
     /// Solver iterations (L-BFGS).
     #[arg(long, default_value_t = 200)]
     pub max_iterations: u64,
@@ -70,6 +77,8 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         alpha: a.l2,
         max_iterations: a.max_iterations,
         reauth_budget: a.reauth_budget,
+        keep_prior: a.keep_prior.clone(),
+        sign_from_prior: a.sign_from_prior,
         ..TrainOptions::new(&a.name, &today())
     };
     let started = std::time::Instant::now();
@@ -122,8 +131,14 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
     }
     if !t.carried_from_prior.is_empty() {
         println!(
-            "constant in the data, prior weight kept: {}",
+            "not learned, prior weight kept: {}",
             t.carried_from_prior.join(", ")
+        );
+    }
+    if !t.sign_conflicts.is_empty() {
+        println!(
+            "learned against the prior's sign, so carried: {}",
+            t.sign_conflicts.join(", ")
         );
     }
     println!("weights (log-odds per standard deviation; carried inputs per unit):");

@@ -19,7 +19,10 @@
 //!   standardized by its training mean and standard deviation. An input
 //!   constant in the data (say `tor_exit` without a GeoIP database) carries
 //!   no information: it keeps the prior model's weight, unstandardized, and
-//!   is listed under `training.carried_from_prior`.
+//!   is listed under `training.carried_from_prior`; so do inputs named in
+//!   `keep_prior` and, with `sign_from_prior`, inputs whose learned weight
+//!   has the opposite sign to the prior's (collinear inputs can trade
+//!   weight; the fit is repeated without them, `training.sign_conflicts`).
 //! - **Fit.** L2-regularized logistic regression (linfa-logistic, L-BFGS);
 //!   the penalty `alpha/2·‖w‖²` is added to the summed log loss.
 //! - **Calibration.** Platt scaling fitted on the held-out users' scores and
@@ -76,6 +79,11 @@ pub struct TrainOptions {
     /// Share of legitimate logins (correct password, with history) the
     /// shipped policy's `medium` threshold should challenge.
     pub reauth_budget: f64,
+    /// Inputs not learned, keeping the shipped model's weight.
+    pub keep_prior: Vec<String>,
+    /// Carry (instead of learn) inputs whose learned weight has the
+    /// opposite sign to the shipped model's.
+    pub sign_from_prior: bool,
     /// Date for the version string, `YYYY-MM-DD`.
     pub date: String,
 }
@@ -90,6 +98,8 @@ impl TrainOptions {
             alpha: 1.0,
             max_iterations: 200,
             reauth_budget: 0.02,
+            keep_prior: Vec::new(),
+            sign_from_prior: false,
             date: date.into(),
         }
     }
@@ -266,7 +276,12 @@ pub struct Training {
     pub holdout: f64,
     pub library: String,
     pub regularization: String,
+    /// Inputs not learned: the prior's weight (times Platt's `a`), centred
+    /// on the training mean.
     pub carried_from_prior: Vec<String>,
+    /// Inputs whose learned weight had the opposite sign to the prior's, so
+    /// were carried instead.
+    pub sign_conflicts: Vec<String>,
     pub features_replayed_with: String,
 }
 
@@ -329,6 +344,18 @@ fn fit_logistic(
     Ok((w, sign * fitted.intercept()))
 }
 
+/// The standardized `cols` of `rows`.
+fn matrix(ex: &Examples, rows: &[usize], cols: &[usize], mean: &[f64], sd: &[f64]) -> Array2<f64> {
+    let mut m = Array2::<f64>::zeros((rows.len(), cols.len()));
+    for (r, &i) in rows.iter().enumerate() {
+        let row = ex.row(i);
+        for (c, &j) in cols.iter().enumerate() {
+            m[[r, c]] = (row[j] - mean[j]) / sd[j];
+        }
+    }
+    m
+}
+
 /// Trains on collected examples.
 pub fn fit(
     ex: &Examples,
@@ -384,7 +411,6 @@ pub fn fit(
         }
     }
     sd.iter_mut().for_each(|s| *s = (*s / nt).sqrt());
-    let used: Vec<usize> = (0..n_in).filter(|j| sd[*j] > 1e-9).collect();
     let prior = Model::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
     let prior_json: serde_json::Value = serde_json::from_str(crate::model::DEFAULT_MODEL_JSON)
         .map_err(|e| TrainError::Shipped(e.to_string()))?;
@@ -393,31 +419,66 @@ pub fn fit(
         let pos = names.iter().position(|n| n.as_str() == Some(name))?;
         prior_json.get("weights")?.as_array()?.get(pos)?.as_f64()
     };
-
-    let matrix = |rows: &[usize]| {
-        let mut m = Array2::<f64>::zeros((rows.len(), used.len()));
-        for (r, &i) in rows.iter().enumerate() {
-            let row = ex.row(i);
-            for (c, &j) in used.iter().enumerate() {
-                m[[r, c]] = (row[j] - mean[j]) / sd[j];
-            }
+    // Inputs not learned: constant in the data, asked for, or (with
+    // `sign_from_prior`) learned against the prior's sign. They keep the
+    // prior's weight, centred on their training mean.
+    let mut kept: Vec<usize> = Vec::new();
+    for name in &opts.keep_prior {
+        let Some(j) = INPUTS.iter().position(|i| i.name == name) else {
+            return Err(TrainError::Options(format!("unknown input `{name}`")));
+        };
+        if prior_weight(name).is_none() {
+            return Err(TrainError::Options(format!(
+                "input `{name}` has no weight in the shipped model to keep"
+            )));
         }
-        m
-    };
+        kept.push(j);
+    }
+    let mut sign_conflicts = Vec::new();
     let labels = |rows: &[usize]| rows.iter().map(|i| ex.attack[*i]).collect::<Vec<_>>();
-    let (w, b0) = fit_logistic(
-        matrix(&train),
-        labels(&train),
-        opts.alpha,
-        opts.max_iterations,
-    )?;
+    let (used, w, b0) = loop {
+        let used: Vec<usize> = (0..n_in)
+            .filter(|j| sd[*j] > 1e-9 && !kept.contains(j))
+            .collect();
+        let x = matrix(ex, &train, &used, &mean, &sd);
+        let (w, b0) = fit_logistic(x, labels(&train), opts.alpha, opts.max_iterations)?;
+        // One at a time, the largest conflict first: carrying one input
+        // changes what the others learn.
+        let worst = used
+            .iter()
+            .zip(&w)
+            .filter(|(j, w)| {
+                opts.sign_from_prior
+                    && prior_weight(INPUTS[**j].name).is_some_and(|pw| pw * **w < 0.0)
+            })
+            .max_by(|a, b| a.1.abs().total_cmp(&b.1.abs()))
+            .map(|(j, _)| *j);
+        let Some(j) = worst else {
+            break (used, w, b0);
+        };
+        sign_conflicts.push(INPUTS[j].name.to_string());
+        kept.push(j);
+    };
+    // Every input the file carries from the prior (constant or kept).
+    let carried: Vec<(usize, f64)> = (0..n_in)
+        .filter(|j| !used.contains(j))
+        .filter_map(|j| prior_weight(INPUTS[j].name).map(|pw| (j, pw)))
+        .collect();
 
-    // Held-out margins, then Platt scaling on them.
-    let xt = matrix(&test);
+    // Held-out margins (learned and carried terms), then Platt scaling.
+    let xt = matrix(ex, &test, &used, &mean, &sd);
     let z: Vec<f64> = xt
         .rows()
         .into_iter()
-        .map(|r| b0 + r.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>())
+        .zip(&test)
+        .map(|(r, &i)| {
+            let row = ex.row(i);
+            b0 + r.iter().zip(&w).map(|(x, w)| x * w).sum::<f64>()
+                + carried
+                    .iter()
+                    .map(|(j, pw)| pw * (row[*j] - mean[*j]))
+                    .sum::<f64>()
+        })
         .collect();
     let yt = labels(&test);
     let p_raw: Vec<f64> = z.iter().map(|z| sigmoid(*z)).collect();
@@ -517,19 +578,16 @@ pub fn fit(
         means.push(mean[j]);
         scales.push(sd[j]);
     }
-    let mut carried = Vec::new();
-    for j in (0..n_in).filter(|j| !used.contains(j)) {
-        let name = INPUTS[j].name;
-        if let Some(pw) = prior_weight(name) {
-            // Constant in the data: its value there adds (pw·value) to every
-            // training row, which the intercept must not count twice.
-            features.push(name.to_string());
-            weights.push(pw);
-            means.push(mean[j]);
-            scales.push(1.0);
-            carried.push(name.to_string());
-        }
+    for &(j, pw) in &carried {
+        features.push(INPUTS[j].name.to_string());
+        weights.push(a * pw);
+        means.push(mean[j]);
+        scales.push(1.0);
     }
+    let carried: Vec<String> = carried
+        .iter()
+        .map(|(j, _)| INPUTS[*j].name.to_string())
+        .collect();
     let mut label_counts = BTreeMap::new();
     for l in &ex.label {
         let name = ex.labels.get(usize::from(*l)).cloned().unwrap_or_default();
@@ -579,6 +637,7 @@ pub fn fit(
                 opts.alpha
             ),
             carried_from_prior: carried,
+            sign_conflicts,
             features_replayed_with: format!(
                 "shipped rules and model `{}` (they decide what each row teaches)",
                 prior.version()
