@@ -17,9 +17,10 @@
 //! - [`tls`]: TLS and mutual TLS for the gRPC listener, certificates reloaded on change.
 //! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
 //! - [`simulate`]: synthetic login data in the RBA dataset's CSV layout.
+//! - [`train`]: fit the logistic model on labelled logins replayed through the core (linfa; not on the serving path).
 //! - [`admin`]: the admin API (profile, forget, trust/revoke a device) on its own listener, with token auth and audit events.
 //! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `replay`,
-//!   `simulate`, `admin`, `rules check|explain`.
+//!   `simulate`, `train`, `admin`, `rules check|explain`.
 
 pub mod admin;
 pub mod cli;
@@ -38,3 +39,4 @@ pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
+pub mod train;

@@ -4,17 +4,20 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, admin, bench, eval, replay, serve, simulate};
+use riskgate::cli::{
+    Cli, Command, RulesCommand, admin, bench, eval, replay, serve, simulate, train,
+};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
 
 fn main() -> ExitCode {
     let cli = Cli::parse();
-    // Replay and simulate are synchronous and single-threaded: no runtime.
+    // Replay, simulate and train are synchronous and single-threaded: no runtime.
     let command = match cli.command {
         Command::Replay(args) => return report(replay::run(args)),
         Command::Simulate(args) => return report(simulate::run(args)),
+        Command::Train(args) => return report(train::run(args)),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -64,6 +67,7 @@ fn main() -> ExitCode {
         Command::Admin(args) => report(runtime.block_on(admin::run(args))),
         Command::Replay(args) => report(replay::run(args)),
         Command::Simulate(args) => report(simulate::run(args)),
+        Command::Train(args) => report(train::run(args)),
     }
 }
 

@@ -1,5 +1,5 @@
 //! The command line: `serve`, `eval`, `report`, `rules check`, `rules explain`,
-//! `bench`, `replay`, `simulate`.
+//! `bench`, `replay`, `simulate`, `train`.
 
 pub mod admin;
 pub mod bench;
@@ -9,6 +9,7 @@ pub mod replay;
 pub mod rules;
 pub mod serve;
 pub mod simulate;
+pub mod train;
 
 use std::path::PathBuf;
 
@@ -55,6 +56,9 @@ pub enum Command {
     /// Write synthetic logins (legitimate users and labelled attackers) as
     /// CSV in the RBA dataset's columns plus `Attacker`.
     Simulate(simulate::SimulateArgs),
+    /// Fit the logistic model on labelled logins (RBA dataset CSV) replayed
+    /// through the core; write models/<name>.json with its held-out metrics.
+    Train(train::TrainArgs),
 }
 
 /// `riskgate serve`.

@@ -11,8 +11,9 @@
 //! ```
 //!
 //! `mean` and `scale` are optional (standardization applied before the
-//! weights); any other top-level key (training fingerprint, metrics) is kept
-//! as free-form metadata. Loading checks every feature name against the
+//! weights); any other top-level key (`calibration`, `training`: the data
+//! fingerprint and held-out metrics `riskgate train` writes) is kept as
+//! free-form metadata. Loading checks every feature name against the
 //! catalog, the lengths, and that every number is finite.
 
 use std::path::Path;
@@ -143,8 +144,9 @@ impl Model {
         for (i, name) in file.features.iter().enumerate() {
             let Some((idx, _)) = input(name) else {
                 let known: Vec<&str> = INPUTS.iter().map(|i| i.name).collect();
+                let (line, column) = locate(text, name);
                 problems.push(format!(
-                    "unknown feature `{name}` (known: {})",
+                    "unknown feature `{name}` at line {line}, column {column} (known: {})",
                     known.join(", ")
                 ));
                 continue;
@@ -204,6 +206,20 @@ impl Model {
     }
 }
 
+/// Line and column (1-based) of the string `"name"` in `text`, after the
+/// `"features"` key when there is one; (0, 0) when not found.
+fn locate(text: &str, name: &str) -> (usize, usize) {
+    let quoted = format!("\"{name}\"");
+    let from = text.find("\"features\"").unwrap_or(0);
+    let Some(at) = text[from..].find(&quoted).map(|i| i + from) else {
+        return (0, 0);
+    };
+    let before = &text[..at];
+    let line = before.matches('\n').count() + 1;
+    let column = before.rfind('\n').map_or(at, |nl| at - nl - 1) + 1;
+    (line, column)
+}
+
 /// The logistic function, clamped to [0, 1] for any input.
 pub fn sigmoid(z: f64) -> f64 {
     if z.is_nan() {
@@ -242,6 +258,16 @@ mod tests {
         )
         .unwrap_err();
         assert!(e.to_string().contains("1 features but 0 weights"), "{e}");
+    }
+
+    #[test]
+    fn unknown_feature_error_points_at_the_name() {
+        let text = "{\"format\": 1, \"version\": \"x\",\n \"features\": [\"new_device\",\n   \"new_devcie\"],\n \"weights\": [1.0, 1.0], \"intercept\": 0,\n \"training\": {\"rows\": 3}}";
+        let e = Model::parse(text, "m.json").unwrap_err().to_string();
+        assert!(
+            e.starts_with("m.json: unknown feature `new_devcie` at line 3, column 4"),
+            "{e}"
+        );
     }
 
     #[test]
