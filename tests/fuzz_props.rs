@@ -95,7 +95,14 @@ proptest! {
     fn model_json_on_mutated_shipped_model(data in mutated(MODEL)) {
         checks::model_json(&data);
     }
+
+    #[test]
+    fn rba_csv_on_a_mutated_dataset_file(data in mutated(RBA_CSV)) {
+        checks::rba_csv(&data);
+    }
 }
+
+const RBA_CSV: &str = include_str!("data/rba_small.csv");
 
 #[test]
 fn the_shipped_files_pass_the_checks() {

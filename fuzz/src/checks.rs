@@ -3,9 +3,6 @@
 //! (which include this file by path). Any input may be refused with an
 //! error; none may panic, hang, or be accepted in a form that breaks what
 //! the rest of riskgate relies on.
-//!
-//! A fourth target, the RBA CSV reader (replay), is to be added here once
-//! that module lands.
 
 use prost::Message as _;
 use riskgate::domain::UnixMillis;
@@ -93,6 +90,24 @@ pub fn model_json(data: &[u8]) {
             }
         }
         Err(e) => assert!(!e.to_string().is_empty()),
+    }
+}
+
+/// Arbitrary bytes as an RBA dataset CSV (what `riskgate replay` reads):
+/// the reader refuses a bad header or a bad row with an error naming where,
+/// or counts rows; it never panics, and reading the same bytes twice gives
+/// the same answer.
+pub fn rba_csv(data: &[u8]) {
+    let first = riskgate::replay::reader::read_all(data);
+    let again = riskgate::replay::reader::read_all(data);
+    match (first, again) {
+        (Ok(a), Ok(b)) => assert_eq!(a, b),
+        (Err(a), Err(b)) => {
+            let message = a.to_string();
+            assert!(!message.is_empty());
+            assert_eq!(message, b.to_string());
+        }
+        (a, b) => panic!("two reads of the same bytes disagree: {a:?} vs {b:?}"),
     }
 }
 
