@@ -7,26 +7,18 @@ use super::agents::Agents;
 use super::world::{Geo, NONE, World};
 use super::{Label, SimError, Summary};
 
-/// The header line, in column order.
-pub const HEADER: [&str; 17] = [
-    "index",
-    "Login Timestamp",
-    "User ID",
-    "Round-Trip Time [ms]",
-    "IP Address",
-    "Country",
-    "Region",
-    "City",
-    "ASN",
-    "User Agent String",
-    "Browser Name and Version",
-    "OS Name and Version",
-    "Device Type",
-    "Login Successful",
-    "Is Attack IP",
-    "Is Account Takeover",
-    "Attacker",
-];
+/// The header line, in column order: the public dataset's columns (as
+/// replay reads them) and `Attacker`.
+pub const HEADER: [&str; 17] = {
+    use crate::replay::reader::{ATTACKER_COLUMN, COLUMNS};
+    let mut h = [ATTACKER_COLUMN; 17];
+    let mut i = 0;
+    while i < COLUMNS.len() {
+        h[i] = COLUMNS[i];
+        i += 1;
+    }
+    h
+};
 
 /// An RTT that is not written (the dataset's empty cells).
 pub const NO_RTT: u32 = u32::MAX;
