@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Runs one fuzz target for a bounded time on the stable toolchain:
-#   bash fuzz/run.sh TARGET [SECONDS]     (TARGET: grpc_convert, rules_parse, model_json)
+#   bash fuzz/run.sh TARGET [SECONDS]     (TARGET: grpc_convert, rules_parse, model_json, rba_csv)
 # libFuzzer with coverage instrumentation, no sanitizer (ASan needs
 # nightly; riskgate forbids unsafe code, so panics, hangs and runaway
 # memory are what there is to find). Seeds: the shipped rule file and
-# model. Crashes land in fuzz/artifacts/TARGET/.
+# model, and the hand-written RBA CSV fixture. Crashes land in fuzz/artifacts/TARGET/.
 set -euo pipefail
 cd "$(dirname "$0")"
 target="${1:?usage: fuzz/run.sh TARGET [SECONDS]}"
@@ -14,6 +14,7 @@ mkdir -p "corpus/$target"
 case "$target" in
   rules_parse) seeds=(../rules) ;;
   model_json) seeds=(../models) ;;
+  rba_csv) seeds=(../tests/data) ;;
   *) seeds=() ;;
 esac
 # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: 2 GiB.
