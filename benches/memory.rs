@@ -1,19 +1,22 @@
 //! Resident memory of the memory store per learned user.
 //!
 //! Learns 1,000,000 distinct users (each with their own device and home IP,
-//! a user agent from a small set) with `observe_sync` + `report_sync`
-//! (LOGIN_SUCCEEDED on an ALLOW), and prints the growth of the resident set
-//! (`/proc/self/statm`, resident pages × 4 KiB) in two stages: after the
-//! observations (velocity counters and pending decisions), and after the
-//! reports (profiles and global value counts). Run: `cargo bench --bench memory`.
+//! a user agent from a small set) the way the server does: `observe_sync`,
+//! then `record_decision` (the answer, for the admin API's recent
+//! decisions), then `report_sync` (LOGIN_SUCCEEDED on an ALLOW). Prints the
+//! growth of the resident set (`/proc/self/statm`, resident pages × 4 KiB)
+//! in two stages: after the observations and records (velocity counters,
+//! pending decisions), and after the reports (profiles and global value
+//! counts). Run: `cargo bench --bench memory`.
 //! Set `RISKGATE_MEMORY_USERS` to measure another count.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::time::Instant;
 
-use riskgate::domain::{Action, Outcome, UnixMillis};
+use riskgate::domain::{Action, Decision, Outcome, Reason, RiskLevel, UnixMillis};
+use riskgate::engine::encode_decision_id;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
-use riskgate::store::{Dim, Facts, IdHasher, Observation, OutcomeReport};
+use riskgate::store::{Dim, Facts, IdHasher, Observation, OutcomeReport, Store};
 
 const PAGE: u64 = 4096;
 const T0: i64 = 1_767_000_000_000;
@@ -68,7 +71,18 @@ fn main() {
         .and_then(|v| v.parse().ok())
         .unwrap_or(1_000_000);
     let h = IdHasher::new(b"memory-bench");
-    let limits = MemoryLimits::default();
+    // Room for everything: each user's IP and device counters (2 per user)
+    // and their global value counts (3 new per user), with 10 % slack for
+    // the per-shard caps, so every user is really learned and nothing is
+    // evicted. At the default limits (1M of each) the store would stay
+    // within them by evicting instead.
+    let room = |n: u64| n + n / 10;
+    let limits = MemoryLimits {
+        max_profiles: room(users),
+        max_counters: room(3 * users),
+        max_pending: room(users),
+        ..MemoryLimits::default()
+    };
     println!(
         "memory store limits: max_profiles {}, max_counters {}, max_pending {}, history_per_dim {}",
         limits.max_profiles, limits.max_counters, limits.max_pending, limits.history_per_dim
@@ -78,9 +92,26 @@ fn main() {
     let started = Instant::now();
 
     for i in 0..users {
-        store.observe_sync(&observation(&h, i));
+        let obs = observation(&h, i);
+        store.observe_sync(&obs);
+        let answer = Decision {
+            decision_id: encode_decision_id(&h, obs.decision, obs.user, Action::Allow),
+            action: Action::Allow,
+            score: 0.07,
+            level: RiskLevel::Low,
+            reasons: vec![
+                Reason::new("new_user", "no verified login yet for this user", 0.5),
+                Reason::new("new_device", "first login from this device", 0.4),
+            ],
+            acceptable_factors: Vec::new(),
+            policy_version: String::new(),
+            model_version: String::new(),
+            degraded_signals: Vec::new(),
+        };
+        store
+            .record_decision(obs.user, obs.decision, obs.at, &answer)
+            .unwrap();
     }
-    store.profile_count(); // runs moka's pending maintenance
     let observed = resident_bytes();
 
     let mut taught = 0u64;

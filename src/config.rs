@@ -110,6 +110,9 @@ pub struct RawStore {
     pub key_prefix: Option<String>,
     /// A Redis profile not taught for this many days expires (default 90).
     pub profile_ttl_days: Option<u64>,
+    /// How often each replica merges its deployment-wide attempt and
+    /// failure counts into Redis and reads everyone's back (default 100).
+    pub global_flush_ms: Option<u64>,
 }
 
 #[derive(Debug, Default, Deserialize)]
@@ -177,6 +180,8 @@ pub struct Config {
     pub key_prefix: String,
     /// Lifetime of an untaught Redis profile.
     pub profile_ttl: Duration,
+    /// Redis: how often deployment-wide counts are merged.
+    pub global_flush: Duration,
     /// `None`: the shipped rules.
     pub rules_path: Option<PathBuf>,
     /// `None`: the shipped model.
@@ -429,6 +434,10 @@ impl Config {
                 "store.key_prefix must be 1 to 64 characters without braces or spaces".into(),
             );
         }
+        let global_flush_ms = raw.store.global_flush_ms.unwrap_or(100);
+        if !(10..=10_000).contains(&global_flush_ms) {
+            problems.push("store.global_flush_ms must be between 10 and 10000".into());
+        }
         let profile_ttl_days = raw.store.profile_ttl_days.unwrap_or(90);
         if !(1..=3650).contains(&profile_ttl_days) {
             problems.push("store.profile_ttl_days must be between 1 and 3650".into());
@@ -526,6 +535,7 @@ impl Config {
             redis_cluster,
             key_prefix,
             profile_ttl: Duration::from_secs(profile_ttl_days * 86_400),
+            global_flush: Duration::from_millis(global_flush_ms),
             rules_path,
             model_path,
             reload_interval: Duration::from_millis(reload_ms),

@@ -8,8 +8,6 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
-use base64::Engine as _;
-use base64::engine::general_purpose::URL_SAFE_NO_PAD;
 
 use crate::domain::{Action, Decision, Factor, LoginAttempt, Outcome, Reason, UnixMillis};
 use crate::features::{self, DegradedFeatures, FeatureSettings, Features, INPUTS};
@@ -18,9 +16,7 @@ use crate::policy::{self, Context};
 use crate::rules::RuleSet;
 use crate::signals::geo::GeoResolver;
 use crate::signals::{self, device::UaParser};
-use crate::store::{
-    DecisionRecord, IdHasher, Key, OutcomeReport, ReportEffect, Store, StoreError, StoreView,
-};
+use crate::store::{IdHasher, Key, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
 use crate::telemetry::Metrics;
 
 /// Settings of the engine.
@@ -185,7 +181,14 @@ impl Engine {
     /// Decides on an attempt. Never fails: a failing store degrades.
     pub async fn evaluate(&self, attempt: LoginAttempt) -> Decision {
         let started = Instant::now();
-        let decision = uuid::Uuid::now_v7().as_u128();
+        // A time-ordered (v7) id from the thread's random generator: no
+        // system call per decision (`Uuid::now_v7` asks the OS each time).
+        let decision = uuid::Builder::from_unix_timestamp_millis(
+            u64::try_from(UnixMillis::now().0).unwrap_or(0),
+            &rand::random::<[u8; 10]>(),
+        )
+        .into_uuid()
+        .as_u128();
         let device = self.ua.parse(attempt.user_agent.as_deref());
         let geo = self.geo.as_ref().map(|g| g.lookup(attempt.ip));
         let facts = signals::facts(&self.hasher, &attempt, &device, geo.as_deref());
@@ -260,35 +263,20 @@ impl Engine {
         }
         self.metrics.observe_decision(&attempt, &d);
         tracing::trace!(took_us = started.elapsed().as_micros() as u64, "evaluated");
-        log_decision(&self.hasher, &attempt, &d);
-        self.record_later(obs.user, &d, attempt.occurred_at);
+        log_decision(obs.user, &attempt, &d);
+        self.record(obs.user, decision, attempt.occurred_at, &d);
         d
     }
 
-    /// Adds the decision to the user's recent decisions from a spawned
-    /// task: never on the answer's latency path, and a failure only logs.
-    fn record_later(&self, user: Key, d: &Decision, at: UnixMillis) {
-        let record = DecisionRecord {
-            decision_id: d.decision_id.clone(),
-            at,
-            action: d.action,
-            score: d.score,
-            reasons: d
-                .reasons
-                .iter()
-                .filter(|r| !r.shadow)
-                .map(|r| r.code.clone())
-                .collect(),
-        };
-        let store = self.store.clone();
-        let deadline = self.settings.store_timeout;
-        tokio::spawn(async move {
-            match tokio::time::timeout(deadline, store.record_decision(user, &record)).await {
-                Ok(Ok(())) => {}
-                Ok(Err(e)) => tracing::debug!(error = %e, "recent decision not recorded"),
-                Err(_) => tracing::debug!("recent decision not recorded: store timed out"),
-            }
-        });
+    /// Adds the decision to the user's recent decisions (see
+    /// [`Store::record_decision`]: in place, or queued for a background
+    /// writer; never a wait on I/O). A refusal is counted and logged only:
+    /// the answer stands.
+    fn record(&self, user: Key, decision: u128, at: UnixMillis, d: &Decision) {
+        if let Err(e) = self.store.record_decision(user, decision, at, d) {
+            self.metrics.store_failed("record");
+            tracing::debug!(error = %e, "recent decision not recorded");
+        }
     }
 
     /// The store behind the engine (the admin API reads and erases in it).
@@ -347,7 +335,7 @@ impl Engine {
     }
 }
 
-fn log_decision(h: &IdHasher, a: &LoginAttempt, d: &Decision) {
+fn log_decision(user: Key, a: &LoginAttempt, d: &Decision) {
     let codes: Vec<&str> = d
         .reasons
         .iter()
@@ -369,81 +357,12 @@ fn log_decision(h: &IdHasher, a: &LoginAttempt, d: &Decision) {
         decision.shadow_reasons = %shadow.join(","),
         decision.degraded = %d.degraded_signals.join(","),
         attempt.channel = a.channel.as_str(),
-        attempt.user = ?h.key(crate::store::Dim::User, a.user_id.as_bytes()),
+        attempt.user = ?user,
         attempt.request_id = a.request_id.as_deref().unwrap_or(""),
         policy.version = %d.policy_version,
         "decision"
     );
 }
 
-const ID_LEN: usize = 16 + 16 + 1 + 8;
-
-/// `base64url(uuid ‖ user key ‖ action ‖ tag)` (55 characters): the action
-/// is carried authenticated, so a report cannot claim an ALLOW for a
-/// decision that was a DENY; the user's key (a keyed hash, never the raw id)
-/// lets a store find the pending decision in the user's own slot.
-pub fn encode_decision_id(h: &IdHasher, decision: u128, user: Key, action: Action) -> String {
-    let mut buf = [0u8; ID_LEN];
-    buf[..16].copy_from_slice(&decision.to_be_bytes());
-    buf[16..32].copy_from_slice(&user.0);
-    buf[32] = action.severity();
-    let tag = h.tag(&buf[..33]);
-    buf[33..].copy_from_slice(&tag);
-    URL_SAFE_NO_PAD.encode(buf)
-}
-
-/// The decision, its user and its action, if `id` was issued with this
-/// hasher's key.
-pub fn decode_decision_id(h: &IdHasher, id: &str) -> Option<(u128, Key, Action)> {
-    if id.len() > 64 {
-        return None;
-    }
-    let bytes = URL_SAFE_NO_PAD.decode(id).ok()?;
-    if bytes.len() != ID_LEN {
-        return None;
-    }
-    let tag = h.tag(&bytes[..33]);
-    // Compare every byte, whatever the first mismatch.
-    let diff = tag
-        .iter()
-        .zip(&bytes[33..])
-        .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-    if diff != 0 {
-        return None;
-    }
-    let mut uuid = [0u8; 16];
-    uuid.copy_from_slice(&bytes[..16]);
-    let mut user = [0u8; 16];
-    user.copy_from_slice(&bytes[16..32]);
-    let action = match bytes[32] {
-        0 => Action::Allow,
-        1 => Action::StepUp,
-        2 => Action::Deny,
-        _ => return None,
-    };
-    Some((u128::from_be_bytes(uuid), Key(user), action))
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn decision_ids_round_trip_and_resist_tampering() {
-        let h = IdHasher::random();
-        let user = h.key(crate::store::Dim::User, b"alice");
-        let id = encode_decision_id(&h, 42, user, Action::Deny);
-        assert!(id.len() <= 64);
-        assert_eq!(decode_decision_id(&h, &id), Some((42, user, Action::Deny)));
-        let forged = encode_decision_id(&IdHasher::random(), 42, user, Action::Allow);
-        assert_eq!(decode_decision_id(&h, &forged), None);
-        for i in [16, 31, 32] {
-            // Neither the user nor the action can be swapped.
-            let mut bytes = URL_SAFE_NO_PAD.decode(&id).unwrap();
-            bytes[i] ^= 1;
-            assert_eq!(decode_decision_id(&h, &URL_SAFE_NO_PAD.encode(bytes)), None);
-        }
-        assert_eq!(decode_decision_id(&h, "not-an-id"), None);
-        assert_eq!(decode_decision_id(&h, ""), None);
-    }
-}
+/// `base64url(uuid ‖ user key ‖ action ‖ tag)`: see [`crate::store::decision_id`].
+pub use crate::store::decision_id::{decode as decode_decision_id, encode as encode_decision_id};

@@ -83,6 +83,7 @@ pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, St
                 key_prefix: config.key_prefix.clone(),
                 profile_ttl: config.profile_ttl,
                 history_per_dim: config.history_per_dim,
+                global_flush: config.global_flush,
                 // The client gives up shortly after the engine's deadline.
                 response_timeout: config.store_timeout + Duration::from_millis(50),
                 ..base
@@ -344,6 +345,9 @@ impl Running {
         if let Some(admin) = self.admin {
             admin.shutdown(self.shutdown_timeout).await;
         }
+        // Writes the store still holds (recent decisions, a replica's
+        // unmerged deployment-wide counts), bounded by the store's timeout.
+        self.engine.store().flush().await;
         for b in self.background {
             b.abort();
         }

@@ -261,6 +261,14 @@ impl Metrics {
         }
     }
 
+    /// Counts a failed store call that has no latency of its own (a record
+    /// refused by a full queue, a batch that failed to write).
+    pub fn store_failed(&self, op: &'static str) {
+        self.store_errors
+            .get_or_create(&vec![("op", op.to_string())])
+            .inc();
+    }
+
     /// Records a reload attempt.
     pub fn reload(&self, kind: &'static str, ok: bool) {
         let result = if ok { "success" } else { "failure" };

@@ -14,7 +14,7 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::*;
-use riskgate::domain::UnixMillis;
+use riskgate::domain::{Decision, UnixMillis};
 use riskgate::engine::{Engine, EngineSettings};
 use riskgate::grpc::pb;
 use riskgate::model::Model;
@@ -22,8 +22,8 @@ use riskgate::rules::RuleSet;
 use riskgate::server;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::{
-    DecisionRecord, Dim, Forgotten, IdHasher, Key, Observation, OutcomeReport, ReportEffect, Store,
-    StoreError, StoreView, UserProfile,
+    Dim, Forgotten, IdHasher, Key, Observation, OutcomeReport, ReportEffect, Store, StoreError,
+    StoreView, UserProfile,
 };
 use riskgate::telemetry::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -77,8 +77,14 @@ impl Store for FlakyStore {
         self.inner.revoke_device(user, device, at).await
     }
 
-    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError> {
-        self.inner.record_decision(user, record).await
+    fn record_decision(
+        &self,
+        user: Key,
+        decision: u128,
+        at: UnixMillis,
+        answer: &Decision,
+    ) -> Result<(), StoreError> {
+        self.inner.record_decision(user, decision, at, answer)
     }
 }
 

@@ -53,12 +53,20 @@ fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str)
 }
 
 #[tokio::test]
-async fn observe_and_report_are_one_evalsha_each() {
+async fn observe_is_one_pipeline_and_report_one_evalsha() {
     let server = RedisServer::start();
-    let store = redis_store(&server, "rt");
+    // No merge of the deployment-wide counts during the count.
+    let store = RedisStore::new(RedisSettings {
+        key_prefix: "rt".into(),
+        history_per_dim: CAP,
+        global_flush: std::time::Duration::from_secs(3600),
+        connections: 2,
+        ..RedisSettings::new(server.url())
+    })
+    .unwrap();
     let h = IdHasher::random();
-    // Warm up: the first call loads the script (EVALSHA, NOSCRIPT, SCRIPT
-    // LOAD, EVALSHA) and connects (HELLO/CLIENT SETINFO).
+    // Warm up: connect (HELLO/CLIENT SETINFO) and load the report script
+    // (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
     store
         .observe(&observation(&h, 1, "warm", "192.0.2.1", "w"))
         .await
@@ -74,6 +82,7 @@ async fn observe_and_report_are_one_evalsha_each() {
     store.report(&report(1, "warm")).await.unwrap();
 
     const N: u64 = 25;
+    let trips = store.round_trips();
     let before = server.command_calls();
     for i in 0..N {
         let d = 100 + u128::from(i);
@@ -83,6 +92,7 @@ async fn observe_and_report_are_one_evalsha_each() {
             .unwrap();
     }
     let mid = server.command_calls();
+    let observe_trips = store.round_trips() - trips;
     for i in 0..N {
         store
             .report(&report(100 + u128::from(i), &format!("u{i}")))
@@ -90,8 +100,8 @@ async fn observe_and_report_are_one_evalsha_each() {
             .unwrap();
     }
     let after = server.command_calls();
-    // Only client-issued commands count (scripts' inner calls are listed
-    // separately by INFO and are not round trips); `info` is ours.
+    let report_trips = store.round_trips() - trips - observe_trips;
+    // `info` is ours.
     let delta = |a: &std::collections::BTreeMap<String, u64>,
                  b: &std::collections::BTreeMap<String, u64>| {
         let mut d = std::collections::BTreeMap::new();
@@ -106,25 +116,43 @@ async fn observe_and_report_are_one_evalsha_each() {
     let observes = delta(&before, &mid);
     let reports = delta(&mid, &after);
     eprintln!("observe x{N}: {observes:?}\nreport x{N}: {reports:?}");
-    assert_eq!(observes.get("evalsha"), Some(&N), "{observes:?}");
+    // One round trip each, by the store's own count.
+    assert_eq!(observe_trips, N);
+    assert_eq!(report_trips, N);
+    // Observe is plain commands: every read once per call (user, IP,
+    // network and device velocity hashes; profile and global stats; the
+    // global value counts; the two user sets), no script. The
+    // deployment-wide velocity is merged in the background instead.
+    let per = |cmd: &str| observes.get(cmd).copied().unwrap_or(0);
+    assert_eq!(per("evalsha"), 0, "{observes:?}");
+    assert_eq!(per("hgetall"), 4 * N);
+    assert_eq!(per("hmget"), 2 * N);
+    assert_eq!(per("mget"), N);
+    assert_eq!((per("zcard"), per("zcount")), (2 * N, 3 * N));
+    assert_eq!(per("hset"), N, "the pending decision");
+    // Half the attempts fail: 3 bucket increments for a success (the IP's
+    // attempts), 15 for a failure (and the user's, IP's, network's and
+    // device's failures).
+    assert_eq!(per("hincrby"), 12 * 3 + 13 * 15);
+    let total: u64 = observes.values().sum();
+    assert!(total <= 40 * N, "{total} commands for {N} observes");
+    // A report is one script.
     assert_eq!(reports.get("evalsha"), Some(&N), "{reports:?}");
-    for d in [&observes, &reports] {
-        for (cmd, calls) in d.iter() {
-            assert!(
-                cmd == "evalsha" || !["client", "hello", "script", "eval"].contains(&cmd.as_str()),
-                "unexpected client command {cmd} x{calls}"
-            );
-        }
+    for (cmd, calls) in reports.iter() {
+        assert!(
+            cmd == "evalsha" || !["client", "hello", "script", "eval"].contains(&cmd.as_str()),
+            "unexpected client command {cmd} x{calls}"
+        );
     }
-    // And every client connection issued exactly those EVALSHAs: one
-    // connection, no reconnects.
+    // The store's two connections, no reconnects (the background writer
+    // shares them).
     let clients = server.cli(&["CLIENT", "LIST"]).unwrap();
     assert_eq!(
         clients
             .lines()
             .filter(|l| !l.contains("cmd=client"))
             .count(),
-        1,
+        2,
         "{clients}"
     );
 }
@@ -189,4 +217,65 @@ async fn no_raw_identifier_reaches_redis_and_every_key_expires() {
     for raw in users.iter().chain(&ips).chain(&devices).chain(&["curl"]) {
         assert!(!dump.contains(raw), "raw identifier {raw} found in Redis");
     }
+}
+
+#[tokio::test]
+async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
+    let server = RedisServer::start();
+    let settings = RedisSettings {
+        key_prefix: "glob".into(),
+        global_flush: std::time::Duration::from_millis(20),
+        ..RedisSettings::new(server.url())
+    };
+    let a = RedisStore::new(settings.clone()).unwrap();
+    let b = RedisStore::new(settings).unwrap();
+    let h = IdHasher::random();
+    // Replica A sees 10 failures (its own) at once.
+    let mut last = None;
+    for d in 0..10u128 {
+        let mut o = observation(&h, 2 * d, &format!("a{d}"), "192.0.2.9", "x");
+        o.failed = true;
+        last = Some(a.observe(&o).await.unwrap());
+    }
+    let v = last.unwrap().velocity;
+    assert_eq!((v.global_attempts.m1, v.global_failures.m1), (10, 10));
+    // Replica B sees them (and its own attempt) once A has merged and B
+    // has read back: within a few flush intervals.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    let mut d = 1000u128;
+    loop {
+        d += 2;
+        let mut o = observation(&h, d + 1, "b", "198.51.100.1", "y");
+        o.failed = false;
+        let v = b.observe(&o).await.unwrap().velocity;
+        if v.global_failures.m1 == 10 {
+            assert!(v.global_attempts.m1 >= 11, "{v:?}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "B never saw A's failures: {v:?}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+    }
+    // A flush (graceful shutdown) writes what a replica still holds.
+    let c = RedisStore::new(RedisSettings {
+        key_prefix: "glob".into(),
+        global_flush: std::time::Duration::from_secs(3600),
+        ..RedisSettings::new(server.url())
+    })
+    .unwrap();
+    let mut o = observation(&h, 5001, "c", "203.0.113.3", "z");
+    o.failed = true;
+    c.observe(&o).await.unwrap();
+    c.flush().await;
+    let raw = server.cli(&["HGETALL", "glob:{g}:v"]).unwrap();
+    let failures_1m: u64 = raw
+        .lines()
+        .collect::<Vec<_>>()
+        .chunks(2)
+        .filter(|kv| kv[0].starts_with("f1:"))
+        .map(|kv| kv[1].trim().parse::<u64>().unwrap())
+        .sum();
+    assert_eq!(failures_1m, 11);
 }

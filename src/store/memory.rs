@@ -1,25 +1,37 @@
-//! The embedded store: everything in this process, bounded and TTL'd with
-//! moka. The default, so `riskgate serve` needs nothing else installed; state
-//! is lost on restart and not shared between replicas (use Redis for that).
+//! The embedded store: everything in this process, bounded and expiring.
+//! The default, so `riskgate serve` needs nothing else installed; state is
+//! lost on restart and not shared between replicas (use Redis for that).
+//!
+//! Every map is a [`BoundedMap`]: values inline under a sharded lock, CLOCK
+//! eviction at capacity, idle or live expiry. Values are kept small because
+//! a busy deployment holds millions of them (the budget is measured by
+//! `cargo bench --bench memory`; see ARCHITECTURE.md):
+//!
+//! - a profile keeps every dimension's values in one vector of 16-byte
+//!   entries, and its last login place in `f32`s;
+//! - a velocity counter allocates its rings only once it counts something
+//!   (most keys never see a failure) and holds its first distinct user
+//!   inline;
+//! - a pending decision keeps the facts as 8-byte short keys and, once the
+//!   engine has answered, the decision itself (action, score, reason codes
+//!   as interned numbers, the id's 8-byte tag): the user's recent decisions
+//!   are read from the pending ones, not kept a second time.
 
-use std::collections::VecDeque;
-use std::hash::Hash;
-use std::sync::Arc;
+use std::collections::HashMap;
 use std::sync::atomic::{AtomicU32, Ordering};
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
-use moka::sync::Cache;
-use parking_lot::Mutex;
+use parking_lot::{Mutex, RwLock};
 
-use crate::domain::{Factor, UnixMillis};
+use crate::domain::{Action, Decision, Factor, UnixMillis};
 
-use super::fxhash::FxHashMap;
+use super::bounded::{BoundedMap, Expiry};
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
     DecisionRecord, DeviceMark, Dim, Facts, Forgotten, GeoPoint, Key, LastLogin, Observation,
     OutcomeReport, PROFILE_DIMS, ProfileValue, ProfileView, RECENT_DECISIONS, ReportEffect, Store,
-    StoreError, StoreView, UserProfile, VALUE_HASH_MASK, VelocityView, teaches,
+    StoreError, StoreView, UserProfile, VALUE_HASH_MASK, VelocityView, decision_id, teaches,
 };
 
 /// Limits of the memory store.
@@ -67,7 +79,51 @@ fn slot_of(tagged: u64) -> usize {
     (tagged >> 60) as usize
 }
 
-#[derive(Debug, Default)]
+/// A place at `f32` precision (about a metre): 12 bytes instead of a
+/// 32-byte `Option<GeoPoint>`; `lat` NaN means none. Both stores keep
+/// places at this precision ([`GeoPoint::stored`]), so they agree.
+#[derive(Clone, Copy, Debug)]
+struct Place {
+    lat: f32,
+    lon: f32,
+    accuracy_km: f32,
+}
+
+impl Place {
+    const NONE: Place = Place {
+        lat: f32::NAN,
+        lon: f32::NAN,
+        accuracy_km: f32::NAN,
+    };
+    // f32 precision is the stored precision (GeoPoint::stored).
+    fn of(p: Option<GeoPoint>) -> Place {
+        match p {
+            Some(p) => Place {
+                lat: p.lat as f32,
+                lon: p.lon as f32,
+                accuracy_km: p.accuracy_km as f32,
+            },
+            None => Place::NONE,
+        }
+    }
+
+    fn get(self) -> Option<GeoPoint> {
+        (!self.lat.is_nan()).then(|| GeoPoint {
+            lat: f64::from(self.lat),
+            lon: f64::from(self.lon),
+            accuracy_km: f64::from(self.accuracy_km),
+        })
+    }
+}
+
+/// "No time" in the compact `i64` time fields.
+const NEVER: i64 = i64::MIN;
+
+fn time(t: i64) -> Option<UnixMillis> {
+    (t != NEVER).then_some(UnixMillis(t))
+}
+
+#[derive(Debug)]
 struct Profile {
     verified: u32,
     /// Every remembered value of every dimension, at most `history_per_dim`
@@ -75,11 +131,28 @@ struct Profile {
     seen: Vec<Seen>,
     /// Sparse hour-of-week histogram: (hour, count).
     hours: Vec<(u8, u16)>,
-    last_login: Option<LastLogin>,
-    last_strong_auth: Option<UnixMillis>,
+    /// The last verified login: when (`NEVER`: none) and where.
+    last_at: i64,
+    last_place: Place,
+    /// The last time a strong factor was passed (`NEVER`: never).
+    last_strong_auth: i64,
     /// Devices support trusted or revoked; boxed because almost no profile
     /// has any (8 bytes per profile instead of two vector headers).
     marks: Option<Box<Marks>>,
+}
+
+impl Default for Profile {
+    fn default() -> Self {
+        Profile {
+            verified: 0,
+            seen: Vec::new(),
+            hours: Vec::new(),
+            last_at: NEVER,
+            last_place: Place::NONE,
+            last_strong_auth: NEVER,
+            marks: None,
+        }
+    }
 }
 
 /// Devices marked by support: (device short key, when).
@@ -94,11 +167,18 @@ fn secs(at: UnixMillis) -> u32 {
 }
 
 impl Profile {
+    fn last_login(&self) -> Option<LastLogin> {
+        time(self.last_at).map(|at| LastLogin {
+            at,
+            place: self.last_place.get(),
+        })
+    }
+
     fn view(&self, facts: &Facts, hour: u8) -> ProfileView {
         let mut v = ProfileView {
             verified_logins: self.verified,
-            last_login: self.last_login,
-            last_strong_auth: self.last_strong_auth,
+            last_login: self.last_login(),
+            last_strong_auth: time(self.last_strong_auth),
             ..ProfileView::default()
         };
         for s in &self.seen {
@@ -131,7 +211,7 @@ impl Profile {
 
     fn learn(&mut self, p: &Pending, cap: usize) {
         self.verified = self.verified.saturating_add(1);
-        let t = secs(p.at);
+        let t = secs(UnixMillis(p.at));
         for (slot, short) in p.facts() {
             let key = tagged(slot, short);
             if let Some(s) = self.seen.iter_mut().find(|s| s.0 == key) {
@@ -154,16 +234,17 @@ impl Profile {
                 self.seen.push((key, 1, t));
             }
         }
-        let hour = p.at.hour_of_week();
+        let hour = UnixMillis(p.at).hour_of_week();
         match self.hours.iter_mut().find(|(h, _)| *h == hour) {
             Some(e) => e.1 = e.1.saturating_add(1),
-            None => self.hours.push((hour, 1)),
+            None => {
+                self.hours.reserve_exact(1);
+                self.hours.push((hour, 1));
+            }
         }
-        if self.last_login.is_none_or(|l| l.at <= p.at) {
-            self.last_login = Some(LastLogin {
-                at: p.at,
-                place: p.place,
-            });
+        if self.last_at == NEVER || self.last_at <= p.at {
+            self.last_at = p.at;
+            self.last_place = p.place;
         }
     }
 
@@ -237,8 +318,8 @@ impl Profile {
             verified_logins: self.verified,
             values,
             hours,
-            last_login: self.last_login,
-            last_strong_auth: self.last_strong_auth,
+            last_login: self.last_login(),
+            last_strong_auth: time(self.last_strong_auth),
             trusted: self
                 .marks
                 .as_ref()
@@ -264,31 +345,45 @@ impl Profile {
                 }
             }
         }
-        let hour = p.at.hour_of_week();
+        let hour = UnixMillis(p.at).hour_of_week();
         if let Some(pos) = self.hours.iter().position(|(h, _)| *h == hour) {
             self.hours[pos].1 = self.hours[pos].1.saturating_sub(1);
             if self.hours[pos].1 == 0 {
                 self.hours.swap_remove(pos);
             }
         }
-        if self.last_login.is_some_and(|l| l.at == p.at) {
+        if self.last_at == p.at {
             // The fraudulent login must not anchor impossible travel.
-            self.last_login = None;
+            self.last_at = NEVER;
+            self.last_place = Place::NONE;
         }
     }
 }
 
-/// A decision that can still be reported on. ~150 bytes: the facts as
-/// short keys (0 = absent), not as 17-byte `Option<Key>`s.
-#[derive(Debug)]
+/// Reason codes kept per recorded decision; more are cut (acting reasons
+/// come rule and guard hits first, then the model's largest contributions).
+const RECORDED_REASONS: usize = 8;
+
+/// A decision that can still be reported on, and (once answered) the
+/// decision itself for the admin API's recent decisions. 160 bytes.
+#[derive(Debug, Clone, Copy)]
 struct Pending {
     user: Key,
+    /// Short keys of the facts (0 = absent), not 17-byte `Option<Key>`s.
     facts: [u64; PROFILE_DIMS.len()],
-    place: Option<GeoPoint>,
-    at: UnixMillis,
+    at: i64,
+    place: Place,
     /// Whether this decision taught the profile (and so can be untaught).
-    taught: Mutex<bool>,
+    taught: bool,
+    /// The answer, once recorded: severity of the action (`NOT_RECORDED`
+    /// before), score, reason codes (interned; 0 = none), the id's tag.
+    action: u8,
+    score: f32,
+    reasons: [u16; RECORDED_REASONS],
+    tag: [u8; 8],
 }
+
+const NOT_RECORDED: u8 = u8::MAX;
 
 /// The short key of a fact, never 0 (0 marks an absent fact in `Pending`).
 fn short_nonzero(k: Key) -> u64 {
@@ -304,14 +399,73 @@ impl Pending {
             .filter(|(_, k)| **k != 0)
             .map(|(i, k)| (i, *k))
     }
+
+    fn recorded(&self, decision: u128, codes: &Interner) -> Option<DecisionRecord> {
+        let action = match self.action {
+            0 => Action::Allow,
+            1 => Action::StepUp,
+            2 => Action::Deny,
+            _ => return None,
+        };
+        Some(DecisionRecord {
+            decision_id: decision_id::from_parts(decision, self.user, action, self.tag),
+            at: UnixMillis(self.at),
+            action,
+            score: f64::from(self.score),
+            reasons: self
+                .reasons
+                .iter()
+                .take_while(|c| **c != 0)
+                .filter_map(|c| codes.name(*c))
+                .collect(),
+        })
+    }
+}
+
+/// Reason codes as small numbers (the set is bounded: model inputs, guards
+/// and rule names). At most `MAX` codes are ever interned; past that a
+/// recorded decision keeps only the codes already known.
+#[derive(Default)]
+struct Interner {
+    inner: RwLock<Codes>,
+}
+
+/// Code → number, and number − 1 → code.
+type Codes = (HashMap<Box<str>, u16>, Vec<Box<str>>);
+
+impl Interner {
+    const MAX: usize = 4096;
+
+    fn id(&self, code: &str) -> Option<u16> {
+        if let Some(id) = self.inner.read().0.get(code) {
+            return Some(*id);
+        }
+        let mut w = self.inner.write();
+        let (map, names) = &mut *w;
+        if let Some(id) = map.get(code) {
+            return Some(*id);
+        }
+        if names.len() >= Self::MAX {
+            return None;
+        }
+        names.push(code.into());
+        let id = u16::try_from(names.len()).ok()?;
+        map.insert(code.into(), id);
+        Some(id)
+    }
+
+    fn name(&self, id: u16) -> Option<String> {
+        let i = usize::from(id).checked_sub(1)?;
+        self.inner.read().1.get(i).map(|s| s.to_string())
+    }
 }
 
 /// Velocity state of one scope key. Rings are allocated on first use: most
 /// keys never see a failure, and only IP and global scopes count attempts.
 #[derive(Debug, Default)]
 struct Counter {
-    failures: Option<Box<SlidingCounter>>,
-    attempts: Option<Box<SlidingCounter>>,
+    failures: Option<Box<SlidingCounter<u16>>>,
+    attempts: Option<Box<SlidingCounter<u16>>>,
     users: DistinctSet,
 }
 
@@ -326,8 +480,9 @@ impl Counter {
     }
 
     fn windows(&self, at: UnixMillis) -> VelocityWindows {
-        let w =
-            |r: &Option<Box<SlidingCounter>>| r.as_ref().map(|r| r.windows(at)).unwrap_or_default();
+        let w = |r: &Option<Box<SlidingCounter<u16>>>| {
+            r.as_ref().map(|r| r.windows(at)).unwrap_or_default()
+        };
         VelocityWindows {
             failures: w(&self.failures),
             attempts: w(&self.attempts),
@@ -338,262 +493,155 @@ impl Counter {
 /// Velocity scopes in the counter map.
 #[derive(Clone, Copy, Debug, PartialEq, Eq, Hash)]
 enum Scope {
-    User,
-    Ip,
-    Network,
-    Device,
-    Global,
+    User = 1,
+    Ip = 2,
+    Network = 3,
+    Device = 4,
 }
 
 impl Scope {
     /// Whether attempts (not only failures) are counted: features read
-    /// attempts per IP and deployment-wide only.
+    /// attempts per IP (and deployment-wide) only.
     fn counts_attempts(self) -> bool {
-        matches!(self, Scope::Ip | Scope::Global)
+        matches!(self, Scope::Ip)
+    }
+
+    /// The counter map's key: the scope in the top 3 bits of the short key.
+    fn key(self, short: u64) -> u64 {
+        (short & (u64::MAX >> 3)) | ((self as u64) << 61)
     }
 }
 
-/// A bounded map with second-chance (CLOCK) eviction: an entry read since
-/// the hand last passed it survives one more round. For a single owner.
-struct ClockMap<K, V> {
-    cap: usize,
-    map: FxHashMap<K, (V, bool)>,
-    ring: VecDeque<K>,
-}
-
-impl<K: Hash + Eq + Copy, V: Clone> ClockMap<K, V> {
-    fn new(cap: u64) -> Self {
-        ClockMap {
-            cap: usize::try_from(cap).unwrap_or(usize::MAX).max(1),
-            map: FxHashMap::default(),
-            ring: VecDeque::new(),
-        }
-    }
-
-    fn get(&mut self, k: &K) -> Option<V> {
-        self.map.get_mut(k).map(|e| {
-            e.1 = true;
-            e.0.clone()
-        })
-    }
-
-    fn insert(&mut self, k: K, v: V) {
-        if let Some(e) = self.map.get_mut(&k) {
-            *e = (v, true);
-            return;
-        }
-        while self.map.len() >= self.cap {
-            let Some(old) = self.ring.pop_front() else {
-                break;
-            };
-            match self.map.get_mut(&old) {
-                Some(e) if e.1 => {
-                    e.1 = false;
-                    self.ring.push_back(old);
-                }
-                Some(_) => {
-                    self.map.remove(&old);
-                }
-                None => {}
-            }
-        }
-        self.map.insert(k, (v, false));
-        self.ring.push_back(k);
-    }
-}
-
-/// One of the store's maps: a concurrent moka cache (serving), or a
-/// [`ClockMap`] behind an uncontended lock (one thread driving the store,
-/// as replay does).
-enum Map<K, V> {
-    Shared(Cache<K, V>),
-    Local(Mutex<ClockMap<K, V>>),
-}
-
-impl<K, V> Map<K, V>
-where
-    K: Hash + Eq + Copy + Send + Sync + 'static,
-    V: Clone + Send + Sync + 'static,
-{
-    fn get(&self, k: &K) -> Option<V> {
-        match self {
-            Map::Shared(c) => c.get(k),
-            Map::Local(m) => m.lock().get(k),
-        }
-    }
-
-    fn get_with(&self, k: K, init: impl FnOnce() -> V) -> V {
-        match self {
-            Map::Shared(c) => c.get_with(k, init),
-            Map::Local(m) => {
-                let mut m = m.lock();
-                if let Some(v) = m.get(&k) {
-                    return v;
-                }
-                let v = init();
-                m.insert(k, v.clone());
-                v
-            }
-        }
-    }
-
-    fn insert(&self, k: K, v: V) {
-        match self {
-            Map::Shared(c) => c.insert(k, v),
-            Map::Local(m) => m.lock().insert(k, v),
-        }
-    }
-
-    fn remove(&self, k: &K) -> Option<V> {
-        match self {
-            Map::Shared(c) => c.remove(k),
-            // The ring keeps the key; eviction skips keys no longer mapped.
-            Map::Local(m) => m.lock().map.remove(k).map(|e| e.0),
-        }
-    }
-
-    /// A snapshot of every entry (admin erasure walks pending decisions).
-    fn entries(&self) -> Vec<(K, V)> {
-        match self {
-            Map::Shared(c) => c.iter().map(|(k, v)| (*k, v)).collect(),
-            Map::Local(m) => m
-                .lock()
-                .map
-                .iter()
-                .map(|(k, (v, _))| (*k, v.clone()))
-                .collect(),
-        }
-    }
-
-    fn len(&self) -> u64 {
-        match self {
-            Map::Shared(c) => {
-                c.run_pending_tasks();
-                c.entry_count()
-            }
-            Map::Local(m) => m.lock().map.len() as u64,
-        }
-    }
+/// The deployment-wide rings.
+#[derive(Default)]
+struct Global {
+    attempts: SlidingCounter<u32>,
+    failures: SlidingCounter<u32>,
 }
 
 /// The in-process store.
 pub struct MemoryStore {
     limits: MemoryLimits,
-    profiles: Map<Key, Arc<Mutex<Profile>>>,
-    counters: Map<(Scope, u64), Arc<Mutex<Counter>>>,
-    pending: Map<u128, Arc<Pending>>,
-    global_seen: Map<(Dim, u64), Arc<AtomicU32>>,
+    epoch: Instant,
+    profiles: BoundedMap<Key, Profile>,
+    counters: BoundedMap<u64, Counter>,
+    pending: BoundedMap<u128, Pending>,
+    global_seen: BoundedMap<u64, u32>,
+    global: Mutex<Global>,
     global_distinct: [AtomicU32; PROFILE_DIMS.len()],
     global_logins: AtomicU32,
     global_users: AtomicU32,
-    /// Each user's recent decisions, newest first.
-    recent: Cache<Key, Arc<Mutex<std::collections::VecDeque<DecisionRecord>>>>,
+    codes: Interner,
 }
 
 impl MemoryStore {
-    /// A store with these limits.
+    /// A store with these limits, for concurrent use (the server).
     pub fn new(limits: MemoryLimits) -> Self {
         let window = Duration::from_millis(LONGEST_MS.unsigned_abs() + 3_600_000);
         MemoryStore {
-            profiles: Map::Shared(
-                Cache::builder()
-                    .max_capacity(limits.max_profiles)
-                    .time_to_idle(limits.profile_ttl)
-                    .build(),
-            ),
-            counters: Map::Shared(
-                Cache::builder()
-                    .max_capacity(limits.max_counters)
-                    .time_to_idle(window)
-                    .build(),
-            ),
-            pending: Map::Shared(
-                Cache::builder()
-                    .max_capacity(limits.max_pending)
-                    .time_to_live(limits.decision_ttl)
-                    .build(),
-            ),
-            global_seen: Map::Shared(
-                Cache::builder()
-                    .max_capacity(limits.max_counters)
-                    .time_to_idle(limits.profile_ttl)
-                    .build(),
-            ),
-            global_distinct: std::array::from_fn(|_| AtomicU32::new(0)),
-            global_logins: AtomicU32::new(0),
-            global_users: AtomicU32::new(0),
-            recent: Cache::builder()
-                .max_capacity(limits.max_profiles)
-                .time_to_live(limits.decision_ttl)
-                .build(),
-            limits,
+            profiles: BoundedMap::new(limits.max_profiles, Expiry::idle(limits.profile_ttl)),
+            counters: BoundedMap::new(limits.max_counters, Expiry::idle(window)),
+            pending: BoundedMap::new(limits.max_pending, Expiry::live(limits.decision_ttl)),
+            global_seen: BoundedMap::new(limits.max_counters, Expiry::idle(limits.profile_ttl)),
+            ..Self::base(limits)
         }
     }
 
     /// A store for one thread driving it (replay): the same state and the
-    /// same answers as [`MemoryStore::new`], kept in plain maps bounded by
-    /// the same capacities (second-chance eviction instead of moka's
-    /// TinyLFU, so the two may forget different entries once a cap is
-    /// reached) and without wall-clock TTLs (a replay's clock is its rows').
-    /// Each call costs a fraction of the concurrent caches'.
+    /// same answers as [`MemoryStore::new`], one shard per map and no
+    /// wall-clock expiry (a replay's clock is its rows'). Capacities are
+    /// enforced the same way.
     pub fn new_local(limits: MemoryLimits) -> Self {
+        Self::base(limits)
+    }
+
+    fn base(limits: MemoryLimits) -> Self {
         MemoryStore {
-            profiles: Map::Local(Mutex::new(ClockMap::new(limits.max_profiles))),
-            counters: Map::Local(Mutex::new(ClockMap::new(limits.max_counters))),
-            pending: Map::Local(Mutex::new(ClockMap::new(limits.max_pending))),
-            global_seen: Map::Local(Mutex::new(ClockMap::new(limits.max_counters))),
+            epoch: Instant::now(),
+            profiles: BoundedMap::single(limits.max_profiles, Expiry::Never),
+            counters: BoundedMap::single(limits.max_counters, Expiry::Never),
+            pending: BoundedMap::single(limits.max_pending, Expiry::Never),
+            global_seen: BoundedMap::single(limits.max_counters, Expiry::Never),
+            global: Mutex::new(Global::default()),
             global_distinct: std::array::from_fn(|_| AtomicU32::new(0)),
             global_logins: AtomicU32::new(0),
             global_users: AtomicU32::new(0),
-            recent: Cache::builder()
-                .max_capacity(limits.max_profiles)
-                .time_to_live(limits.decision_ttl)
-                .build(),
+            codes: Interner::default(),
             limits,
         }
     }
 
-    fn counter(&self, scope: Scope, key: u64) -> Arc<Mutex<Counter>> {
-        self.counters
-            .get_with((scope, key), || Arc::new(Mutex::new(Counter::default())))
+    /// The maps' clock: whole seconds since the store was made.
+    fn now(&self) -> u32 {
+        u32::try_from(self.epoch.elapsed().as_secs()).unwrap_or(u32::MAX)
     }
 
-    /// Counts a failure (and, for IP and global scopes, an attempt). A
-    /// success in a scope that counts only failures creates nothing.
-    fn count(&self, scope: Scope, key: u64, at: UnixMillis, failed: bool) -> VelocityWindows {
-        let attempts = scope.counts_attempts();
-        if !failed && !attempts {
-            return match self.counters.get(&(scope, key)) {
-                Some(c) => c.lock().windows(at),
-                None => VelocityWindows::default(),
-            };
-        }
-        let c = self.counter(scope, key);
-        let mut c = c.lock();
-        c.add(at, failed, attempts);
-        c.windows(at)
-    }
-
-    fn count_with_user(
+    /// Counts a failure (and, for the IP scope, an attempt). A success in a
+    /// scope that counts only failures creates nothing.
+    fn count(
         &self,
         scope: Scope,
         key: u64,
-        user: u64,
         at: UnixMillis,
         failed: bool,
+        now: u32,
+    ) -> VelocityWindows {
+        let attempts = scope.counts_attempts();
+        let key = scope.key(key);
+        if !failed && !attempts {
+            return self
+                .counters
+                .with(&key, now, |c| c.windows(at))
+                .unwrap_or_default();
+        }
+        self.counters.upsert(key, now, Counter::default, |c| {
+            c.add(at, failed, attempts);
+            c.windows(at)
+        })
+    }
+
+    /// Counts like [`MemoryStore::count`] and adds `user` to the scope's
+    /// distinct users; returns the windows and the distinct users within
+    /// `window_ms` and within an hour.
+    fn count_with_user(
+        &self,
+        (scope, key): (Scope, u64),
+        user: u64,
+        obs: &Observation,
         window_ms: i64,
+        now: u32,
     ) -> (VelocityWindows, u32, u32) {
-        let c = self.counter(scope, key);
-        let mut c = c.lock();
-        c.add(at, failed, scope.counts_attempts());
-        let users = c.users.add_and_count(user, at, window_ms);
-        let users_1h = c.users.count_within(at, HOUR_MS);
-        (c.windows(at), users, users_1h)
+        let (at, failed) = (obs.at, obs.failed);
+        self.counters
+            .upsert(scope.key(key), now, Counter::default, |c| {
+                c.add(at, failed, scope.counts_attempts());
+                let users = c.users.add_and_count(user, at, window_ms);
+                let users_1h = c.users.count_within(at, HOUR_MS);
+                (c.windows(at), users, users_1h)
+            })
     }
 
     /// Profiles currently held (for tests and memory measurements).
     pub fn profile_count(&self) -> u64 {
-        self.profiles.len()
+        self.profiles.len() as u64
+    }
+
+    /// The user's recorded decisions among the pending ones, newest first.
+    fn recent(&self, user: Key, now: u32) -> Vec<DecisionRecord> {
+        let mut found: Vec<(i64, u128, DecisionRecord)> = Vec::new();
+        self.pending.for_each(now, |d, p| {
+            if p.user == user
+                && let Some(r) = p.recorded(*d, &self.codes)
+            {
+                found.push((p.at, *d, r));
+            }
+        });
+        found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
+        found
+            .into_iter()
+            .take(RECENT_DECISIONS)
+            .map(|(_, _, r)| r)
+            .collect()
     }
 }
 
@@ -629,20 +677,19 @@ impl Store for MemoryStore {
     }
 
     async fn profile(&self, user: Key) -> Result<UserProfile, StoreError> {
-        let mut p = match self.profiles.get(&user) {
-            Some(p) => p.lock().export(),
-            None => UserProfile::default(),
-        };
-        if let Some(r) = self.recent.get(&user) {
-            p.recent = r.lock().iter().cloned().collect();
-        }
+        let now = self.now();
+        let mut p = self
+            .profiles
+            .with(&user, now, |p| p.export())
+            .unwrap_or_default();
+        p.recent = self.recent(user, now);
         Ok(p)
     }
 
     async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
+        let now = self.now();
         let mut f = Forgotten::default();
-        if let Some(p) = self.profiles.remove(&user) {
-            let p = p.lock();
+        if let Some(p) = self.profiles.remove(&user, now) {
             f.verified_logins = p.verified;
             f.profile_values = u32::try_from(p.seen.len()).unwrap_or(u32::MAX);
             if let Some(m) = &p.marks {
@@ -650,25 +697,24 @@ impl Store for MemoryStore {
                 f.revoked_devices = u32::try_from(m.revoked.len()).unwrap_or(u32::MAX);
             }
         }
-        if self.counters.remove(&(Scope::User, user.short())).is_some() {
+        if self
+            .counters
+            .remove(&Scope::User.key(user.short()), now)
+            .is_some()
+        {
             f.failure_counters = 1;
         }
-        if let Some(r) = self.recent.remove(&user) {
-            f.recent_decisions = u32::try_from(r.lock().len()).unwrap_or(u32::MAX);
-        }
         // No per-user index in memory: one pass over the pending decisions.
-        let mine: Vec<u128> = self
-            .pending
-            .entries()
-            .into_iter()
-            .filter(|(_, p)| p.user == user)
-            .map(|(d, _)| d)
-            .collect();
-        for d in mine {
-            if self.pending.remove(&d).is_some() {
-                f.pending_decisions = f.pending_decisions.saturating_add(1);
+        self.pending.retain(now, |_, p| {
+            if p.user != user {
+                return true;
             }
-        }
+            f.pending_decisions = f.pending_decisions.saturating_add(1);
+            if p.action != NOT_RECORDED {
+                f.recent_decisions = f.recent_decisions.saturating_add(1);
+            }
+            false
+        });
         Ok(f)
     }
 
@@ -679,16 +725,17 @@ impl Store for MemoryStore {
         at: UnixMillis,
     ) -> Result<bool, StoreError> {
         let d = short_nonzero(device);
-        let profile = self
+        let cap = self.limits.history_per_dim;
+        Ok(self
             .profiles
-            .get_with(user, || Arc::new(Mutex::new(Profile::default())));
-        let mut p = profile.lock();
-        let known = p.remember_device(d, at, self.limits.history_per_dim);
-        let marks = p.marks.get_or_insert_default();
-        marks.revoked.retain(|r| r.0 != d);
-        marks.trusted.retain(|r| r.0 != d);
-        marks.trusted.push((d, at));
-        Ok(known)
+            .upsert(user, self.now(), Profile::default, |p| {
+                let known = p.remember_device(d, at, cap);
+                let marks = p.marks.get_or_insert_default();
+                marks.revoked.retain(|r| r.0 != d);
+                marks.trusted.retain(|r| r.0 != d);
+                marks.trusted.push((d, at));
+                known
+            }))
     }
 
     async fn revoke_device(
@@ -698,23 +745,48 @@ impl Store for MemoryStore {
         at: UnixMillis,
     ) -> Result<bool, StoreError> {
         let d = short_nonzero(device);
-        let profile = self
+        Ok(self
             .profiles
-            .get_with(user, || Arc::new(Mutex::new(Profile::default())));
-        let mut p = profile.lock();
-        let known = p.drop_device(d);
-        let marks = p.marks.get_or_insert_default();
-        marks.trusted.retain(|r| r.0 != d);
-        marks.revoked.retain(|r| r.0 != d);
-        marks.revoked.push((d, at));
-        Ok(known)
+            .upsert(user, self.now(), Profile::default, |p| {
+                let known = p.drop_device(d);
+                let marks = p.marks.get_or_insert_default();
+                marks.trusted.retain(|r| r.0 != d);
+                marks.revoked.retain(|r| r.0 != d);
+                marks.revoked.push((d, at));
+                known
+            }))
     }
 
-    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError> {
-        let list = self.recent.get_with(user, Default::default);
-        let mut list = list.lock();
-        list.push_front(record.clone());
-        list.truncate(RECENT_DECISIONS);
+    fn record_decision(
+        &self,
+        user: Key,
+        decision: u128,
+        _at: UnixMillis,
+        answer: &Decision,
+    ) -> Result<(), StoreError> {
+        let tag = decision_id::tag_of(&answer.decision_id)
+            .ok_or_else(|| StoreError::Unavailable("record: not a decision id".to_string()))?;
+        let mut reasons = [0u16; RECORDED_REASONS];
+        let codes = answer
+            .reasons
+            .iter()
+            .filter(|r| !r.shadow)
+            .filter_map(|r| self.codes.id(&r.code));
+        for (slot, code) in reasons.iter_mut().zip(codes) {
+            *slot = code;
+        }
+        // Scores are in [0, 1]; f32 is the recorded precision.
+        let score = answer.score as f32;
+        // A decision evicted or expired before its answer was recorded has
+        // nothing to attach to: the record goes with it.
+        self.pending.with(&decision, self.now(), |p| {
+            if p.user == user {
+                p.action = answer.action.severity();
+                p.score = score;
+                p.reasons = reasons;
+                p.tag = tag;
+            }
+        });
         Ok(())
     }
 }
@@ -722,51 +794,52 @@ impl Store for MemoryStore {
 impl MemoryStore {
     /// [`Store::observe`] without the async wrapper (replay uses it).
     pub fn observe_sync(&self, obs: &Observation) -> StoreView {
+        let now = self.now();
         let at = obs.at;
         let user = obs.user.short();
         let hour = at.hour_of_week();
 
         let mut velocity = VelocityView::default();
-        let u = self.count(Scope::User, user, at, obs.failed);
+        let u = self.count(Scope::User, user, at, obs.failed, now);
         velocity.user_failures = u.failures;
         if let Some(ip) = obs.facts.get(Dim::Ip) {
             let (w, users, _) =
-                self.count_with_user(Scope::Ip, ip.short(), user, at, obs.failed, HOUR_MS);
+                self.count_with_user((Scope::Ip, ip.short()), user, obs, HOUR_MS, now);
             velocity.ip_failures = w.failures;
             velocity.ip_attempts = w.attempts;
             velocity.ip_distinct_users_1h = users;
         }
         if let Some(net) = obs.facts.get(Dim::Network) {
-            let w = self.count(Scope::Network, net.short(), at, obs.failed);
+            let w = self.count(Scope::Network, net.short(), at, obs.failed, now);
             velocity.network_failures = w.failures;
         }
         if let Some(dev) = obs.facts.get(Dim::Device) {
-            let (w, users, users_1h) = self.count_with_user(
-                Scope::Device,
-                dev.short(),
-                user,
-                at,
-                obs.failed,
-                24 * HOUR_MS,
-            );
+            let (w, users, users_1h) =
+                self.count_with_user((Scope::Device, dev.short()), user, obs, 24 * HOUR_MS, now);
             velocity.device_failures = w.failures;
             velocity.device_distinct_users_24h = users;
             velocity.device_distinct_users_1h = users_1h;
         }
-        let g = self.count(Scope::Global, 0, at, obs.failed);
-        velocity.global_attempts = g.attempts;
-        velocity.global_failures = g.failures;
+        {
+            let mut g = self.global.lock();
+            g.attempts.add(at);
+            if obs.failed {
+                g.failures.add(at);
+            }
+            velocity.global_attempts = g.attempts.windows(at);
+            velocity.global_failures = g.failures.windows(at);
+        }
 
-        let mut profile = match self.profiles.get(&obs.user) {
-            Some(p) => p.lock().view(&obs.facts, hour),
-            None => ProfileView::default(),
-        };
-        for (i, dim) in PROFILE_DIMS.iter().enumerate() {
-            if let Some(k) = obs.facts.0[i] {
+        let mut profile = self
+            .profiles
+            .with(&obs.user, now, |p| p.view(&obs.facts, hour))
+            .unwrap_or_default();
+        for (i, k) in obs.facts.0.iter().enumerate() {
+            if let Some(k) = k {
                 profile.global_seen[i] = self
                     .global_seen
-                    .get(&(*dim, short_nonzero(k)))
-                    .map_or(0, |c| c.load(Ordering::Relaxed));
+                    .with(&tagged(i, short_nonzero(*k)), now, |c| *c)
+                    .unwrap_or(0);
             }
         }
         for (i, d) in self.global_distinct.iter().enumerate() {
@@ -777,76 +850,87 @@ impl MemoryStore {
 
         self.pending.insert(
             obs.decision,
-            Arc::new(Pending {
+            Pending {
                 user: obs.user,
                 facts: obs.facts.0.map(|k| k.map_or(0, short_nonzero)),
-                place: obs.place,
-                at,
-                taught: Mutex::new(false),
-            }),
+                at: at.0,
+                place: Place::of(obs.place),
+                taught: false,
+                action: NOT_RECORDED,
+                score: 0.0,
+                reasons: [0; RECORDED_REASONS],
+                tag: [0; 8],
+            },
+            now,
         );
         StoreView { profile, velocity }
     }
 
     /// [`Store::report`] without the async wrapper.
     pub fn report_sync(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
-        let Some(p) = self.pending.get(&report.decision) else {
-            return Err(StoreError::UnknownDecision(format!(
-                "{:032x}",
-                report.decision
-            )));
-        };
-        let mut taught = p.taught.lock();
+        let now = self.now();
+        // The pending decision stays locked while the report applies, so two
+        // reports of one decision cannot both teach.
+        self.pending
+            .with(&report.decision, now, |p| self.apply(p, report, now))
+            .ok_or_else(|| StoreError::UnknownDecision(format!("{:032x}", report.decision)))
+    }
+
+    fn apply(&self, p: &mut Pending, report: &OutcomeReport, now: u32) -> ReportEffect {
         let mut effect = ReportEffect::default();
-
         if report.outcome == crate::domain::Outcome::StepUpFailed {
-            self.count(Scope::User, p.user.short(), report.at, true);
+            self.count(Scope::User, p.user.short(), report.at, true, now);
         }
-
-        if teaches(report.action, report.outcome) && !*taught {
-            let profile = self
-                .profiles
-                .get_with(p.user, || Arc::new(Mutex::new(Profile::default())));
-            let mut profile = profile.lock();
-            if profile.verified == 0 {
-                self.global_users.fetch_add(1, Ordering::Relaxed);
-            }
-            profile.learn(&p, self.limits.history_per_dim);
-            if matches!(report.factor, Some(Factor::Webauthn | Factor::Totp))
-                && report.outcome == crate::domain::Outcome::StepUpPassed
-            {
-                profile.last_strong_auth = Some(report.at.max(p.at));
-            }
-            for (i, short) in p.facts() {
-                {
-                    let before = self
-                        .global_seen
-                        .get_with((PROFILE_DIMS[i], short), || Arc::new(AtomicU32::new(0)))
-                        .fetch_add(1, Ordering::Relaxed);
-                    if before == 0 {
-                        self.global_distinct[i].fetch_add(1, Ordering::Relaxed);
+        let cap = self.limits.history_per_dim;
+        if teaches(report.action, report.outcome) && !p.taught {
+            let strong = matches!(report.factor, Some(Factor::Webauthn | Factor::Totp))
+                && report.outcome == crate::domain::Outcome::StepUpPassed;
+            self.profiles
+                .upsert(p.user, now, Profile::default, |profile| {
+                    if profile.verified == 0 {
+                        self.global_users.fetch_add(1, Ordering::Relaxed);
                     }
+                    profile.learn(p, cap);
+                    if strong {
+                        profile.last_strong_auth = report.at.0.max(p.at);
+                    }
+                });
+            for (i, short) in p.facts() {
+                let before = self.global_seen.upsert(
+                    tagged(i, short),
+                    now,
+                    || 0,
+                    |c| {
+                        let before = *c;
+                        *c = c.saturating_add(1);
+                        before
+                    },
+                );
+                if before == 0 {
+                    self.global_distinct[i].fetch_add(1, Ordering::Relaxed);
                 }
             }
             self.global_logins.fetch_add(1, Ordering::Relaxed);
-            *taught = true;
+            p.taught = true;
             effect.profile_updated = true;
-        } else if report.outcome.is_fraud() && *taught {
-            if let Some(profile) = self.profiles.get(&p.user) {
-                profile.lock().unlearn(&p);
-            }
+        } else if report.outcome.is_fraud() && p.taught {
+            self.profiles
+                .with(&p.user, now, |profile| profile.unlearn(p));
             for (i, short) in p.facts() {
-                if let Some(c) = self.global_seen.get(&(PROFILE_DIMS[i], short))
-                    && decrement(&c) == 1
-                {
+                let was = self.global_seen.with(&tagged(i, short), now, |c| {
+                    let before = *c;
+                    *c = c.saturating_sub(1);
+                    before
+                });
+                if was == Some(1) {
                     decrement(&self.global_distinct[i]);
                 }
             }
             decrement(&self.global_logins);
-            *taught = false;
+            p.taught = false;
             effect.profile_updated = true;
         }
-        Ok(effect)
+        effect
     }
 }
 
@@ -1029,28 +1113,6 @@ mod tests {
         assert_eq!(v.profile.distinct(Dim::Device), 4);
         assert_eq!(v.profile.seen(Dim::Device), 1);
         assert_eq!(v.profile.seen(Dim::Ip), 10);
-    }
-
-    #[test]
-    fn the_clock_map_is_bounded_and_gives_read_entries_a_second_chance() {
-        let mut m: ClockMap<u32, u32> = ClockMap::new(3);
-        for k in 0..3 {
-            m.insert(k, k * 10);
-        }
-        // 0 is read, so the hand passes it over and evicts 1.
-        assert_eq!(m.get(&0), Some(0));
-        m.insert(3, 30);
-        assert_eq!(m.map.len(), 3);
-        assert_eq!(m.get(&1), None);
-        assert_eq!(m.get(&0), Some(0));
-        for k in 4..100 {
-            m.insert(k, k);
-            assert!(m.map.len() <= 3);
-        }
-        // Re-inserting an existing key replaces it in place.
-        m.insert(99, 7);
-        assert_eq!(m.get(&99), Some(7));
-        assert!(m.ring.len() <= 3 + 1);
     }
 
     #[test]

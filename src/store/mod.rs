@@ -5,6 +5,8 @@
 //! Identifiers never reach a store raw: the engine turns them into [`Key`]s
 //! with a keyed hash ([`IdHasher`]) first.
 
+pub mod bounded;
+pub mod decision_id;
 pub mod fxhash;
 pub mod memory;
 pub mod redis;
@@ -17,7 +19,7 @@ use hmac::{Hmac, Mac};
 use serde::Serialize;
 use sha2::Sha256;
 
-use crate::domain::{Action, Factor, Outcome, UnixMillis};
+use crate::domain::{Action, Decision, Factor, Outcome, UnixMillis};
 
 /// A keyed hash (HMAC-SHA256, truncated to 128 bits) of an identifier.
 #[derive(Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
@@ -237,6 +239,22 @@ pub struct GeoPoint {
     pub lat: f64,
     pub lon: f64,
     pub accuracy_km: f64,
+}
+
+impl GeoPoint {
+    /// The point as stores keep it: each coordinate at `f32` precision
+    /// (about a metre at the equator; GeoIP answers are far coarser), so the
+    /// memory store can keep a place in 12 bytes and every store returns the
+    /// same value.
+    // rounding to f32 precision is the point.
+    pub fn stored(self) -> GeoPoint {
+        let r = |x: f64| f64::from(x as f32);
+        GeoPoint {
+            lat: r(self.lat),
+            lon: r(self.lon),
+            accuracy_km: r(self.accuracy_km),
+        }
+    }
 }
 
 /// Everything a store needs to know about an attempt, already hashed.
@@ -492,10 +510,26 @@ pub trait Store: Send + Sync + 'static {
         at: UnixMillis,
     ) -> Result<bool, StoreError>;
 
-    /// Adds a decision to the user's recent decisions (capped at
-    /// [`RECENT_DECISIONS`], expiring with the decision TTL). The engine
-    /// calls it from a spawned task after answering, off the latency path.
-    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError>;
+    /// Writes what the store holds back to be written later (the Redis
+    /// store's queued records and unmerged deployment-wide counts), bounded
+    /// by the store's own timeout. Graceful shutdown calls it last.
+    async fn flush(&self) {}
+
+    /// Adds the answer to `decision` (observed for `user`) to the user's
+    /// recent decisions (at most [`RECENT_DECISIONS`] are shown, expiring
+    /// with the decision TTL). Never waits: the memory store writes in
+    /// place, the Redis store queues the record for a background writer
+    /// that batches them (a full queue refuses it with an error, which
+    /// the engine counts). `decision` was observed at `at`; `answer.decision_id` is the id issued
+    /// for it. Reads through [`Store::profile`] see every record made
+    /// before them by this process. Shadow reasons are not recorded.
+    fn record_decision(
+        &self,
+        user: Key,
+        decision: u128,
+        at: UnixMillis,
+        answer: &Decision,
+    ) -> Result<(), StoreError>;
 }
 
 /// Whether an outcome teaches the profile, given the decision's action.

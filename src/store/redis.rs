@@ -1,66 +1,94 @@
 //! The shared store: Redis, so that every replica sees the same velocity
 //! counters, profiles and pending decisions.
 //!
-//! The Lua scripts implement exactly what [`super::memory::MemoryStore`]
-//! does: the same bucketed rings as [`super::window::SlidingCounter`], the
-//! same capped distinct sets as [`super::window::DistinctSet`], the same
-//! history caps. They are written as one function per hash tag and composed
-//! two ways (`redis::Script` reloads a script on `NOSCRIPT` either way):
+//! Redis runs commands on one thread, so what a decision costs Redis is
+//! what bounds a deployment. Observe — every Evaluate — is therefore a
+//! **pipeline of plain commands** in one round trip, not a script: about
+//! thirty commands that each cost Redis around a microsecond, where a Lua
+//! script doing the same work cost it ten times more (each `redis.call`
+//! and table built in Lua costs more than the command it runs). This works
+//! because every write of observe commutes:
 //!
-//! - **single node** (one URL): each [`Store`] call is one `EVALSHA` of a
-//!   script that calls every function — one round trip;
-//! - **Redis Cluster** (several URLs or `store.redis_cluster`): observe
-//!   sends one script per hash tag (user, IP, network, device, global), all
-//!   at once on the multiplexed cluster connection, so its latency is one
-//!   round trip to the slowest node; report runs the user's script and,
-//!   only when it teaches or unteaches, the global script with the facts the
-//!   first returned (two round trips on that path). No script touches a key
-//!   outside its own slot.
+//! - a **velocity key** is a hash with one field per bucket and window,
+//!   `<kind><window>:<bucket>` → events (kind `f` failures, `a` attempts;
+//!   buckets as [`super::window::bucket`]), written with `HINCRBY` and read
+//!   whole with `HGETALL`; the store counts the windows itself with
+//!   [`super::window::window_count`], which answers exactly like the
+//!   memory store's rings (a property test checks it). Buckets that can
+//!   never count again are deleted afterwards;
+//! - a **distinct-user set** is a zset written with `ZADD … GT` and counted
+//!   with `ZCOUNT`; a set past its cap of 256 is trimmed afterwards
+//!   (counts are capped at 256 meanwhile, as the memory store's are);
+//! - the **pending decision** is one field of the user's pending hash,
+//!   written with `HSET`; past 512 the oldest are dropped afterwards.
+//!
+//! "Afterwards" is the store's background writer: maintenance and the
+//! recent-decisions records ([`Store::record_decision`]) are queued
+//! (bounded) and written in batched pipelines, never on an RPC's path.
+//!
+//! The deployment-wide attempts and failures are not written per call at
+//! all: each replica counts its own at once and merges them into `P:{g}:v`
+//! every `global_flush`, reading everyone's back (`GlobalCounts`).
+//!
+//! Reports read-modify-write the profile (caps, eviction, unteaching), so
+//! they are Lua (`redis_report.lua`): on a single node one `EVALSHA`; on a
+//! Redis Cluster the user's script and, only when it teaches or unteaches,
+//! the global one with the facts the first returned. The admin calls are
+//! Lua scripts on one user's slot (`redis_admin.lua`).
+//!
+//! On a **Redis Cluster** (several URLs or `store.redis_cluster`) observe
+//! sends one pipeline per hash tag (user, IP, network, device, global), all
+//! at once, so its latency is one round trip to the slowest node. No
+//! pipeline or script touches a key outside its own slot.
 //!
 //! Key layout (`P` is the deployment's key prefix; `<u>` etc. are hex
 //! [`Key`]s, never raw identifiers; every key has a TTL):
 //!
 //! | key | type | content | TTL |
 //! |---|---|---|---|
-//! | `P:{u:<u>}:v` | hash | user failure ring | 25 h |
+//! | `P:{u:<u>}:v` | hash | user failures per bucket | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
-//! | `P:{u:<u>}:p:<decision>` | hash | pending decision: `at`, `hr`, `pl`, `f<slot>` facts, `taught` | decision TTL |
-//! | `P:{u:<u>}:pi` | zset | the user's pending decisions: decision hex → expiry ms (written by observe, read by forget) | decision TTL |
-//! | `P:{u:<u>}:d` | list | recent decisions, newest first, ≤ 20: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
-//! | `P:{i:<ip>}:v`, `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failure (`f`) / attempt (`a`) rings | 25 h |
+//! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 10>`; past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
+//! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), ≤ 20: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
+//! | `P:{i:<ip>}:v` | hash | failures and attempts per bucket | 25 h |
+//! | `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failures per bucket (written on a failure only) | 25 h |
 //! | `P:{i:<ip>}:users`, `P:{dv:<dev>}:users` | zset | user → last seen ms, ≤ 256 members | 25 h |
-//! | `P:{g}:v` | hash | global attempt and failure rings | 25 h |
+//! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //!
 //! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
-//! revoked by support, ms) for the admin API (redis_admin.lua). The recent
-//! decisions are written by [`Store::record_decision`], which the engine
-//! calls from a spawned task after the answer is sent: one more script per
-//! Evaluate, never on its latency path. Forget erases every `{u:<u>}` key
-//! (the pending decisions through the `pi` index, no SCAN); the global
-//! aggregates and the IP/device distinct-user sets (hashed members, 25 h)
-//! are left to expire.
+//! revoked by support, ms) for the admin API. Profile and forget first wait
+//! for the background writer's queue to be written. Forget erases every
+//! `{u:<u>}` key; the global aggregates and the IP/device distinct-user
+//! sets (hashed members, 25 h) are left to expire.
 //!
 //! A report finds its pending decision from the decision id alone: the id
-//! carries the user's key (see [`crate::engine::encode_decision_id`]), so no
-//! cross-slot index is needed.
+//! carries the user's key (see [`super::decision_id`]), so no cross-slot
+//! index is needed.
+//!
+//! Needs Redis 6.2 or newer (`ZADD … GT`).
 
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
+
+use parking_lot::Mutex;
 
 use async_trait::async_trait;
 use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
 use redis::cluster::{ClusterClient, ClusterConfig};
 use redis::cluster_async::ClusterConnection;
-use redis::{FromRedisValue, Script, ScriptInvocation, Value};
+use redis::{FromRedisValue, Pipeline, Script, ScriptInvocation, Value};
+use tokio::sync::{mpsc, oneshot};
 
-use crate::domain::{Factor, Outcome, UnixMillis};
+use crate::domain::{Decision, Factor, Outcome, UnixMillis};
 
-use super::window::{GEOMETRY, LONGEST_MS};
+use super::window::{DistinctSet, GEOMETRY, LONGEST_MS, bucket, stale, window_count};
 use super::{
     DecisionRecord, DeviceMark, Dim, Forgotten, GeoPoint, Key, LastLogin, Observation,
-    OutcomeReport, PROFILE_DIMS, ProfileValue, ProfileView, RECENT_DECISIONS, ReportEffect, Store,
-    StoreError, StoreView, UserProfile, VALUE_HASH_MASK, VelocityView, Windows, teaches,
+    OutcomeReport, PROFILE_DIMS, ProfileValue, RECENT_DECISIONS, ReportEffect, Store, StoreError,
+    StoreView, UserProfile, VALUE_HASH_MASK, Windows, teaches,
 };
 
 macro_rules! script {
@@ -75,41 +103,21 @@ macro_rules! script {
     };
 }
 
-/// Observe on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4 ip
-/// velocity, 5 ip users, 6 network velocity, 7 device velocity, 8 device
-/// users, 9 global velocity, 10 global stats, 11..21 global seen per slot,
-/// 22 the user's pending index.
-/// ARGV 19..21: has ip, has network, has device.
-const OBSERVE_ALL: &str = script!(
-    "redis_observe.lua",
-    r#"local out = {obs_user(KEYS[1], KEYS[2], KEYS[3], KEYS[22]), {}, {}, {},
-  obs_global(KEYS[9], KEYS[10], function(i) return KEYS[11 + i] end)}
-if ARGV[19] == '1' then out[2] = obs_ip(KEYS[4], KEYS[5]) end
-if ARGV[20] == '1' then out[3] = obs_network(KEYS[6]) end
-if ARGV[21] == '1' then out[4] = obs_device(KEYS[7], KEYS[8]) end
-return out"#
-);
-const OBSERVE_USER: &str = script!(
-    "redis_observe.lua",
-    "return obs_user(KEYS[1], KEYS[2], KEYS[3], KEYS[4])"
-);
-const OBSERVE_IP: &str = script!("redis_observe.lua", "return obs_ip(KEYS[1], KEYS[2])");
-const OBSERVE_NETWORK: &str = script!("redis_observe.lua", "return obs_network(KEYS[1])");
-const OBSERVE_DEVICE: &str = script!("redis_observe.lua", "return obs_device(KEYS[1], KEYS[2])");
-/// KEYS: 1 global velocity, 2 global stats, 3..13 global seen per slot.
-const OBSERVE_GLOBAL: &str = script!(
-    "redis_observe.lua",
-    "return obs_global(KEYS[1], KEYS[2], function(i) return KEYS[3 + i] end)"
-);
 /// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4
-/// global stats; ARGV[9] the key prefix (the global seen keys of the
-/// pending facts, all in the `{g}` slot, are named from it).
+/// global stats; ARGV[10] the key prefix (the global counts of the pending
+/// facts, all in the `{g}` slot, are named from it).
 const REPORT_ALL: &str = script!(
     "redis_report.lua",
     r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
 if r[2] ~= 0 then
-  rep_global(KEYS[4], function(i) return ARGV[9] .. ':{g}:s:' .. i .. ':' .. r[4 + i] end,
-    r[2], r[3] == 1, function(i) return r[4 + i] end)
+  local kseen, slots = {}, {}
+  for i = 0, 10 do
+    if r[4 + i] ~= '' then
+      kseen[#kseen + 1] = ARGV[10] .. ':{g}:s:' .. i .. ':' .. r[4 + i]
+      slots[#slots + 1] = i
+    end
+  end
+  rep_global(KEYS[4], kseen, slots, r[2], r[3] == 1)
 end
 return {r[1]}"#
 );
@@ -117,18 +125,22 @@ const REPORT_USER: &str = script!(
     "redis_report.lua",
     "return rep_user(KEYS[1], KEYS[2], KEYS[3])"
 );
-/// KEYS: 1 global stats, 2..12 global seen per slot; ARGV 10 mode, 11 new
-/// user, 12..22 facts.
+/// KEYS: 1 global stats, 2.. global counts of the facts; ARGV 10 mode, 11
+/// new user, 12.. the slot of each count key.
 const REPORT_GLOBAL: &str = script!(
     "redis_report.lua",
-    r#"rep_global(KEYS[1], function(i) return KEYS[2 + i] end, tonumber(ARGV[10]),
-  ARGV[11] == '1', function(i) return ARGV[12 + i] end)
+    r#"local kseen, slots = {}, {}
+for i = 2, #KEYS do
+  kseen[#kseen + 1] = KEYS[i]
+  slots[#slots + 1] = ARGV[10 + i]
+end
+rep_global(KEYS[1], kseen, slots, tonumber(ARGV[10]), ARGV[11] == '1')
 return {1}"#
 );
 
 /// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 recent.
 const ADMIN_PROFILE: &str = script!("redis_admin.lua", "return adm_profile(KEYS[1], KEYS[2])");
-/// KEYS: 1 user velocity, 2 profile, 3 pending index, 4 recent.
+/// KEYS: 1 user velocity, 2 profile, 3 pending, 4 recent.
 const ADMIN_FORGET: &str = script!(
     "redis_admin.lua",
     "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4])"
@@ -142,11 +154,6 @@ const ADMIN_TRUST: &str = script!(
 const ADMIN_REVOKE: &str = script!(
     "redis_admin.lua",
     "return adm_revoke(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])"
-);
-/// KEYS: 1 recent; ARGV: entry, cap, ttl (ms).
-const ADMIN_RECORD: &str = script!(
-    "redis_admin.lua",
-    "return adm_record(KEYS[1], ARGV[1], tonumber(ARGV[2]), ARGV[3])"
 );
 
 /// Settings of the Redis store.
@@ -170,6 +177,13 @@ pub struct RedisSettings {
     /// Bound on one command's answer (the engine's deadline is usually
     /// shorter; this keeps the client itself from waiting forever).
     pub response_timeout: Duration,
+    /// How often this replica merges its deployment-wide attempt and
+    /// failure counts into Redis and reads everyone's back.
+    pub global_flush: Duration,
+    /// Connections to a single node, used in turn (each is multiplexed;
+    /// more than one lets the answers of concurrent calls be read in
+    /// parallel). Cluster mode keeps its own per-node connections.
+    pub connections: usize,
 }
 
 impl RedisSettings {
@@ -184,6 +198,8 @@ impl RedisSettings {
             history_per_dim: 16,
             connect_timeout: Duration::from_millis(500),
             response_timeout: Duration::from_secs(1),
+            global_flush: Duration::from_millis(100),
+            connections: std::thread::available_parallelism().map_or(1, |n| n.get()),
         }
     }
 
@@ -199,17 +215,26 @@ impl RedisSettings {
 
 #[derive(Clone)]
 enum Conn {
-    Single(ConnectionManager),
+    Single(Arc<Connections>),
     Cluster(ClusterConnection),
 }
 
+/// Connections to a single node, used in turn. One multiplexed connection
+/// is read by one task, which parses every answer; with one per core the
+/// answers of concurrent calls are parsed in parallel.
+struct Connections {
+    all: Vec<ConnectionManager>,
+    next: AtomicUsize,
+}
+
+impl Connections {
+    fn pick(&self) -> ConnectionManager {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.all.len().max(1);
+        self.all[i].clone()
+    }
+}
+
 struct Scripts {
-    observe_all: Script,
-    observe_user: Script,
-    observe_ip: Script,
-    observe_network: Script,
-    observe_device: Script,
-    observe_global: Script,
     report_all: Script,
     report_user: Script,
     report_global: Script,
@@ -217,7 +242,6 @@ struct Scripts {
     admin_forget: Script,
     admin_trust: Script,
     admin_revoke: Script,
-    admin_record: Script,
 }
 
 /// The Redis store (single node or cluster).
@@ -225,6 +249,9 @@ pub struct RedisStore {
     conn: Conn,
     settings: RedisSettings,
     scripts: Scripts,
+    background: mpsc::Sender<Work>,
+    round_trips: AtomicU64,
+    global: Arc<Mutex<GlobalCounts>>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -239,6 +266,20 @@ impl std::fmt::Debug for RedisStore {
 
 /// Velocity keys live one bucket longer than the longest window.
 const COUNTER_TTL_MS: i64 = LONGEST_MS + GEOMETRY[2].0;
+
+/// Work that may wait for the background writer.
+const BACKGROUND_QUEUE: usize = 16_384;
+/// Most items written in one pipeline.
+const BACKGROUND_BATCH: usize = 256;
+/// Pending decisions kept per user: past twice this many, the oldest are
+/// dropped down to this many (decision ids are time-ordered UUIDs).
+const PENDING_CAP: usize = 256;
+/// Per-key counts saturate like the memory store's `u16` rings; the
+/// deployment-wide ones like its `u32` rings.
+const KEY_BUCKET_MAX: u32 = u16::MAX as u32;
+const GLOBAL_BUCKET_MAX: u32 = u32::MAX;
+const HOUR_MS: i64 = 3_600_000;
+const CAP: u32 = DistinctSet::CAP as u32;
 
 fn unavailable(e: redis::RedisError) -> StoreError {
     if e.is_timeout() {
@@ -271,34 +312,797 @@ async fn invoke<T: FromRedisValue>(
         inv.invoke_async(&mut c).await
     }
     match conn {
-        Conn::Single(c) => on(c.clone(), inv).await,
+        Conn::Single(c) => on(c.pick(), inv).await,
         Conn::Cluster(c) => on(c.clone(), inv).await,
     }
     .map_err(unavailable)
 }
 
-/// The script's answer when `present`, an empty part otherwise.
-async fn invoke_if(
+async fn query(conn: &Conn, pipe: &Pipeline) -> redis::RedisResult<Vec<Value>> {
+    match conn {
+        Conn::Single(c) => pipe.query_async(&mut c.pick()).await,
+        Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+    }
+}
+
+/// Work for the background writer.
+enum Work {
+    /// Push `entry` on the recent-decisions list `key`.
+    Record { key: String, entry: String },
+    /// Delete these fields (buckets that can never count again).
+    Forget { key: String, fields: Vec<String> },
+    /// Trim a distinct-user set past its cap, like `DistinctSet`: members
+    /// not seen after `since`, then the oldest beyond the cap.
+    Trim { key: String, since: i64 },
+    /// Drop the oldest pending decisions of a user past the cap.
+    PrunePending { key: String },
+    /// Answer once everything queued before has been written.
+    Flush(oneshot::Sender<()>),
+}
+
+impl Work {
+    /// The key whose slot the work touches (cluster routing).
+    fn key(&self) -> Option<&str> {
+        match self {
+            Work::Record { key, .. }
+            | Work::Forget { key, .. }
+            | Work::Trim { key, .. }
+            | Work::PrunePending { key } => Some(key),
+            Work::Flush(_) => None,
+        }
+    }
+
+    fn commands(&self, pipe: &mut Pipeline, ttl_ms: u64) {
+        match self {
+            Work::Record { key, entry } => {
+                // Appended, then the oldest trimmed: a push at the head would
+                // shift the whole list each time.
+                pipe.cmd("RPUSH").arg(key).arg(entry).ignore();
+                pipe.cmd("LTRIM")
+                    .arg(key)
+                    .arg(-i64::try_from(RECENT_DECISIONS).unwrap_or(20))
+                    .arg(-1)
+                    .ignore();
+                pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
+            }
+            Work::Forget { key, fields } => {
+                pipe.cmd("HDEL").arg(key).arg(fields).ignore();
+            }
+            Work::Trim { key, since } => {
+                pipe.cmd("ZREMRANGEBYSCORE")
+                    .arg(key)
+                    .arg("-inf")
+                    .arg(*since)
+                    .ignore();
+                pipe.cmd("ZREMRANGEBYRANK")
+                    .arg(key)
+                    .arg(0)
+                    .arg(-(i64::from(CAP) + 1))
+                    .ignore();
+            }
+            Work::PrunePending { .. } | Work::Flush(_) => {}
+        }
+    }
+}
+
+/// Writes queued work in batches until the store is dropped.
+async fn background(mut rx: mpsc::Receiver<Work>, conn: Conn, ttl_ms: u64, timeout: Duration) {
+    let mut batch: Vec<Work> = Vec::with_capacity(BACKGROUND_BATCH);
+    let mut flushes = Vec::new();
+    while let Some(first) = rx.recv().await {
+        let mut next = Some(first);
+        while let Some(w) = next.take() {
+            match w {
+                Work::Flush(done) => flushes.push(done),
+                other => batch.push(other),
+            }
+            if batch.len() < BACKGROUND_BATCH {
+                next = rx.try_recv().ok();
+            }
+        }
+        if !batch.is_empty() {
+            let n = batch.len();
+            match tokio::time::timeout(timeout, write_batch(&conn, &batch, ttl_ms)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => {
+                    tracing::warn!(items = n, error = %e, "background store writes failed")
+                }
+                Err(_) => tracing::warn!(items = n, "background store writes timed out"),
+            }
+            batch.clear();
+        }
+        for done in flushes.drain(..) {
+            let _ = done.send(());
+        }
+    }
+}
+
+async fn prune_pending(conn: &Conn, key: &str) -> redis::RedisResult<()> {
+    let mut read = redis::pipe();
+    read.cmd("HKEYS").arg(key);
+    let mut ids: Vec<String> = match query(conn, &read).await?.pop() {
+        Some(v) => FromRedisValue::from_redis_value(v)?,
+        None => Vec::new(),
+    };
+    if ids.len() <= PENDING_CAP {
+        return Ok(());
+    }
+    ids.sort();
+    let mut del = redis::pipe();
+    del.cmd("HDEL")
+        .arg(key)
+        .arg(&ids[..ids.len() - PENDING_CAP])
+        .ignore();
+    query(conn, &del).await.map(|_| ())
+}
+
+async fn write_batch(conn: &Conn, batch: &[Work], ttl_ms: u64) -> redis::RedisResult<()> {
+    for w in batch {
+        if let Work::PrunePending { key } = w {
+            prune_pending(conn, key).await?;
+        }
+    }
+    match conn {
+        Conn::Single(_) => {
+            // One pipeline, one round trip, for the whole batch.
+            let mut pipe = redis::pipe();
+            for w in batch {
+                w.commands(&mut pipe, ttl_ms);
+            }
+            query(conn, &pipe).await.map(|_| ())
+        }
+        Conn::Cluster(_) => {
+            // One small pipeline per item (its keys share a slot), all in
+            // flight at once.
+            let mut calls = tokio::task::JoinSet::new();
+            for w in batch.iter().filter(|w| w.key().is_some()) {
+                let mut pipe = redis::pipe();
+                w.commands(&mut pipe, ttl_ms);
+                let conn = conn.clone();
+                calls.spawn(async move { query(&conn, &pipe).await });
+            }
+            let mut result = Ok(());
+            while let Some(r) = calls.join_next().await {
+                if let Ok(Err(e)) = r {
+                    result = Err(e);
+                }
+            }
+            result
+        }
+    }
+}
+
+/// A velocity hash field: `<kind><window>:<bucket>`.
+fn field(kind: char, window: usize, at: UnixMillis) -> String {
+    format!("{kind}{}:{}", window + 1, bucket(at, GEOMETRY[window].0))
+}
+
+/// Counts one event of `kind` at `at` in the velocity hash `key`.
+fn count_event(pipe: &mut Pipeline, key: &str, kind: char, at: UnixMillis) {
+    for w in 0..GEOMETRY.len() {
+        pipe.cmd("HINCRBY")
+            .arg(key)
+            .arg(field(kind, w, at))
+            .arg(1)
+            .ignore();
+    }
+}
+
+/// A velocity hash as read: (kind, window, bucket, events) per field.
+struct Buckets {
+    fields: Vec<(char, usize, u32, u64)>,
+}
+
+impl Buckets {
+    fn parse(v: Value) -> Buckets {
+        let pairs: Vec<(String, u64)> = match v {
+            Value::Map(m) => m
+                .into_iter()
+                .filter_map(|(k, v)| {
+                    Some((
+                        String::from_redis_value(k).ok()?,
+                        u64::from_redis_value(v).ok()?,
+                    ))
+                })
+                .collect(),
+            other => FromRedisValue::from_redis_value(other).unwrap_or_default(),
+        };
+        let fields = pairs
+            .into_iter()
+            .filter_map(|(name, n)| {
+                let mut chars = name.chars();
+                let kind = chars.next()?;
+                let window = chars.next()?.to_digit(10)?.checked_sub(1)? as usize;
+                let b = name.get(3..)?.parse::<u32>().ok()?;
+                (window < GEOMETRY.len() && name.as_bytes().get(2) == Some(&b':'))
+                    .then_some((kind, window, b, n))
+            })
+            .collect();
+        Buckets { fields }
+    }
+
+    fn of(&self, kind: char, window: usize) -> impl Iterator<Item = (u32, u64)> + Clone + '_ {
+        self.fields
+            .iter()
+            .filter(move |f| f.0 == kind && f.1 == window)
+            .map(|f| (f.2, f.3))
+    }
+
+    fn windows(&self, kind: char, at: UnixMillis, max: u32) -> Windows {
+        let count = |w: usize| {
+            let (width, len) = GEOMETRY[w];
+            window_count(bucket(at, width), len as u32, max, self.of(kind, w))
+        };
+        Windows {
+            m1: count(0),
+            h1: count(1),
+            h24: count(2),
+        }
+    }
+
+    /// Fields that can never count again.
+    fn stale(&self) -> Vec<String> {
+        let mut out = Vec::new();
+        for kind in ['f', 'a'] {
+            for (w, (_, len)) in GEOMETRY.iter().enumerate() {
+                let Some(head) = self.of(kind, w).map(|(b, _)| b).max() else {
+                    continue;
+                };
+                for (b, _) in self.of(kind, w) {
+                    if stale(b, head, *len as u32) {
+                        out.push(format!("{kind}{}:{b}", w + 1));
+                    }
+                }
+            }
+        }
+        out
+    }
+}
+
+fn int(v: Option<&Value>) -> i64 {
+    match v {
+        Some(Value::Int(i)) => *i,
+        Some(Value::BulkString(b)) => std::str::from_utf8(b)
+            .ok()
+            .and_then(|s| s.parse().ok())
+            .unwrap_or(0),
+        _ => 0,
+    }
+}
+
+fn u32_of(v: Option<&Value>) -> u32 {
+    u32::try_from(int(v).max(0)).unwrap_or(u32::MAX)
+}
+
+fn text(v: Option<&Value>) -> Option<&str> {
+    match v {
+        Some(Value::BulkString(b)) if !b.is_empty() => std::str::from_utf8(b).ok(),
+        _ => None,
+    }
+}
+
+/// A place as stored: at [`GeoPoint::stored`] precision, so it reads back
+/// exactly as the memory store keeps it.
+fn place_text(p: &GeoPoint) -> String {
+    let p = p.stored();
+    format!("{},{},{}", p.lat, p.lon, p.accuracy_km)
+}
+
+fn parse_place(s: &str) -> Option<GeoPoint> {
+    let mut it = s.split(',').map(str::parse::<f64>);
+    let (Some(Ok(lat)), Some(Ok(lon)), Some(Ok(accuracy_km)), None) =
+        (it.next(), it.next(), it.next(), it.next())
+    else {
+        return None;
+    };
+    Some(GeoPoint {
+        lat,
+        lon,
+        accuracy_km,
+    })
+}
+
+/// The answers of one observe pipeline, read in the order the commands
+/// were queued.
+struct Answers {
+    values: std::vec::IntoIter<Value>,
+}
+
+impl Answers {
+    fn next(&mut self) -> Result<Value, StoreError> {
+        self.values
+            .next()
+            .ok_or_else(|| StoreError::Unavailable("redis: observe answered too few values".into()))
+    }
+
+    fn list(&mut self) -> Result<Vec<Value>, StoreError> {
+        match self.next()? {
+            Value::Array(a) => Ok(a),
+            Value::Nil => Ok(Vec::new()),
+            other => Err(StoreError::Unavailable(format!(
+                "redis: expected a list, got {other:?}"
+            ))),
+        }
+    }
+
+    fn count(&mut self) -> Result<u32, StoreError> {
+        Ok(u32_of(Some(&self.next()?)))
+    }
+}
+
+/// What an observe asks, built once and queued into one pipeline (single
+/// node) or one per slot (cluster).
+struct ObservePlan<'a> {
+    store: &'a RedisStore,
+    obs: &'a Observation,
+    /// hex16 of each fact, if present.
+    facts: [Option<String>; PROFILE_DIMS.len()],
+    user: String,
+    ip: Option<String>,
+    network: Option<String>,
+    device: Option<String>,
+}
+
+impl<'a> ObservePlan<'a> {
+    fn new(store: &'a RedisStore, obs: &'a Observation) -> Self {
+        let scoped = |tag: &str, dim: Dim| {
+            obs.facts
+                .get(dim)
+                .map(|k| format!("{}:{{{tag}:{}}}", store.settings.key_prefix, hex32(k)))
+        };
+        ObservePlan {
+            store,
+            obs,
+            facts: obs.facts.0.map(|k| k.map(hex16)),
+            user: format!("{}:{{u:{}}}", store.settings.key_prefix, hex32(obs.user)),
+            ip: scoped("i", Dim::Ip),
+            network: scoped("n", Dim::Network),
+            device: scoped("dv", Dim::Device),
+        }
+    }
+
+    fn failed(&self) -> bool {
+        self.obs.failed
+    }
+
+    /// The user's failures, profile and pending decision.
+    fn user(&self, pipe: &mut Pipeline) {
+        let (u, at) = (&self.user, self.obs.at);
+        let v = format!("{u}:v");
+        if self.failed() {
+            count_event(pipe, &v, 'f', at);
+            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        }
+        pipe.cmd("HGETALL").arg(&v);
+        let hmget = pipe.cmd("HMGET").arg(format!("{u}:prof"));
+        hmget.arg("v").arg("la").arg("lp").arg("sa");
+        hmget.arg(format!("h{}", at.hour_of_week()));
+        hmget.arg(format!("rv:{}", self.facts[0].as_deref().unwrap_or("")));
+        for slot in 0..PROFILE_DIMS.len() {
+            hmget.arg(format!("n{slot}"));
+        }
+        for (slot, f) in self.facts.iter().enumerate() {
+            if let Some(f) = f {
+                hmget.arg(format!("d{slot}:{f}"));
+            }
+        }
+        let ttl = millis(self.store.settings.decision_ttl);
+        let expires = UnixMillis::now()
+            .0
+            .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let mut pending = format!(
+            "0|{expires}|{}|{}|{}",
+            at.0,
+            at.hour_of_week(),
+            self.obs.place.as_ref().map(place_text).unwrap_or_default()
+        );
+        for f in &self.facts {
+            pending.push('|');
+            pending.push_str(f.as_deref().unwrap_or_default());
+        }
+        let p = format!("{u}:p");
+        pipe.cmd("HSET")
+            .arg(&p)
+            .arg(format!("{:032x}", self.obs.decision))
+            .arg(pending)
+            .ignore();
+        pipe.cmd("PEXPIRE").arg(&p).arg(ttl).ignore();
+        pipe.cmd("HLEN").arg(&p);
+    }
+
+    fn read_user(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        let failures = Buckets::parse(a.next()?);
+        view.velocity.user_failures = failures.windows('f', self.obs.at, KEY_BUCKET_MAX);
+        forget_stale(work, format!("{}:v", self.user), &failures);
+        let p = a.list()?;
+        let prof = &mut view.profile;
+        prof.verified_logins = u32_of(p.first());
+        let last_at = text(p.get(1)).and_then(|s| s.parse::<i64>().ok());
+        let last_place = text(p.get(2)).and_then(parse_place);
+        prof.last_login = last_at.map(|at| LastLogin {
+            at: UnixMillis(at),
+            place: last_place,
+        });
+        prof.last_strong_auth = text(p.get(3))
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(UnixMillis);
+        prof.hour_count = u32_of(p.get(4));
+        prof.device_revoked =
+            self.facts[0].is_some() && !matches!(p.get(5), None | Some(Value::Nil));
+        let n = PROFILE_DIMS.len();
+        for slot in 0..n {
+            prof.distinct[slot] = u32_of(p.get(6 + slot));
+        }
+        let mut i = 6 + n;
+        for (slot, f) in self.facts.iter().enumerate() {
+            if f.is_some() {
+                prof.seen[slot] = u32_of(p.get(i));
+                i += 1;
+            }
+        }
+        if a.count()? as usize > 2 * PENDING_CAP {
+            work.push(Work::PrunePending {
+                key: format!("{}:p", self.user),
+            });
+        }
+        Ok(())
+    }
+
+    /// A distinct-user set: add the user, then its size and counts.
+    fn distinct(&self, pipe: &mut Pipeline, key: &str, windows: &[i64]) {
+        let at = self.obs.at.0;
+        pipe.cmd("ZADD")
+            .arg(key)
+            .arg("GT")
+            .arg(at)
+            .arg(hex16(self.obs.user))
+            .ignore();
+        pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
+        pipe.cmd("ZCARD").arg(key);
+        for w in windows {
+            pipe.cmd("ZCOUNT")
+                .arg(key)
+                .arg(format!("({}", at - w))
+                .arg("+inf");
+        }
+    }
+
+    fn read_distinct(
+        &self,
+        a: &mut Answers,
+        key: String,
+        window: i64,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        if a.count()? > CAP {
+            work.push(Work::Trim {
+                key,
+                since: self.obs.at.0 - window,
+            });
+        }
+        Ok(())
+    }
+
+    fn ip(&self, pipe: &mut Pipeline) {
+        let Some(k) = &self.ip else { return };
+        let v = format!("{k}:v");
+        count_event(pipe, &v, 'a', self.obs.at);
+        if self.failed() {
+            count_event(pipe, &v, 'f', self.obs.at);
+        }
+        pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        pipe.cmd("HGETALL").arg(&v);
+        self.distinct(pipe, &format!("{k}:users"), &[HOUR_MS]);
+    }
+
+    fn read_ip(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        let Some(k) = &self.ip else { return Ok(()) };
+        let b = Buckets::parse(a.next()?);
+        view.velocity.ip_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
+        view.velocity.ip_attempts = b.windows('a', self.obs.at, KEY_BUCKET_MAX);
+        forget_stale(work, format!("{k}:v"), &b);
+        self.read_distinct(a, format!("{k}:users"), HOUR_MS, work)?;
+        view.velocity.ip_distinct_users_1h = a.count()?.min(CAP);
+        Ok(())
+    }
+
+    /// A failures-only scope (network, device).
+    fn failures(&self, pipe: &mut Pipeline, k: &str) {
+        let v = format!("{k}:v");
+        if self.failed() {
+            count_event(pipe, &v, 'f', self.obs.at);
+            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        }
+        pipe.cmd("HGETALL").arg(&v);
+    }
+
+    fn read_failures(
+        &self,
+        a: &mut Answers,
+        k: &str,
+        work: &mut Vec<Work>,
+    ) -> Result<Windows, StoreError> {
+        let b = Buckets::parse(a.next()?);
+        forget_stale(work, format!("{k}:v"), &b);
+        Ok(b.windows('f', self.obs.at, KEY_BUCKET_MAX))
+    }
+
+    fn network(&self, pipe: &mut Pipeline) {
+        if let Some(k) = &self.network {
+            self.failures(pipe, k);
+        }
+    }
+
+    fn read_network(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        if let Some(k) = &self.network {
+            view.velocity.network_failures = self.read_failures(a, k, work)?;
+        }
+        Ok(())
+    }
+
+    fn device(&self, pipe: &mut Pipeline) {
+        if let Some(k) = &self.device {
+            self.failures(pipe, k);
+            self.distinct(pipe, &format!("{k}:users"), &[HOUR_MS, 24 * HOUR_MS]);
+        }
+    }
+
+    fn read_device(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        let Some(k) = &self.device else { return Ok(()) };
+        view.velocity.device_failures = self.read_failures(a, k, work)?;
+        self.read_distinct(a, format!("{k}:users"), 24 * HOUR_MS, work)?;
+        view.velocity.device_distinct_users_1h = a.count()?.min(CAP);
+        view.velocity.device_distinct_users_24h = a.count()?.min(CAP);
+        Ok(())
+    }
+
+    /// The global value counts and stats (the global velocity is counted
+    /// here and merged by [`merge_global`]).
+    fn global(&self, pipe: &mut Pipeline) {
+        if self.facts.iter().any(Option::is_some) {
+            let mget = pipe.cmd("MGET");
+            for (slot, f) in self.facts.iter().enumerate() {
+                if let Some(f) = f {
+                    mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
+                }
+            }
+        }
+        let hmget = pipe.cmd("HMGET").arg(self.store.key("{g}:stats"));
+        hmget.arg("logins").arg("users");
+        for slot in 0..PROFILE_DIMS.len() {
+            hmget.arg(format!("n{slot}"));
+        }
+    }
+
+    fn read_global(&self, a: &mut Answers, view: &mut StoreView) -> Result<(), StoreError> {
+        if self.facts.iter().any(Option::is_some) {
+            let seen = a.list()?;
+            let mut i = 0;
+            for (slot, f) in self.facts.iter().enumerate() {
+                if f.is_some() {
+                    view.profile.global_seen[slot] = u32_of(seen.get(i));
+                    i += 1;
+                }
+            }
+        }
+        let s = a.list()?;
+        view.profile.global_logins = u32_of(s.first());
+        view.profile.global_users = u32_of(s.get(1));
+        for slot in 0..PROFILE_DIMS.len() {
+            view.profile.global_distinct[slot] = u32_of(s.get(2 + slot));
+        }
+        Ok(())
+    }
+}
+
+/// One kind and window of the deployment-wide counts: (bucket, events).
+type BucketCounts = Vec<(u32, u64)>;
+
+fn bump(v: &mut BucketCounts, b: u32, n: u64) {
+    match v.iter_mut().find(|e| e.0 == b) {
+        Some(e) => e.1 = e.1.saturating_add(n),
+        None => v.push((b, n)),
+    }
+}
+
+/// Kinds of the deployment-wide counts, by index.
+const GLOBAL_KINDS: [char; 2] = ['a', 'f'];
+
+/// The deployment-wide attempts and failures (`P:{g}:v`), counted here at
+/// once and merged into Redis every `global_flush` by [`merge_global`],
+/// which reads everyone's counts back. Every Evaluate of every replica
+/// would otherwise write and read the one `{g}` key — on a cluster, one
+/// node. A replica sees its own attempts at once and the others' within
+/// about two flush intervals; one replica alone answers exactly like the
+/// memory store.
+#[derive(Default)]
+struct GlobalCounts {
+    /// Events counted here and not merged yet, by kind and window.
+    pending: [[BucketCounts; 3]; 2],
+    /// The deployment's counts as last read, plus `pending`.
+    known: [[BucketCounts; 3]; 2],
+}
+
+impl GlobalCounts {
+    /// Counts an attempt (and a failure); returns attempts and failures as
+    /// of `at`, this attempt included.
+    fn count(&mut self, at: UnixMillis, failed: bool) -> (Windows, Windows) {
+        for (k, on) in [(0, true), (1, failed)] {
+            if on {
+                for (w, (width, _)) in GEOMETRY.iter().enumerate() {
+                    let b = bucket(at, *width);
+                    bump(&mut self.pending[k][w], b, 1);
+                    bump(&mut self.known[k][w], b, 1);
+                }
+            }
+        }
+        (self.windows(0, at), self.windows(1, at))
+    }
+
+    fn windows(&self, k: usize, at: UnixMillis) -> Windows {
+        let count = |w: usize| {
+            let (width, len) = GEOMETRY[w];
+            window_count(
+                bucket(at, width),
+                len as u32,
+                GLOBAL_BUCKET_MAX,
+                self.known[k][w].iter().copied(),
+            )
+        };
+        Windows {
+            m1: count(0),
+            h1: count(1),
+            h24: count(2),
+        }
+    }
+}
+
+/// Merges this replica's deployment-wide counts every `every` until the
+/// store is dropped.
+async fn merge_global(
+    state: std::sync::Weak<Mutex<GlobalCounts>>,
+    conn: Conn,
+    key: String,
+    every: Duration,
+    timeout: Duration,
+) {
+    let mut tick = tokio::time::interval(every);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    let mut failing = false;
+    loop {
+        tick.tick().await;
+        let Some(state) = state.upgrade() else {
+            return;
+        };
+        match merge_once(&state, &conn, &key, timeout).await {
+            Ok(()) if failing => {
+                failing = false;
+                tracing::info!("deployment-wide counts merged again");
+            }
+            Ok(()) => {}
+            Err(e) if !failing => {
+                failing = true;
+                tracing::warn!(error = %e, "deployment-wide counts not merged; kept for the next try");
+            }
+            Err(_) => {}
+        }
+    }
+}
+
+/// One merge: adds the pending counts to Redis, reads the deployment's
+/// back, and drops buckets that can never count again. On failure the
+/// pending counts are kept for the next merge.
+async fn merge_once(
+    state: &Mutex<GlobalCounts>,
     conn: &Conn,
-    present: bool,
-    inv: &ScriptInvocation<'_>,
-) -> Result<Vec<Value>, StoreError> {
-    if present {
-        invoke(conn, inv).await
-    } else {
-        Ok(Vec::new())
+    key: &str,
+    timeout: Duration,
+) -> Result<(), StoreError> {
+    let deltas = std::mem::take(&mut state.lock().pending);
+    let mut pipe = redis::pipe();
+    let mut any = false;
+    for (k, kind) in GLOBAL_KINDS.iter().enumerate() {
+        for (w, counts) in deltas[k].iter().enumerate() {
+            for (b, n) in counts {
+                pipe.cmd("HINCRBY")
+                    .arg(key)
+                    .arg(format!("{kind}{}:{b}", w + 1))
+                    .arg(*n)
+                    .ignore();
+                any = true;
+            }
+        }
+    }
+    if any {
+        pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
+    }
+    pipe.cmd("HGETALL").arg(key);
+    let answer = match tokio::time::timeout(timeout, query(conn, &pipe)).await {
+        Ok(Ok(mut v)) => v
+            .pop()
+            .ok_or_else(|| StoreError::Unavailable("redis: the merge answered nothing".into())),
+        Ok(Err(e)) => Err(unavailable(e)),
+        Err(_) => Err(StoreError::Timeout(timeout)),
+    };
+    let answer = match answer {
+        Ok(a) => a,
+        Err(e) => {
+            // Not written: count them again next time.
+            let mut s = state.lock();
+            for (pending, deltas) in s.pending.iter_mut().zip(&deltas) {
+                for (counts, deltas) in pending.iter_mut().zip(deltas) {
+                    for (b, n) in deltas {
+                        bump(counts, *b, *n);
+                    }
+                }
+            }
+            return Err(e);
+        }
+    };
+    let read = Buckets::parse(answer);
+    let stale = read.stale();
+    {
+        let mut s = state.lock();
+        let mut known: [[BucketCounts; 3]; 2] = Default::default();
+        for (k, kind) in GLOBAL_KINDS.iter().enumerate() {
+            for (w, counts) in known[k].iter_mut().enumerate() {
+                counts.extend(read.of(*kind, w));
+                // Counted here since the merge began.
+                for (b, n) in &s.pending[k][w] {
+                    bump(counts, *b, *n);
+                }
+            }
+        }
+        s.known = known;
+    }
+    if !stale.is_empty() {
+        let mut del = redis::pipe();
+        del.cmd("HDEL").arg(key).arg(stale).ignore();
+        let _ = tokio::time::timeout(timeout, query(conn, &del)).await;
+    }
+    Ok(())
+}
+
+fn forget_stale(work: &mut Vec<Work>, key: String, b: &Buckets) {
+    let fields = b.stale();
+    if !fields.is_empty() {
+        work.push(Work::Forget { key, fields });
     }
 }
 
 impl RedisStore {
     /// A store for `settings`. Connects lazily: a server that is down at
     /// start degrades decisions until it is up, it does not stop startup.
-    /// In cluster mode it must be called within a Tokio runtime.
+    /// Must be called within a Tokio runtime (the background writer runs
+    /// on it).
     pub fn new(settings: RedisSettings) -> Result<Self, StoreError> {
         let bad_url = |e: redis::RedisError| {
             // The URL may hold a password: only the kind is reported.
             StoreError::Unavailable(format!("bad redis url: {:?}", e.kind()))
         };
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Unavailable("the redis store must be made within a Tokio runtime".into())
+        })?;
         let conn = if settings.cluster {
             let client = ClusterClient::builder(settings.urls.iter().map(String::as_str))
                 .connection_timeout(settings.connect_timeout)
@@ -326,20 +1130,38 @@ impl RedisStore {
                 .set_number_of_retries(1)
                 .set_min_delay(Duration::from_millis(10))
                 .set_max_delay(Duration::from_millis(200));
-            Conn::Single(
-                ConnectionManager::new_lazy_with_config(client, config).map_err(unavailable)?,
-            )
+            let n = settings.connections.max(1);
+            let all = (0..n)
+                .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            Conn::Single(Arc::new(Connections {
+                all,
+                next: AtomicUsize::new(0),
+            }))
         };
+        let (tx, rx) = mpsc::channel(BACKGROUND_QUEUE);
+        runtime.spawn(background(
+            rx,
+            conn.clone(),
+            millis(settings.decision_ttl),
+            settings.response_timeout,
+        ));
+        let global = Arc::new(Mutex::new(GlobalCounts::default()));
+        runtime.spawn(merge_global(
+            Arc::downgrade(&global),
+            conn.clone(),
+            format!("{}:{{g}}:v", settings.key_prefix),
+            settings.global_flush,
+            settings.response_timeout,
+        ));
         Ok(RedisStore {
             conn,
             settings,
+            background: tx,
+            round_trips: AtomicU64::new(0),
+            global,
             scripts: Scripts {
-                observe_all: Script::new(OBSERVE_ALL),
-                observe_user: Script::new(OBSERVE_USER),
-                observe_ip: Script::new(OBSERVE_IP),
-                observe_network: Script::new(OBSERVE_NETWORK),
-                observe_device: Script::new(OBSERVE_DEVICE),
-                observe_global: Script::new(OBSERVE_GLOBAL),
                 report_all: Script::new(REPORT_ALL),
                 report_user: Script::new(REPORT_USER),
                 report_global: Script::new(REPORT_GLOBAL),
@@ -347,7 +1169,6 @@ impl RedisStore {
                 admin_forget: Script::new(ADMIN_FORGET),
                 admin_trust: Script::new(ADMIN_TRUST),
                 admin_revoke: Script::new(ADMIN_REVOKE),
-                admin_record: Script::new(ADMIN_RECORD),
             },
         })
     }
@@ -357,17 +1178,20 @@ impl RedisStore {
         &self.settings.key_prefix
     }
 
-    fn key(&self, rest: &str) -> String {
-        format!("{}:{rest}", self.settings.key_prefix)
+    /// Round trips this store has made for observe and report calls (a
+    /// cluster's per-slot requests, sent at once, count as one). The
+    /// background writer's batches are not counted: they are on no call's
+    /// path.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
     }
 
-    fn user_keys(&self, user: Key, decision: u128) -> [String; 3] {
-        let u = hex32(user);
-        [
-            self.key(&format!("{{u:{u}}}:v")),
-            self.key(&format!("{{u:{u}}}:prof")),
-            self.key(&format!("{{u:{u}}}:p:{decision:032x}")),
-        ]
+    fn trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.settings.key_prefix)
     }
 
     /// A key of the user's slot: `P:{u:<u>}:<suffix>`.
@@ -375,250 +1199,117 @@ impl RedisStore {
         self.key(&format!("{{u:{}}}:{suffix}", hex32(user)))
     }
 
-    /// The global seen-count key of each fact (a placeholder in the same
-    /// slot where there is none).
-    fn seen_keys(&self, facts: &[Option<String>; PROFILE_DIMS.len()]) -> Vec<String> {
+    /// The user's failures, profile and pending decisions.
+    fn user_keys(&self, user: Key) -> [String; 3] {
+        let u = format!("{}:{{u:{}}}", self.settings.key_prefix, hex32(user));
+        [format!("{u}:v"), format!("{u}:prof"), format!("{u}:p")]
+    }
+
+    /// The global count key of each fact present, and its slot.
+    fn seen_keys<'a>(
+        &self,
+        facts: impl IntoIterator<Item = (usize, &'a str)>,
+    ) -> (Vec<String>, Vec<usize>) {
         facts
-            .iter()
-            .enumerate()
-            .map(|(slot, f)| match f {
-                Some(k) => self.key(&format!("{{g}}:s:{slot}:{k}")),
-                None => self.key("{g}:none"),
-            })
-            .collect()
+            .into_iter()
+            .map(|(slot, k)| (self.key(&format!("{{g}}:s:{slot}:{k}")), slot))
+            .unzip()
     }
 
-    fn scoped(&self, obs: &Observation, tag: &str, dim: Dim, suffix: &str) -> Option<String> {
-        obs.facts
-            .get(dim)
-            .map(|k| self.key(&format!("{{{tag}:{}}}:{suffix}", hex32(k))))
-    }
-}
-
-fn int(v: Option<&Value>) -> i64 {
-    match v {
-        Some(Value::Int(i)) => *i,
-        Some(Value::BulkString(b)) => std::str::from_utf8(b)
-            .ok()
-            .and_then(|s| s.parse().ok())
-            .unwrap_or(0),
-        _ => 0,
-    }
-}
-
-fn u32_of(v: Option<&Value>) -> u32 {
-    u32::try_from(int(v).max(0)).unwrap_or(u32::MAX)
-}
-
-fn text(v: Option<&Value>) -> Option<&str> {
-    match v {
-        Some(Value::BulkString(b)) if !b.is_empty() => std::str::from_utf8(b).ok(),
-        _ => None,
-    }
-}
-
-fn place_text(p: &GeoPoint) -> String {
-    format!("{},{},{}", p.lat, p.lon, p.accuracy_km)
-}
-
-fn parse_place(s: &str) -> Option<GeoPoint> {
-    let mut it = s.split(',').map(str::parse::<f64>);
-    let (Some(Ok(lat)), Some(Ok(lon)), Some(Ok(accuracy_km)), None) =
-        (it.next(), it.next(), it.next(), it.next())
-    else {
-        return None;
-    };
-    Some(GeoPoint {
-        lat,
-        lon,
-        accuracy_km,
-    })
-}
-
-fn windows(v: &[Value], i: usize) -> Windows {
-    Windows {
-        m1: u32_of(v.get(i)),
-        h1: u32_of(v.get(i + 1)),
-        h24: u32_of(v.get(i + 2)),
-    }
-}
-
-fn parts(v: Value) -> Result<Vec<Value>, StoreError> {
-    match v {
-        Value::Array(a) => Ok(a),
-        other => Err(StoreError::Unavailable(format!(
-            "redis: observe answered {other:?}, expected an array"
-        ))),
-    }
-}
-
-const USER_LEN: usize = 3 + 1 + 22 + 1 + 3 + 1;
-const GLOBAL_LEN: usize = 6 + 22 + 2;
-
-/// Reads the observe functions' answers (see redis_observe.lua); an empty
-/// part is a dimension the attempt does not have.
-fn parse_view(
-    user: &[Value],
-    ip: &[Value],
-    network: &[Value],
-    device: &[Value],
-    global: &[Value],
-) -> Result<StoreView, StoreError> {
-    let bad = |part: &str, len: usize, want: usize| {
-        StoreError::Unavailable(format!(
-            "redis: observe answered {len} values for the {part} part, expected {want}"
-        ))
-    };
-    let check = |part: &str, v: &[Value], want: usize, optional: bool| {
-        if v.len() == want || (optional && v.is_empty()) {
-            Ok(())
-        } else {
-            Err(bad(part, v.len(), want))
+    /// Queues maintenance for the background writer; dropped when the
+    /// queue is full (it is asked for again by the next read that needs it).
+    fn maintain(&self, work: Vec<Work>) {
+        for w in work {
+            if self.background.try_send(w).is_err() {
+                return;
+            }
         }
-    };
-    check("user", user, USER_LEN, false)?;
-    check("ip", ip, 7, true)?;
-    check("network", network, 3, true)?;
-    check("device", device, 5, true)?;
-    check("global", global, GLOBAL_LEN, false)?;
-    let velocity = VelocityView {
-        user_failures: windows(user, 0),
-        ip_failures: windows(ip, 0),
-        ip_attempts: windows(ip, 3),
-        ip_distinct_users_1h: u32_of(ip.get(6)),
-        network_failures: windows(network, 0),
-        device_failures: windows(device, 0),
-        device_distinct_users_1h: u32_of(device.get(3)),
-        device_distinct_users_24h: u32_of(device.get(4)),
-        global_attempts: windows(global, 0),
-        global_failures: windows(global, 3),
-    };
-    let mut profile = ProfileView {
-        verified_logins: u32_of(user.get(3)),
-        ..ProfileView::default()
-    };
-    for s in 0..PROFILE_DIMS.len() {
-        profile.seen[s] = u32_of(user.get(4 + s));
-        profile.distinct[s] = u32_of(user.get(15 + s));
-        profile.global_seen[s] = u32_of(global.get(6 + s));
-        profile.global_distinct[s] = u32_of(global.get(17 + s));
     }
-    profile.hour_count = u32_of(user.get(26));
-    let last_at = text(user.get(27)).and_then(|s| s.parse::<i64>().ok());
-    let last_place = text(user.get(28)).and_then(parse_place);
-    profile.last_login = last_at.map(|at| LastLogin {
-        at: crate::domain::UnixMillis(at),
-        place: last_place,
-    });
-    profile.last_strong_auth = text(user.get(29))
-        .and_then(|s| s.parse::<i64>().ok())
-        .map(crate::domain::UnixMillis);
-    profile.device_revoked = int(user.get(30)) == 1;
-    profile.global_logins = u32_of(global.get(28));
-    profile.global_users = u32_of(global.get(29));
-    Ok(StoreView { profile, velocity })
+
+    /// Waits until everything queued before for the background writer has
+    /// been written (or the store's response timeout passes).
+    async fn flush_background(&self) {
+        let (done, written) = oneshot::channel();
+        let wait = async {
+            if self.background.send(Work::Flush(done)).await.is_ok() {
+                let _ = written.await;
+            }
+        };
+        let _ = tokio::time::timeout(self.settings.response_timeout, wait).await;
+    }
 }
 
 #[async_trait]
 impl Store for RedisStore {
     async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
-        let facts: [Option<String>; PROFILE_DIMS.len()] = obs.facts.0.map(|k| k.map(hex16));
-        let user_keys = self.user_keys(obs.user, obs.decision);
-        let seen = self.seen_keys(&facts);
-        let (gv, gstats) = (self.key("{g}:v"), self.key("{g}:stats"));
-        let ip = self
-            .scoped(obs, "i", Dim::Ip, "v")
-            .zip(self.scoped(obs, "i", Dim::Ip, "users"));
-        let network = self.scoped(obs, "n", Dim::Network, "v");
-        let device = self.scoped(obs, "dv", Dim::Device, "v").zip(self.scoped(
-            obs,
-            "dv",
-            Dim::Device,
-            "users",
-        ));
-        let args = |inv: &mut ScriptInvocation<'_>| {
-            inv.arg(obs.at.0)
-                .arg(u8::from(obs.failed))
-                .arg(hex16(obs.user))
-                .arg(obs.at.hour_of_week())
-                .arg(millis(self.settings.decision_ttl))
-                .arg(COUNTER_TTL_MS)
-                .arg(obs.place.as_ref().map(place_text).unwrap_or_default());
-            for f in &facts {
-                inv.arg(f.as_deref().unwrap_or_default());
-            }
-        };
-
+        let plan = ObservePlan::new(self, obs);
+        let mut view = StoreView::default();
+        let mut work = Vec::new();
+        (view.velocity.global_attempts, view.velocity.global_failures) =
+            self.global.lock().count(obs.at, obs.failed);
+        self.trip();
         if let Conn::Single(_) = self.conn {
-            // Absent dimensions: keys of the user's slot the script skips.
-            let none = || self.key(&format!("{{u:{}}}:none", hex32(obs.user)));
-            let mut inv = self.scripts.observe_all.prepare_invoke();
-            inv.key(&user_keys[..]);
-            match &ip {
-                Some((v, u)) => inv.key(v).key(u),
-                None => inv.key(none()).key(none()),
+            let mut pipe = redis::pipe();
+            plan.user(&mut pipe);
+            plan.ip(&mut pipe);
+            plan.network(&mut pipe);
+            plan.device(&mut pipe);
+            plan.global(&mut pipe);
+            let values = query(&self.conn, &pipe).await.map_err(unavailable)?;
+            let mut a = Answers {
+                values: values.into_iter(),
             };
-            inv.key(network.clone().unwrap_or_else(none));
-            match &device {
-                Some((v, u)) => inv.key(v).key(u),
-                None => inv.key(none()).key(none()),
+            plan.read_user(&mut a, &mut view, &mut work)?;
+            plan.read_ip(&mut a, &mut view, &mut work)?;
+            plan.read_network(&mut a, &mut view, &mut work)?;
+            plan.read_device(&mut a, &mut view, &mut work)?;
+            plan.read_global(&mut a, &mut view)?;
+        } else {
+            // Cluster: one pipeline per slot, all in flight at once.
+            let part = |build: &dyn Fn(&mut Pipeline)| {
+                let mut pipe = redis::pipe();
+                build(&mut pipe);
+                pipe
             };
-            inv.key(&gv).key(&gstats).key(&seen[..]);
-            inv.key(self.user_key(obs.user, "pi"));
-            args(&mut inv);
-            inv.arg(u8::from(ip.is_some()))
-                .arg(u8::from(network.is_some()))
-                .arg(u8::from(device.is_some()));
-            let answer: Vec<Value> = invoke(&self.conn, &inv).await?;
-            let mut it = answer.into_iter().map(parts);
-            let mut next = || {
-                it.next().unwrap_or_else(|| {
-                    Err(StoreError::Unavailable(
-                        "redis: observe answered too few parts".into(),
-                    ))
-                })
+            let pipes = [
+                part(&|p| plan.user(p)),
+                part(&|p| plan.ip(p)),
+                part(&|p| plan.network(p)),
+                part(&|p| plan.device(p)),
+                part(&|p| plan.global(p)),
+            ];
+            async fn run(c: &Conn, p: &Pipeline) -> Result<Vec<Value>, StoreError> {
+                if p.cmd_iter().next().is_none() {
+                    return Ok(Vec::new());
+                }
+                query(c, p).await.map_err(unavailable)
+            }
+            let c = &self.conn;
+            let (u, i, n, d, g) = tokio::join!(
+                run(c, &pipes[0]),
+                run(c, &pipes[1]),
+                run(c, &pipes[2]),
+                run(c, &pipes[3]),
+                run(c, &pipes[4]),
+            );
+            let answers = |v: Vec<Value>| Answers {
+                values: v.into_iter(),
             };
-            let (u, i, n, d, g) = (next()?, next()?, next()?, next()?, next()?);
-            return parse_view(&u, &i, &n, &d, &g);
+            plan.read_user(&mut answers(u?), &mut view, &mut work)?;
+            plan.read_ip(&mut answers(i?), &mut view, &mut work)?;
+            plan.read_network(&mut answers(n?), &mut view, &mut work)?;
+            plan.read_device(&mut answers(d?), &mut view, &mut work)?;
+            plan.read_global(&mut answers(g?), &mut view)?;
         }
-
-        // Cluster: one script per slot, all in flight at once.
-        let mut user = self.scripts.observe_user.prepare_invoke();
-        user.key(&user_keys[..]).key(self.user_key(obs.user, "pi"));
-        args(&mut user);
-        let mut global = self.scripts.observe_global.prepare_invoke();
-        global.key(&gv).key(&gstats).key(&seen[..]);
-        args(&mut global);
-        let mut ip_inv = self.scripts.observe_ip.prepare_invoke();
-        if let Some((v, u)) = &ip {
-            ip_inv.key(v).key(u);
-            args(&mut ip_inv);
-        }
-        let mut net_inv = self.scripts.observe_network.prepare_invoke();
-        if let Some(v) = &network {
-            net_inv.key(v);
-            args(&mut net_inv);
-        }
-        let mut dev_inv = self.scripts.observe_device.prepare_invoke();
-        if let Some((v, u)) = &device {
-            dev_inv.key(v).key(u);
-            args(&mut dev_inv);
-        }
-        let c = &self.conn;
-        let (u, i, n, d, g) = tokio::join!(
-            invoke::<Vec<Value>>(c, &user),
-            invoke_if(c, ip.is_some(), &ip_inv),
-            invoke_if(c, network.is_some(), &net_inv),
-            invoke_if(c, device.is_some(), &dev_inv),
-            invoke::<Vec<Value>>(c, &global),
-        );
-        parse_view(&u?, &i?, &n?, &d?, &g?)
+        self.maintain(work);
+        Ok(view)
     }
 
     async fn report(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
         let strong = report.outcome == Outcome::StepUpPassed
             && matches!(report.factor, Some(Factor::Webauthn | Factor::Totp));
-        let user_keys = self.user_keys(report.user, report.decision);
+        let user_keys = self.user_keys(report.user);
+        let decision = format!("{:032x}", report.decision);
         let args = |inv: &mut ScriptInvocation<'_>| {
             inv.arg(u8::from(teaches(report.action, report.outcome)))
                 .arg(u8::from(report.outcome.is_fraud()))
@@ -627,18 +1318,17 @@ impl Store for RedisStore {
                 .arg(report.at.0)
                 .arg(self.settings.history_per_dim)
                 .arg(millis(self.settings.profile_ttl))
-                .arg(COUNTER_TTL_MS);
+                .arg(COUNTER_TTL_MS)
+                .arg(&decision);
         };
         let effect = |code: Option<i64>| match code {
-            Some(-1) => Err(StoreError::UnknownDecision(format!(
-                "{:032x}",
-                report.decision
-            ))),
+            Some(-1) => Err(StoreError::UnknownDecision(decision.clone())),
             Some(1) => Ok(ReportEffect {
                 profile_updated: true,
             }),
             _ => Ok(ReportEffect::default()),
         };
+        self.trip();
 
         if let Conn::Single(_) = self.conn {
             let mut inv = self.scripts.report_all.prepare_invoke();
@@ -655,16 +1345,16 @@ impl Store for RedisStore {
         let values: Vec<Value> = invoke(&self.conn, &inv).await?;
         let mode = int(values.get(1));
         if mode != 0 {
-            let facts: [Option<String>; PROFILE_DIMS.len()] =
-                std::array::from_fn(|i| text(values.get(3 + i)).map(str::to_string));
+            self.trip();
+            let facts = (0..PROFILE_DIMS.len())
+                .filter_map(|slot| text(values.get(3 + slot)).map(|f| (slot, f)));
+            let (seen, slots) = self.seen_keys(facts);
             let mut global = self.scripts.report_global.prepare_invoke();
-            global
-                .key(self.key("{g}:stats"))
-                .key(&self.seen_keys(&facts)[..]);
+            global.key(self.key("{g}:stats")).key(&seen[..]);
             args(&mut global);
-            global.arg("").arg(mode).arg(int(values.get(2)));
-            for f in &facts {
-                global.arg(f.as_deref().unwrap_or_default());
+            global.arg(mode).arg(int(values.get(2)));
+            for slot in slots {
+                global.arg(slot);
             }
             let _: Vec<i64> = invoke(&self.conn, &global).await?;
         }
@@ -675,19 +1365,36 @@ impl Store for RedisStore {
         "redis"
     }
 
+    async fn flush(&self) {
+        let key = self.key("{g}:v");
+        let merged = merge_once(
+            &self.global,
+            &self.conn,
+            &key,
+            self.settings.response_timeout,
+        );
+        if let Err(e) = merged.await {
+            tracing::warn!(error = %e, "deployment-wide counts not merged at shutdown");
+        }
+        self.flush_background().await;
+    }
+
     async fn profile(&self, user: Key) -> Result<UserProfile, StoreError> {
+        self.flush_background().await;
         let mut inv = self.scripts.admin_profile.prepare_invoke();
         inv.key(self.user_key(user, "prof"))
             .key(self.user_key(user, "d"));
-        let (hash, recent): (Vec<(String, String)>, Vec<String>) = invoke(&self.conn, &inv).await?;
+        let (hash, mut recent): (Vec<(String, String)>, Vec<String>) =
+            invoke(&self.conn, &inv).await?;
+        // Stored oldest first.
+        recent.reverse();
         Ok(parse_profile(&hash, &recent))
     }
 
     async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
+        self.flush_background().await;
         let mut inv = self.scripts.admin_forget.prepare_invoke();
-        inv.key(self.user_key(user, "v"))
-            .key(self.user_key(user, "prof"))
-            .key(self.user_key(user, "pi"))
+        inv.key(&self.user_keys(user)[..])
             .key(self.user_key(user, "d"));
         let c: Vec<i64> = invoke(&self.conn, &inv).await?;
         let n = |i: usize| u32::try_from(c.get(i).copied().unwrap_or(0).max(0)).unwrap_or(u32::MAX);
@@ -733,22 +1440,39 @@ impl Store for RedisStore {
         Ok(known == 1)
     }
 
-    async fn record_decision(&self, user: Key, record: &DecisionRecord) -> Result<(), StoreError> {
+    fn record_decision(
+        &self,
+        user: Key,
+        _decision: u128,
+        at: UnixMillis,
+        answer: &Decision,
+    ) -> Result<(), StoreError> {
+        let mut codes = String::new();
+        for r in answer.reasons.iter().filter(|r| !r.shadow) {
+            if !codes.is_empty() {
+                codes.push(',');
+            }
+            codes.push_str(&r.code);
+        }
+        // Scores are recorded at f32 precision, like the memory store.
         let entry = format!(
-            "{}|{}|{}|{}|{}",
-            record.at.0,
-            record.action.as_str(),
-            record.score,
-            record.reasons.join(","),
-            record.decision_id
+            "{}|{}|{}|{codes}|{}",
+            at.0,
+            answer.action.as_str(),
+            answer.score as f32,
+            answer.decision_id
         );
-        let mut inv = self.scripts.admin_record.prepare_invoke();
-        inv.key(self.user_key(user, "d"))
-            .arg(entry)
-            .arg(RECENT_DECISIONS)
-            .arg(millis(self.settings.decision_ttl));
-        let _: i64 = invoke(&self.conn, &inv).await?;
-        Ok(())
+        let key = self.user_key(user, "d");
+        self.background
+            .try_send(Work::Record { key, entry })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    StoreError::Unavailable("the background write queue is full".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    StoreError::Unavailable("the background writer stopped".into())
+                }
+            })
     }
 }
 
@@ -826,7 +1550,8 @@ fn parse_profile(hash: &[(String, String)], recent: &[String]) -> UserProfile {
             let mut it = e.splitn(5, '|');
             let at = it.next()?.parse().ok()?;
             let action = crate::domain::Action::parse(it.next()?)?;
-            let score = it.next()?.parse().ok()?;
+            // Scores are recorded at f32 precision, like the memory store.
+            let score = f64::from(it.next()?.parse::<f32>().ok()?);
             let codes = it.next()?;
             let decision_id = it.next()?.to_string();
             Some(DecisionRecord {

@@ -1,24 +1,23 @@
 -- riskgate: the admin calls (Store::profile, forget, trust_device,
--- revoke_device, record_decision). Every function touches only keys of one
--- user's hash tag {u:<user>}, so each is one script on a single node and on
--- a cluster alike.
+-- revoke_device). Every function touches only keys of one user's hash tag
+-- {u:<user>}, so each is one script on a single node and on a cluster
+-- alike.
 --
 -- Profile hash fields added by these calls: `tr:<device>` trusted at (ms),
--- `rv:<device>` revoked at (ms). The recent decisions are a list, newest
--- first: "<at>|<action>|<score>|<codes>|<decision id>".
+-- `rv:<device>` revoked at (ms). The recent decisions are a list, oldest
+-- first: "<at>|<action>|<score>|<codes>|<decision id>", written by the
+-- store's background writer (plain RPUSH, LTRIM, PEXPIRE).
 --
--- Helpers (num, load_hash, ...) come from redis_common.lua.
+-- Helpers come from redis_common.lua.
 
 -- The profile hash and the recent decisions.
 local function adm_profile(kprof, krecent)
   return {redis.call('HGETALL', kprof), redis.call('LRANGE', krecent, 0, -1)}
 end
 
--- Erases every key of the user. The pending decisions are found through
--- the index zset `kidx` (`...:pi`, decision hex → expiry), whose members
--- name keys `...:p:<decision>` of the same slot. Returns the counts of
--- Forgotten in field order.
-local function adm_forget(kv, kprof, kidx, krecent)
+-- Erases every key of the user: failures, profile, pending decisions (one
+-- hash), recent decisions. Returns the counts of Forgotten in field order.
+local function adm_forget(kv, kprof, kpend, krecent)
   local p = load_hash(kprof)
   local out = {tonumber(p['v'] or '0'), 0, 0, 0, 0, 0, 0}
   for f, _ in pairs(p) do
@@ -30,13 +29,10 @@ local function adm_forget(kv, kprof, kidx, krecent)
       out[4] = out[4] + 1
     end
   end
-  local base = string.sub(kidx, 1, -3) .. 'p:'
-  for _, m in ipairs(redis.call('ZRANGE', kidx, 0, -1)) do
-    out[5] = out[5] + redis.call('DEL', base .. m)
-  end
+  out[5] = redis.call('HLEN', kpend)
   out[6] = redis.call('LLEN', krecent)
   out[7] = redis.call('EXISTS', kv)
-  redis.call('DEL', kv, kprof, kidx, krecent)
+  redis.call('DEL', kv, kprof, kpend, krecent)
   return out
 end
 
@@ -90,12 +86,4 @@ local function adm_revoke(kprof, f, now, pttl)
   redis.call('HSET', kprof, 'rv:' .. f, num(now))
   redis.call('PEXPIRE', kprof, pttl)
   return known
-end
-
--- Pushes a decision on the capped recent list.
-local function adm_record(krecent, entry, cap, ttl)
-  redis.call('LPUSH', krecent, entry)
-  redis.call('LTRIM', krecent, 0, cap - 1)
-  redis.call('PEXPIRE', krecent, ttl)
-  return 1
 end

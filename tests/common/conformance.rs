@@ -3,10 +3,11 @@
 //! returns a transcript of every answer; two stores conform when their
 //! transcripts are equal (and the suite's own expectations hold).
 
-use riskgate::domain::{Action, Factor, Outcome, UnixMillis};
+use riskgate::domain::{Action, Decision, Factor, Outcome, Reason, RiskLevel, UnixMillis};
+use riskgate::engine::encode_decision_id;
 use riskgate::store::{
-    DecisionRecord, Dim, Facts, Forgotten, GeoPoint, IdHasher, Observation, OutcomeReport, Store,
-    StoreError, StoreView, UserProfile, value_hash,
+    Dim, Facts, Forgotten, GeoPoint, IdHasher, Observation, OutcomeReport, Store, StoreError,
+    StoreView, UserProfile, value_hash,
 };
 
 pub const T0: i64 = 1_700_000_000_000;
@@ -23,7 +24,8 @@ pub struct Run<'a> {
     store: &'a dyn Store,
     h: IdHasher,
     next: u128,
-    users: std::collections::HashMap<u128, riskgate::store::Key>,
+    /// Each observed decision's user and time.
+    users: std::collections::HashMap<u128, (riskgate::store::Key, i64)>,
     pub transcript: Vec<String>,
 }
 
@@ -42,7 +44,7 @@ impl<'a> Run<'a> {
         facts.set(Dim::Browser, Some(h.key(Dim::Browser, b"Chrome")));
         self.next += 1;
         self.users
-            .insert(self.next, h.key(Dim::User, user.as_bytes()));
+            .insert(self.next, (h.key(Dim::User, user.as_bytes()), at));
         Observation {
             decision: self.next,
             at: UnixMillis(at),
@@ -89,8 +91,7 @@ impl<'a> Run<'a> {
                 user: self
                     .users
                     .get(&decision)
-                    .copied()
-                    .unwrap_or(riskgate::store::Key([0; 16])),
+                    .map_or(riskgate::store::Key([0; 16]), |u| u.0),
                 action,
                 outcome,
                 factor,
@@ -159,19 +160,33 @@ impl<'a> Run<'a> {
         k
     }
 
-    pub async fn record(&mut self, user: &str, id: &str, at: i64, action: Action, score: f64) {
-        let record = DecisionRecord {
-            decision_id: id.into(),
-            at: UnixMillis(at),
+    /// Records the answer to an observed decision; returns its id.
+    pub async fn record(&mut self, decision: u128, action: Action, score: f64) -> String {
+        let (user, at) = self.users[&decision];
+        let answer = Decision {
+            decision_id: encode_decision_id(&self.h, decision, user, action),
             action,
             score,
-            reasons: vec!["new_device".into(), "rule_x".into()],
+            level: RiskLevel::Low,
+            reasons: vec![
+                Reason::new("new_device", "first login from this device", 0.4),
+                Reason {
+                    shadow: true,
+                    ..Reason::new("shadow_rule", "a shadow rule fired", 0.0)
+                },
+                Reason::new("rule_x", "rule x fired", 0.0),
+            ],
+            acceptable_factors: Vec::new(),
+            policy_version: String::new(),
+            model_version: String::new(),
+            degraded_signals: Vec::new(),
         };
         self.store
-            .record_decision(self.h.key(Dim::User, user.as_bytes()), &record)
-            .await
+            .record_decision(user, decision, UnixMillis(at), &answer)
             .unwrap();
-        self.transcript.push(format!("record {user} {id}"));
+        self.transcript
+            .push(format!("record {decision} {}", answer.decision_id));
+        answer.decision_id
     }
 
     fn device_hash(&self, device: &str) -> u64 {
@@ -235,7 +250,8 @@ async fn teaching_double_report_and_fraud(r: &mut Run<'_>) {
     assert_eq!(v.profile.global_users, 1);
     let last = v.profile.last_login.unwrap();
     assert_eq!(last.at, UnixMillis(T0));
-    assert_eq!(last.place.unwrap().lat, 59.3293);
+    // Places are kept at f32 precision by every store.
+    assert_eq!(last.place.unwrap().lat, f64::from(59.3293f32));
     // Fraud unteaches; twice unteaches once.
     assert!(
         r.report(
@@ -458,16 +474,13 @@ async fn profile_and_recent_decisions(r: &mut Run<'_>) {
     r.teach("gina", "g1", "5.5.5.5", t).await;
     r.teach("gina", "g1", "5.5.5.6", t + MIN).await;
     r.teach("gina", "g2", "5.5.5.6", t + 2 * MIN).await;
+    let mut ids = Vec::new();
     for i in 0..25 {
         let action = [Action::Allow, Action::StepUp, Action::Deny][i % 3];
-        r.record(
-            "gina",
-            &format!("id{i}"),
-            t + i as i64,
-            action,
-            0.125 * (i % 8) as f64,
-        )
-        .await;
+        let (d, _) = r
+            .observe("gina", "g2", "5.5.5.6", t + 3 * MIN + i as i64, false)
+            .await;
+        ids.push(r.record(d, action, 0.125 * (i % 8) as f64).await);
     }
     let p = r.profile("gina").await;
     assert_eq!(p.verified_logins, 3);
@@ -483,8 +496,16 @@ async fn profile_and_recent_decisions(r: &mut Run<'_>) {
     assert_eq!(p.hours.iter().map(|h| h.1).sum::<u32>(), 3);
     assert_eq!(p.last_login.map(|l| l.at), Some(UnixMillis(t + 2 * MIN)));
     assert_eq!(p.recent.len(), 20, "capped");
-    assert_eq!(p.recent[0].decision_id, "id24", "newest first");
-    assert_eq!(p.recent[0].reasons, ["new_device", "rule_x"]);
+    assert_eq!(p.recent[0].decision_id, ids[24], "newest first");
+    assert_eq!(p.recent[19].decision_id, ids[5]);
+    assert_eq!(p.recent[0].action, Action::Allow);
+    assert_eq!(p.recent[0].score, 0.0);
+    assert_eq!(p.recent[1].score, 0.875);
+    assert_eq!(
+        p.recent[0].reasons,
+        ["new_device", "rule_x"],
+        "shadow reasons are not recorded"
+    );
     assert!(p.trusted.is_empty() && p.revoked.is_empty());
 }
 
@@ -549,8 +570,8 @@ async fn forget_erases_the_user(r: &mut Run<'_>) {
     let (pending, _) = r.observe("lena", "l1", "8.8.8.8", t + 2 * MIN, true).await;
     r.trust("lena", "l3", t + 3 * MIN).await;
     r.revoke("lena", "l2", t + 4 * MIN).await;
-    r.record("lena", "a", t, Action::Allow, 0.1).await;
-    r.record("lena", "b", t + MIN, Action::StepUp, 0.5).await;
+    r.record(pending - 2, Action::Allow, 0.1).await;
+    r.record(pending, Action::StepUp, 0.5).await;
     // Someone else's state stays.
     r.teach("mia", "m1", "8.8.8.9", t).await;
 
