@@ -17,6 +17,8 @@ use prometheus_client::registry::Registry;
 
 use crate::domain::{Decision, LoginAttempt};
 
+pub mod sink;
+
 type Labels = Vec<(&'static str, String)>;
 type HistogramFamily = Family<Labels, Histogram, fn() -> Histogram>;
 
@@ -352,24 +354,29 @@ pub enum LogFormat {
     Json,
 }
 
-/// What must outlive the server for telemetry to be complete: with OTLP
-/// export, the span pipeline, flushed by [`Telemetry::shutdown`].
+/// What must outlive the server for telemetry to be complete: the log
+/// writer thread (its queued lines are written when this is dropped) and,
+/// with OTLP export, the span pipeline; both flushed by
+/// [`Telemetry::shutdown`] or on drop.
 #[derive(Default)]
 pub struct Telemetry {
+    log_writer: Option<sink::SinkGuard>,
     #[cfg(feature = "otlp")]
     provider: Option<opentelemetry_sdk::trace::SdkTracerProvider>,
 }
 
 impl Telemetry {
     /// Flushes the spans not yet exported (bounded by the exporter's own
-    /// timeout); the last step of a graceful shutdown.
+    /// timeout) and the log lines not yet written; the last step of a
+    /// graceful shutdown.
     pub fn shutdown(self) {
         #[cfg(feature = "otlp")]
-        if let Some(p) = self.provider {
+        if let Some(p) = &self.provider {
             if let Err(e) = p.shutdown() {
                 tracing::warn!(error = %e, "OTLP span export did not flush");
             }
         }
+        drop(self.log_writer);
     }
 }
 
@@ -383,18 +390,33 @@ pub enum TelemetryError {
 /// Installs the global tracing subscriber (`RUST_LOG` filters, default
 /// info): JSON or text lines on stderr, and with `otlp_endpoint` (builds
 /// with the `otlp` feature) every RPC span exported over OTLP/gRPC.
+///
+/// Lines are formatted by the calling thread and written by a background
+/// thread in batches ([`sink`]): a decision's log line costs the request
+/// no system call.
 pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry, TelemetryError> {
     use tracing_subscriber::layer::SubscriberExt as _;
     use tracing_subscriber::util::SubscriberInitExt as _;
     use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
-    let lines = tracing_subscriber::fmt::layer().with_writer(std::io::stderr);
+    let (writer, guard) = sink::stderr();
+    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let lines = match format {
-        LogFormat::Json => lines.json().flatten_event(true).boxed(),
+        // The current span (the RPC with its request id) only: the list of
+        // all enclosing spans would repeat it and cost a second parse.
+        LogFormat::Json => lines
+            .json()
+            .flatten_event(true)
+            .with_span_list(false)
+            .boxed(),
         LogFormat::Text => lines.boxed(),
     };
     #[cfg_attr(not(feature = "otlp"), allow(unused_mut))]
-    let mut telemetry = Telemetry::default();
+    let mut telemetry = Telemetry {
+        log_writer: Some(guard),
+        #[cfg(feature = "otlp")]
+        provider: None,
+    };
     let otlp: Option<Box<dyn Layer<_> + Send + Sync>> = match otlp_endpoint {
         None => None,
         #[cfg(feature = "otlp")]
