@@ -11,6 +11,13 @@ use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
 
+/// mimalloc instead of the system allocator: a gRPC call and a Redis
+/// pipeline allocate and free dozens of small buffers, often on different
+/// threads, and glibc's malloc was a fifth of the Redis-backed server's CPU
+/// (ARCHITECTURE.md, "Performance").
+#[global_allocator]
+static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
+
 fn main() -> ExitCode {
     let cli = Cli::parse();
     // Replay, simulate and train are synchronous and single-threaded: no runtime.
