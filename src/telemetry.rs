@@ -17,6 +17,7 @@ use prometheus_client::registry::Registry;
 
 use crate::domain::{Decision, LoginAttempt};
 
+pub mod json;
 pub mod sink;
 
 type Labels = Vec<(&'static str, String)>;
@@ -402,12 +403,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     let (writer, guard) = sink::stderr();
     let lines = tracing_subscriber::fmt::layer().with_writer(writer);
     let lines = match format {
-        // The current span (the RPC with its request id) only: the list of
-        // all enclosing spans would repeat it and cost a second parse.
+        // Flattened fields and the current span (the RPC with its request
+        // id), written directly (see `json`).
         LogFormat::Json => lines
-            .json()
-            .flatten_event(true)
-            .with_span_list(false)
+            .fmt_fields(tracing_subscriber::fmt::format::JsonFields::new())
+            .event_format(json::JsonLines)
             .boxed(),
         LogFormat::Text => lines.boxed(),
     };
