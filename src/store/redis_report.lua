@@ -59,17 +59,24 @@ local function rep_user(kv, kprof, kpend)
     return out
   end
 
-  if ARGV[1] == '1' and not taught then
-    local fields = {'v', 'la', 'h' .. hr}
+  -- The profile fields a report reads: verified, last login, the hour's
+  -- count, and per fact its dimension's distinct count, its count and (when
+  -- teaching) its last seen.
+  local function fields(teaching)
+    local out = {'v', 'la', 'h' .. hr}
     for i = 0, 10 do
       local f = facts[i + 1]
       if f ~= '' then
-        fields[#fields + 1] = 'n' .. i
-        fields[#fields + 1] = 'd' .. i .. ':' .. f
-        fields[#fields + 1] = 't' .. i .. ':' .. f
+        out[#out + 1] = 'n' .. i
+        out[#out + 1] = 'd' .. i .. ':' .. f
+        if teaching then out[#out + 1] = 't' .. i .. ':' .. f end
       end
     end
-    local v = redis.call('HMGET', kprof, unpack(fields))
+    return out
+  end
+
+  if ARGV[1] == '1' and not taught then
+    local v = redis.call('HMGET', kprof, unpack(fields(true)))
     local verified = tonumber(v[1] or '0')
     local set = {'v', num(verified + 1), 'h' .. hr, num(tonumber(v[3] or '0') + 1)}
     local t = math.floor(math.max(at, 0) / 1000)
@@ -121,15 +128,7 @@ local function rep_user(kv, kprof, kpend)
     return result(1, 1, verified == 0 and 1 or 0)
   elseif ARGV[2] == '1' and taught then
     if redis.call('EXISTS', kprof) == 1 then
-      local fields = {'v', 'la', 'h' .. hr}
-      for i = 0, 10 do
-        local f = facts[i + 1]
-        if f ~= '' then
-          fields[#fields + 1] = 'n' .. i
-          fields[#fields + 1] = 'd' .. i .. ':' .. f
-        end
-      end
-      local v = redis.call('HMGET', kprof, unpack(fields))
+      local v = redis.call('HMGET', kprof, unpack(fields(false)))
       local set, del = {}, {}
       local verified = tonumber(v[1] or '0')
       if verified > 0 then
