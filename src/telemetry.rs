@@ -4,6 +4,7 @@
 //! codes (model inputs, guards and rule names), store operations, signal
 //! names — never a user, IP or device.
 
+use std::io::IsTerminal as _;
 use std::sync::Arc;
 use std::sync::atomic::AtomicI64;
 use std::time::Duration;
@@ -401,7 +402,11 @@ pub fn init(format: LogFormat, otlp_endpoint: Option<&str>) -> Result<Telemetry,
     use tracing_subscriber::{EnvFilter, Layer};
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("info"));
     let (writer, guard) = sink::stderr();
-    let lines = tracing_subscriber::fmt::layer().with_writer(writer);
+    // Colour only for a person at a terminal: escape codes in a log file or
+    // a collector are noise (and cost a tenth of a text line's formatting).
+    let lines = tracing_subscriber::fmt::layer()
+        .with_writer(writer)
+        .with_ansi(std::io::stderr().is_terminal());
     let lines = match format {
         // Flattened fields and the current span (the RPC with its request
         // id), written directly (see `json`).

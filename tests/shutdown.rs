@@ -228,3 +228,51 @@ async fn every_rpc_logs_inside_a_span_with_its_request_id() {
             .success()
     );
 }
+
+#[tokio::test]
+async fn text_logs_into_a_pipe_carry_no_terminal_colours() {
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "off",
+        ])
+        .args(["--log-format", "text"])
+        .env_remove("RISKGATE_CONFIG")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let reader = std::thread::spawn(move || {
+        let mut seen = Vec::new();
+        for line in BufReader::new(stderr).lines() {
+            let Ok(line) = line else { break };
+            let serving = line.contains("riskgate serving");
+            seen.push(line);
+            if serving {
+                break;
+            }
+        }
+        seen
+    });
+    let seen = tokio::task::spawn_blocking(move || reader.join().unwrap())
+        .await
+        .unwrap();
+    signal(&child, "-TERM");
+    assert!(
+        wait_exit(&mut child, Duration::from_secs(15))
+            .await
+            .success()
+    );
+    let last = seen.last().expect("no log line");
+    assert!(last.contains("riskgate serving"), "{seen:?}");
+    for line in &seen {
+        assert!(
+            !line.contains('\u{1b}'),
+            "escape code in a piped log: {line:?}"
+        );
+    }
+}
