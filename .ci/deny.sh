@@ -57,4 +57,9 @@ stamp="${date:+${date}T00:00:00Z}"
 )
 echo "advisory snapshot: $snapshot (${date:-date unknown}), $(find "$db/crates" -name 'RUSTSEC-*.md' | wc -l) advisories"
 
+# --offline needs every locked package in the local registry, including
+# those only other platforms build (cargo metadata reads them all): a fresh
+# machine has only what its builds fetched, so fetch the rest first.
+cargo fetch --locked --quiet
+
 RISKGATE_ADVISORY_DBS="$root" cargo deny --offline check advisories licenses bans sources
