@@ -8,6 +8,23 @@ use std::time::{Duration, Instant};
 use riskgate::grpc::pb;
 use tonic_health::pb::health_check_response::ServingStatus;
 
+/// `riskgate serve` on a free port, logging `log_format` to a pipe.
+fn serve(log_format: &str) -> Command {
+    let mut c = Command::new(env!("CARGO_BIN_EXE_riskgate"));
+    c.args([
+        "serve",
+        "--listen",
+        "127.0.0.1:0",
+        "--metrics-listen",
+        "off",
+    ])
+    .args(["--log-format", log_format])
+    .env_remove("RISKGATE_CONFIG")
+    .stdout(Stdio::null())
+    .stderr(Stdio::piped());
+    c
+}
+
 struct Server {
     child: Child,
     addr: String,
@@ -19,20 +36,8 @@ struct Server {
     reason = "every test waits for the child in wait_exit"
 )]
 fn spawn(drain_ms: u64) -> Server {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-            "--log-format",
-            "json",
-        ])
+    let mut child = serve("json")
         .args(["--drain-delay-ms", &drain_ms.to_string()])
-        .env_remove("RISKGATE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
         .spawn()
         .unwrap();
     let stderr = child.stderr.take().unwrap();
@@ -231,20 +236,7 @@ async fn every_rpc_logs_inside_a_span_with_its_request_id() {
 
 #[tokio::test]
 async fn text_logs_into_a_pipe_carry_no_terminal_colours() {
-    let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
-        .args([
-            "serve",
-            "--listen",
-            "127.0.0.1:0",
-            "--metrics-listen",
-            "off",
-        ])
-        .args(["--log-format", "text"])
-        .env_remove("RISKGATE_CONFIG")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
+    let mut child = serve("text").spawn().unwrap();
     let stderr = child.stderr.take().unwrap();
     let reader = std::thread::spawn(move || {
         let mut seen = Vec::new();

@@ -478,6 +478,12 @@ fn field(kind: char, window: usize, at: UnixMillis) -> String {
 }
 
 /// Counts one event of `kind` at `at` in the velocity hash `key`.
+/// The profile's (and the global stats') distinct-value count fields, one
+/// per dimension slot: `n<slot>`.
+const DISTINCT_FIELDS: [&str; PROFILE_DIMS.len()] = [
+    "n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10",
+];
+
 fn count_event(pipe: &mut Pipeline, key: &str, kind: char, at: UnixMillis) {
     for w in 0..GEOMETRY.len() {
         pipe.cmd("HINCRBY")
@@ -678,9 +684,7 @@ impl<'a> ObservePlan<'a> {
         hmget.arg("v").arg("la").arg("lp").arg("sa");
         hmget.arg(format!("h{}", at.hour_of_week()));
         hmget.arg(format!("rv:{}", self.facts[0].as_deref().unwrap_or("")));
-        for slot in 0..PROFILE_DIMS.len() {
-            hmget.arg(format!("n{slot}"));
-        }
+        hmget.arg(&DISTINCT_FIELDS[..]);
         for (slot, f) in self.facts.iter().enumerate() {
             if let Some(f) = f {
                 hmget.arg(format!("d{slot}:{f}"));
@@ -718,7 +722,7 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         let failures = Buckets::parse(a.next()?);
         view.velocity.user_failures = failures.windows('f', self.obs.at, KEY_BUCKET_MAX);
-        forget_stale(work, format!("{}:v", self.user), &failures);
+        forget_stale(work, || format!("{}:v", self.user), &failures);
         let p = a.list()?;
         let prof = &mut view.profile;
         prof.verified_logins = u32_of(p.first());
@@ -810,7 +814,7 @@ impl<'a> ObservePlan<'a> {
         let b = Buckets::parse(a.next()?);
         view.velocity.ip_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
         view.velocity.ip_attempts = b.windows('a', self.obs.at, KEY_BUCKET_MAX);
-        forget_stale(work, format!("{k}:v"), &b);
+        forget_stale(work, || format!("{k}:v"), &b);
         self.read_distinct(a, format!("{k}:users"), HOUR_MS, work)?;
         view.velocity.ip_distinct_users_1h = a.count()?.min(CAP);
         Ok(())
@@ -833,7 +837,7 @@ impl<'a> ObservePlan<'a> {
         work: &mut Vec<Work>,
     ) -> Result<Windows, StoreError> {
         let b = Buckets::parse(a.next()?);
-        forget_stale(work, format!("{k}:v"), &b);
+        forget_stale(work, || format!("{k}:v"), &b);
         Ok(b.windows('f', self.obs.at, KEY_BUCKET_MAX))
     }
 
@@ -889,9 +893,7 @@ impl<'a> ObservePlan<'a> {
         }
         let hmget = pipe.cmd("HMGET").arg(self.store.key("{g}:stats"));
         hmget.arg("logins").arg("users");
-        for slot in 0..PROFILE_DIMS.len() {
-            hmget.arg(format!("n{slot}"));
-        }
+        hmget.arg(&DISTINCT_FIELDS[..]);
     }
 
     fn read_global(&self, a: &mut Answers, view: &mut StoreView) -> Result<(), StoreError> {
@@ -1083,10 +1085,10 @@ async fn merge_once(
     Ok(())
 }
 
-fn forget_stale(work: &mut Vec<Work>, key: String, b: &Buckets) {
+fn forget_stale(work: &mut Vec<Work>, key: impl FnOnce() -> String, b: &Buckets) {
     let fields = b.stale();
     if !fields.is_empty() {
-        work.push(Work::Forget { key, fields });
+        work.push(Work::Forget { key: key(), fields });
     }
 }
 
