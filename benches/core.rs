@@ -1,5 +1,6 @@
 //! The cost of one attempt without the network: the pure core
-//! (`features::build` + `engine::decide` with the shipped rules and model),
+//! (`core::decide` on built features, and `core::evaluate`, which builds
+//! them first, with the shipped rules and model),
 //! the memory store's `observe_sync` on a warm profile, and the whole
 //! `Engine::evaluate` on a current-thread runtime.
 //!
@@ -14,17 +15,21 @@ use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Duration;
 
-use criterion::{BatchSize, Criterion, criterion_group, criterion_main};
+use criterion::{Criterion, criterion_group, criterion_main};
+use riskgate::core::features::{self, Features};
+use riskgate::core::inputs::StoreView;
+use riskgate::core::keys::{Dim, IdHasher};
+use riskgate::core::model::Model;
+use riskgate::core::observe;
+use riskgate::core::rules::RuleSet;
+use riskgate::core::{self, Inputs};
 use riskgate::domain::{
-    Action, Channel, CredentialResult, FactorSet, LoginAttempt, Outcome, UnixMillis,
+    Action, Channel, CredentialResult, Degraded, FactorSet, LoginAttempt, Outcome, UnixMillis,
 };
-use riskgate::engine::{self, Engine, EngineSettings};
-use riskgate::features::{self, DegradedFeatures, FeatureSettings, Features, GeoFeatures};
-use riskgate::model::Model;
-use riskgate::rules::RuleSet;
-use riskgate::signals::{self, device::UaParser};
+use riskgate::engine::{Engine, EngineSettings};
+use riskgate::signals::device::UaParser;
+use riskgate::store::OutcomeReport;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
-use riskgate::store::{Dim, IdHasher, OutcomeReport, StoreView};
 use riskgate::telemetry::Metrics;
 
 const T0: i64 = 1_767_000_000_000;
@@ -112,29 +117,49 @@ impl World {
     fn observe(&self, a: &LoginAttempt) -> (u128, StoreView) {
         let decision = u128::from(self.next_decision.fetch_add(1, Ordering::Relaxed));
         let device = self.ua.parse(a.user_agent.as_deref());
-        let facts = signals::facts(&self.hasher, a, &device, None);
-        let obs = signals::observation(&self.hasher, decision, a, facts, None);
+        let facts = observe::facts(&self.hasher, a, &device, None);
+        let obs = observe::observation(&self.hasher, decision, a, facts, None);
         (decision, self.store.observe_sync(&obs))
     }
 
     fn features(&self, a: &LoginAttempt) -> (StoreView, Features) {
         let view = self.observe(a).1;
-        let f = build(&self.ua, a, &view);
+        let f = features::build(
+            a,
+            self.ua.parse(a.user_agent.as_deref()),
+            &view,
+            Default::default(),
+            NO_GEO,
+            &Default::default(),
+        );
         (view, f)
     }
 }
 
-fn build(ua: &UaParser, a: &LoginAttempt, view: &StoreView) -> Features {
-    features::build(
-        a,
-        ua.parse(a.user_agent.as_deref()),
-        view,
-        GeoFeatures::default(),
-        DegradedFeatures {
-            store: false,
-            geo: true,
+/// Without GeoIP, like the default server.
+const NO_GEO: Degraded = Degraded {
+    store: false,
+    geo: true,
+};
+
+fn evaluate(
+    ua: &UaParser,
+    a: &LoginAttempt,
+    view: &StoreView,
+    model: &Model,
+    rules: &RuleSet,
+) -> core::Evaluated {
+    core::evaluate(
+        Inputs {
+            attempt: a,
+            device: ua.parse(a.user_agent.as_deref()),
+            geo: None,
+            view,
+            degraded: NO_GEO,
         },
-        &FeatureSettings::default(),
+        &Default::default(),
+        model,
+        rules,
     )
 }
 
@@ -179,20 +204,13 @@ fn bench(c: &mut Criterion) {
     for (name, a) in &cases {
         let (view, feats) = world.features(a);
         // Sanity: the three cases really decide differently.
-        let d = engine::decide(feats.clone(), a, &model, &rules);
+        let d = core::decide(&feats, FactorSet::EMPTY, &model, &rules);
         eprintln!("{name}: {} score {:.3}", d.action, d.score);
         g.bench_function(format!("decide/{name}"), |b| {
-            b.iter_batched(
-                || feats.clone(),
-                |f| engine::decide(f, black_box(a), &model, &rules),
-                BatchSize::SmallInput,
-            )
+            b.iter(|| core::decide(black_box(&feats), FactorSet::EMPTY, &model, &rules))
         });
-        g.bench_function(format!("build_and_decide/{name}"), |b| {
-            b.iter(|| {
-                let f = build(&world.ua, black_box(a), black_box(&view));
-                engine::decide(f, a, &model, &rules)
-            })
+        g.bench_function(format!("evaluate/{name}"), |b| {
+            b.iter(|| evaluate(&world.ua, black_box(a), black_box(&view), &model, &rules))
         });
     }
     g.finish();
@@ -203,8 +221,8 @@ fn bench(c: &mut Criterion) {
         .measurement_time(Duration::from_secs(2));
     let warm = &cases[0].1;
     let device = world.ua.parse(warm.user_agent.as_deref());
-    let facts = signals::facts(&world.hasher, warm, &device, None);
-    let mut obs = signals::observation(&world.hasher, 0, warm, facts, None);
+    let facts = observe::facts(&world.hasher, warm, &device, None);
+    let mut obs = observe::observation(&world.hasher, 0, warm, facts, None);
     g.bench_function("memory_observe_sync/warm_profile", |b| {
         b.iter(|| {
             obs.decision = u128::from(world.next_decision.fetch_add(1, Ordering::Relaxed));

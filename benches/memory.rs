@@ -13,10 +13,12 @@
 
 use std::time::Instant;
 
-use riskgate::domain::{Action, Decision, Outcome, Reason, RiskLevel, UnixMillis};
-use riskgate::engine::encode_decision_id;
+use riskgate::core::decision_id::encode as encode_decision_id;
+use riskgate::core::inputs::{Facts, Observation};
+use riskgate::core::keys::{Dim, IdHasher};
+use riskgate::domain::{Action, Outcome, UnixMillis};
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
-use riskgate::store::{Dim, Facts, IdHasher, Observation, OutcomeReport, Store};
+use riskgate::store::{DecisionRecord, OutcomeReport, Store};
 
 const PAGE: u64 = 4096;
 const T0: i64 = 1_767_000_000_000;
@@ -94,22 +96,15 @@ fn main() {
     for i in 0..users {
         let obs = observation(&h, i);
         store.observe_sync(&obs);
-        let answer = Decision {
+        let answer = DecisionRecord {
             decision_id: encode_decision_id(&h, obs.decision, obs.user, Action::Allow),
+            at: obs.at,
             action: Action::Allow,
             score: 0.07,
-            level: RiskLevel::Low,
-            reasons: vec![
-                Reason::new("new_user", "no verified login yet for this user", 0.5),
-                Reason::new("new_device", "first login from this device", 0.4),
-            ],
-            acceptable_factors: Vec::new(),
-            policy_version: String::new(),
-            model_version: String::new(),
-            degraded_signals: Vec::new(),
+            reasons: vec!["new_user".into(), "new_device".into()],
         };
         store
-            .record_decision(obs.user, obs.decision, obs.at, &answer)
+            .record_decision(obs.user, obs.decision, &answer)
             .unwrap();
     }
     let observed = resident_bytes();

@@ -10,13 +10,13 @@
 use std::fmt::Write as _;
 
 use criterion::{BatchSize, Criterion, Throughput, criterion_group, criterion_main};
-use riskgate::features::FeatureSettings;
-use riskgate::model::Model;
-use riskgate::replay::reader::{COLUMNS, RbaReader};
-use riskgate::replay::{Replayer, Settings, Variant};
-use riskgate::rules::RuleSet;
+use riskgate::core::features::FeatureSettings;
+use riskgate::core::model::Model;
+use riskgate::core::rules::RuleSet;
 use riskgate::signals::device::UaParser;
 use riskgate::store::memory::MemoryLimits;
+use riskgate::tools::replay::reader::{COLUMNS, RbaReader};
+use riskgate::tools::replay::{Replayer, Settings, Variant};
 
 const ROWS: usize = 50_000;
 

@@ -8,9 +8,9 @@ use std::hint::black_box;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
-use riskgate::features::Features;
-use riskgate::rules::cel::{Program, Schema, Value, compile};
-use riskgate::rules::features_from_table;
+use riskgate::core::features::Features;
+use riskgate::core::rules::cel::{Program, Schema, Value, compile};
+use riskgate::core::rules::features_from_table;
 
 /// 20 templates × 5 thresholds = 100 rules; `{}` is the threshold.
 const TEMPLATES: &[&str] = &[

@@ -10,13 +10,15 @@ use std::path::PathBuf;
 use std::time::Duration;
 
 use criterion::{Criterion, criterion_group, criterion_main};
+use riskgate::core::features::{self, FeatureSettings};
+use riskgate::core::keys::{Dim, IdHasher};
+use riskgate::core::observe;
 use riskgate::domain::{
-    Action, Channel, CredentialResult, FactorSet, LoginAttempt, Outcome, UnixMillis,
+    Action, Channel, CredentialResult, Degraded, FactorSet, LoginAttempt, Outcome, UnixMillis,
 };
-use riskgate::features::{self, DegradedFeatures, FeatureSettings};
-use riskgate::signals::{self, device::UaParser, geo};
+use riskgate::signals::{device::UaParser, geo};
+use riskgate::store::OutcomeReport;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
-use riskgate::store::{Dim, IdHasher, OutcomeReport};
 
 const UA: &str = "Mozilla/5.0 (Windows NT 10.0; Win64; x64) AppleWebKit/537.36 (KHTML, like Gecko) Chrome/120.0.0.0 Safari/537.36";
 
@@ -66,13 +68,13 @@ fn bench(c: &mut Criterion) {
         let a = attempt(i as i64 * 60_000);
         let info = parser.parse(a.user_agent.as_deref());
         let g = geo.as_ref().map(|r| r.lookup(a.ip));
-        let facts = signals::facts(&hasher, &a, &info, g.as_deref());
-        store.observe_sync(&signals::observation(
+        let facts = observe::facts(&hasher, &a, &info, g.as_deref());
+        store.observe_sync(&observe::observation(
             &hasher,
             i,
             &a,
             facts,
-            signals::place(g.as_deref()),
+            observe::place(g.as_deref()),
         ));
         store
             .report_sync(&OutcomeReport {
@@ -96,9 +98,9 @@ fn bench(c: &mut Criterion) {
             let a = attempt(3_600_000 + n as i64);
             let info = parser.parse(a.user_agent.as_deref());
             let geo_info = geo.as_ref().map(|r| r.lookup(a.ip));
-            let facts = signals::facts(&hasher, &a, &info, geo_info.as_deref());
+            let facts = observe::facts(&hasher, &a, &info, geo_info.as_deref());
             let obs =
-                signals::observation(&hasher, n, &a, facts, signals::place(geo_info.as_deref()));
+                observe::observation(&hasher, n, &a, facts, observe::place(geo_info.as_deref()));
             let view = store.observe_sync(&obs);
             let gf = features::geo_features(geo_info.as_deref(), &view, a.occurred_at, &settings);
             black_box(features::build(
@@ -106,7 +108,7 @@ fn bench(c: &mut Criterion) {
                 info,
                 &view,
                 gf,
-                DegradedFeatures::default(),
+                Degraded::default(),
                 &settings,
             ))
         })
@@ -120,7 +122,7 @@ fn bench(c: &mut Criterion) {
     });
     let info = parser.parse(Some(UA));
     g.bench_function("hash_identifiers", |b| {
-        b.iter(|| signals::facts(&hasher, black_box(&a), &info, None))
+        b.iter(|| observe::facts(&hasher, black_box(&a), &info, None))
     });
     if let Some(r) = &geo {
         let ip = "81.2.69.142".parse().unwrap();

@@ -14,7 +14,7 @@ mkdir -p "corpus/$target"
 case "$target" in
   rules_parse) seeds=(../rules) ;;
   model_json) seeds=(../models) ;;
-  rba_csv) seeds=(../tests/data) ;;
+  rba_csv) seeds=(../testdata) ;;
   *) seeds=() ;;
 esac
 # -timeout: one input taking over 10 s is a hang; -rss_limit_mb: 2 GiB.

@@ -267,7 +267,7 @@ pub struct LoginAttempt {
 }
 
 /// Why a decision came out as it did.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Reason {
     pub code: String,
     pub message: String,
@@ -287,18 +287,65 @@ impl Reason {
     }
 }
 
-/// The answer to an attempt, with its explanation.
-#[derive(Clone, Debug, PartialEq, Serialize)]
+/// A rule that failed at run time (overflow, division by zero): it was
+/// treated as not firing, and the decision says so.
+#[derive(Clone, Debug, PartialEq, Eq, Serialize, Deserialize)]
+pub struct RuleError {
+    pub rule: String,
+    pub message: String,
+}
+
+/// The signal sources that could not answer for a decision.
+#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Hash, Serialize, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct Degraded {
+    /// The profile and velocity store failed or timed out.
+    pub store: bool,
+    /// No GeoIP database answered (none configured, or none loaded).
+    pub geo: bool,
+}
+
+impl Degraded {
+    /// The degraded sources by name (`store`, `geo`), in that order.
+    pub fn names(self) -> impl Iterator<Item = &'static str> {
+        [("store", self.store), ("geo", self.geo)]
+            .into_iter()
+            .filter_map(|(n, on)| on.then_some(n))
+    }
+
+    /// True when every source answered.
+    pub fn is_empty(self) -> bool {
+        !self.store && !self.geo
+    }
+}
+
+/// The answer to an attempt, with its explanation: the reasons that acted,
+/// the shadow rules that fired without acting (separated once, by the
+/// policy), the rules that failed, and the sources that could not answer.
+#[derive(Clone, Debug, PartialEq, Serialize, Deserialize)]
 pub struct Decision {
+    /// Empty until the engine issues the id (the pure core has no keys).
     pub decision_id: String,
     pub action: Action,
     pub score: f64,
     pub level: RiskLevel,
+    /// Acting reasons: rule and guard reasons first (they decide), then the
+    /// model's contributions, strongest first.
     pub reasons: Vec<Reason>,
+    /// Shadow rules that fired: reported and counted, never acted on.
+    pub shadow_reasons: Vec<Reason>,
+    pub rule_errors: Vec<RuleError>,
     pub acceptable_factors: Vec<Factor>,
     pub policy_version: String,
     pub model_version: String,
-    pub degraded_signals: Vec<String>,
+    pub degraded: Degraded,
+}
+
+impl Decision {
+    /// Every reason in answer order: the acting ones, then the shadow ones.
+    pub fn all_reasons(&self) -> impl Iterator<Item = &Reason> {
+        self.reasons.iter().chain(&self.shadow_reasons)
+    }
 }
 
 #[cfg(test)]

@@ -1,102 +1,62 @@
-//! The decision pipeline: validate (done by the caller) → signals → features
-//! → score → rules → policy → decision, and outcome reports.
-//!
-//! [`decide`] is the pure core (no I/O, no clock); [`Engine`] wraps it with
-//! the store, the parsers, the hot-swappable rules and model, and telemetry.
+//! The I/O around the pure core: an attempt's user agent is parsed and its
+//! address looked up, the store is asked under a deadline, then
+//! [`core::evaluate`] decides; the engine issues the decision id, counts and
+//! logs the decision, and records it. It also applies outcome reports and
+//! offers the operations the admin API needs (profile, forget, trust and
+//! revoke a device), so nothing outside holds its store or its keys.
 
+use std::net::IpAddr;
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use arc_swap::ArcSwap;
 
-use crate::domain::{Action, Decision, Factor, LoginAttempt, Outcome, Reason, UnixMillis};
-use crate::features::{self, DegradedFeatures, FeatureSettings, Features, INPUTS};
-use crate::model::Model;
-use crate::policy::{self, Context};
-use crate::rules::RuleSet;
+use crate::core::features::FeatureSettings;
+use crate::core::inputs::StoreView;
+use crate::core::keys::{Dim, IdHasher, Key, value_hash};
+use crate::core::model::Model;
+use crate::core::observe::{self, canonical, network_of};
+use crate::core::rules::RuleSet;
+use crate::core::{self, Inputs, decision_id};
+use crate::domain::{Decision, Degraded, Factor, LoginAttempt, Outcome, UnixMillis};
+use crate::signals::device::UaParser;
 use crate::signals::geo::GeoResolver;
-use crate::signals::{self, device::UaParser};
-use crate::store::{IdHasher, Key, OutcomeReport, ReportEffect, Store, StoreError, StoreView};
+use crate::store::{
+    DecisionRecord, Forgotten, Mark, OutcomeReport, ReportEffect, Store, StoreError, UserProfile,
+};
 use crate::telemetry::Metrics;
 
 /// Settings of the engine.
 #[derive(Clone, Debug)]
 pub struct EngineSettings {
-    /// Deadline of one store call; past it the store counts as degraded.
+    /// Deadline of one store call on the decision path; past it the store
+    /// counts as degraded.
     pub store_timeout: Duration,
     pub features: FeatureSettings,
     /// Distinct user agents kept parsed.
     pub ua_cache: u64,
 }
 
+impl EngineSettings {
+    /// The default store deadline.
+    pub const STORE_TIMEOUT: Duration = Duration::from_millis(50);
+    /// The default size of the parsed user-agent cache.
+    pub const UA_CACHE: u64 = 10_000;
+}
+
 impl Default for EngineSettings {
     fn default() -> Self {
         EngineSettings {
-            store_timeout: Duration::from_millis(50),
+            store_timeout: Self::STORE_TIMEOUT,
             features: FeatureSettings::default(),
-            ua_cache: 10_000,
+            ua_cache: Self::UA_CACHE,
         }
     }
 }
 
-/// The result of the pure core.
-pub struct CoreResult {
-    pub features: Features,
-    pub action: Action,
-    pub score: f64,
-    pub level: crate::domain::RiskLevel,
-    pub reasons: Vec<Reason>,
-    pub factors: Vec<Factor>,
-    /// Rules that failed at run time: (rule, error).
-    pub rule_errors: Vec<(String, String)>,
-}
-
-/// The pure core: features → model → rules → policy.
-pub fn decide(
-    features: Features,
-    attempt: &LoginAttempt,
-    model: &Model,
-    rules: &RuleSet,
-) -> CoreResult {
-    let scored = model.score(&features);
-    let ev = rules.evaluate(&features);
-    let ctx = Context {
-        channel: attempt.channel,
-        credential: attempt.credential_result,
-        enrolled: attempt.enrolled_factors,
-        store_degraded: features.degraded.store,
-    };
-    let verdict = policy::decide(&rules.policy, scored.score, &ev.hits, &ctx);
-
-    // Rule and guard reasons first (they decide), then the model's.
-    let mut reasons = Vec::with_capacity(verdict.reasons.len() + scored.contributions.len());
-    let (shadow, acting): (Vec<Reason>, Vec<Reason>) =
-        verdict.reasons.into_iter().partition(|r| r.shadow);
-    reasons.extend(acting);
-    for c in &scored.contributions {
-        let input = &INPUTS[c.input];
-        reasons.push(Reason::new(
-            input.code,
-            (input.explain)(&features),
-            c.log_odds,
-        ));
-    }
-    reasons.extend(shadow);
-    let rule_errors = ev
-        .errors
-        .iter()
-        .map(|(n, e)| (n.to_string(), e.to_string()))
-        .collect();
-    CoreResult {
-        features,
-        action: verdict.action,
-        score: verdict.score,
-        level: verdict.level,
-        reasons,
-        factors: verdict.factors,
-        rule_errors,
-    }
-}
+/// Deadline of one admin store call (forget walks every pending decision of
+/// the memory store, so it gets more than the decision path's deadline).
+pub const ADMIN_STORE_DEADLINE: Duration = Duration::from_secs(5);
 
 /// Why a report was refused.
 #[derive(Debug, thiserror::Error)]
@@ -105,6 +65,37 @@ pub enum ReportError {
     BadDecisionId,
     #[error("`decision_id`: {0}")]
     Store(StoreError),
+}
+
+/// Raw values an admin asks about: does the user's profile know them?
+#[derive(Clone, Debug, Default)]
+pub struct Candidates {
+    pub device_ids: Vec<String>,
+    pub ips: Vec<IpAddr>,
+    pub user_agents: Vec<String>,
+}
+
+/// Whether a user's profile knows one raw value.
+#[derive(Clone, Debug, PartialEq)]
+pub struct CandidateMatch {
+    pub dim: Dim,
+    /// The value as the caller gave it (the store holds no raw value).
+    pub value: String,
+    /// [`value_hash`] of the value's key.
+    pub hash: u64,
+    pub known: bool,
+    pub count: u32,
+    pub last_seen_secs: Option<u32>,
+    pub trusted: bool,
+    pub revoked: bool,
+}
+
+/// A user's profile as the admin API shows it.
+#[derive(Clone, Debug)]
+pub struct ProfileReport {
+    pub user: Key,
+    pub profile: UserProfile,
+    pub candidates: Vec<CandidateMatch>,
 }
 
 /// The decision service.
@@ -164,6 +155,11 @@ impl Engine {
         self.rules.load_full()
     }
 
+    /// The model now serving.
+    pub fn model(&self) -> Arc<Model> {
+        self.model.load_full()
+    }
+
     /// Swaps in a new, already validated rule set.
     pub fn swap_rules(&self, rules: RuleSet) {
         self.metrics
@@ -176,6 +172,21 @@ impl Engine {
         self.metrics
             .set_versions(&self.rules.load().version, model.version());
         self.model.store(Arc::new(model));
+    }
+
+    /// The name of the store (`memory`, `redis`).
+    pub fn store_name(&self) -> &'static str {
+        self.store.name()
+    }
+
+    /// The keyed hash a user id gets in stores, logs and audit events.
+    pub fn user_key(&self, user_id: &str) -> Key {
+        self.hasher.key(Dim::User, user_id.as_bytes())
+    }
+
+    /// The keyed hash a device id gets.
+    pub fn device_key(&self, device_id: &str) -> Key {
+        self.hasher.key(Dim::Device, device_id.as_bytes())
     }
 
     /// Decides on an attempt. Never fails: a failing store degrades.
@@ -191,13 +202,13 @@ impl Engine {
         .as_u128();
         let device = self.ua.parse(attempt.user_agent.as_deref());
         let geo = self.geo.as_ref().map(|g| g.lookup(attempt.ip));
-        let facts = signals::facts(&self.hasher, &attempt, &device, geo.as_deref());
-        let obs = signals::observation(
+        let facts = observe::facts(&self.hasher, &attempt, &device, geo.as_deref());
+        let obs = observe::observation(
             &self.hasher,
             decision,
             &attempt,
             facts,
-            signals::place(geo.as_deref()),
+            observe::place(geo.as_deref()),
         );
 
         let store_started = Instant::now();
@@ -210,7 +221,7 @@ impl Engine {
         };
         self.metrics
             .observe_store("observe", store_started.elapsed(), view.is_ok());
-        let mut degraded = DegradedFeatures {
+        let mut degraded = Degraded {
             store: false,
             // Without a GeoIP database every decision is made without geo.
             geo: self.geo.is_none(),
@@ -221,47 +232,27 @@ impl Engine {
             StoreView::default()
         });
 
-        let feats = features::build(
-            &attempt,
-            device,
-            &view,
-            features::geo_features(
-                geo.as_deref(),
-                &view,
-                attempt.occurred_at,
-                &self.settings.features,
-            ),
-            degraded,
-            &self.settings.features,
-        );
         let rules = self.rules.load();
         let model = self.model.load();
-        let core = decide(feats, &attempt, &model, &rules);
-
-        let mut degraded_signals = Vec::new();
-        if degraded.store {
-            degraded_signals.push("store".to_string());
+        let evaluated = core::evaluate(
+            Inputs {
+                attempt: &attempt,
+                device,
+                geo: geo.as_deref(),
+                view: &view,
+                degraded,
+            },
+            &self.settings.features,
+            &model,
+            &rules,
+        );
+        let mut d = evaluated.decision;
+        d.decision_id = decision_id::encode(&self.hasher, decision, obs.user, d.action);
+        for e in &d.rule_errors {
+            tracing::warn!(rule.name = %e.rule, rule.error = %e.message, "rule evaluation failed");
+            self.metrics.rule_error(&e.rule);
         }
-        if degraded.geo {
-            degraded_signals.push("geo".to_string());
-        }
-        let decision_id = encode_decision_id(&self.hasher, decision, obs.user, core.action);
-        let d = Decision {
-            decision_id,
-            action: core.action,
-            score: core.score,
-            level: core.level,
-            reasons: core.reasons,
-            acceptable_factors: core.factors,
-            policy_version: rules.version.clone(),
-            model_version: model.version().to_string(),
-            degraded_signals,
-        };
-        for (rule, e) in &core.rule_errors {
-            tracing::warn!(rule.name = %rule, rule.error = %e, "rule evaluation failed");
-            self.metrics.rule_error(rule);
-        }
-        self.metrics.observe_decision(&attempt, &d);
+        self.metrics.observe_decision(attempt.channel, &d);
         tracing::trace!(took_us = started.elapsed().as_micros() as u64, "evaluated");
         log_decision(obs.user, &attempt, &d);
         self.record(obs.user, decision, attempt.occurred_at, &d);
@@ -273,25 +264,17 @@ impl Engine {
     /// writer; never a wait on I/O). A refusal is counted and logged only:
     /// the answer stands.
     fn record(&self, user: Key, decision: u128, at: UnixMillis, d: &Decision) {
-        if let Err(e) = self.store.record_decision(user, decision, at, d) {
+        let record = DecisionRecord {
+            decision_id: d.decision_id.clone(),
+            at,
+            action: d.action,
+            score: d.score,
+            reasons: d.reasons.iter().map(|r| r.code.clone()).collect(),
+        };
+        if let Err(e) = self.store.record_decision(user, decision, &record) {
             self.metrics.store_failed("record");
             tracing::debug!(error = %e, "recent decision not recorded");
         }
-    }
-
-    /// The store behind the engine (the admin API reads and erases in it).
-    pub fn store(&self) -> &Arc<dyn Store> {
-        &self.store
-    }
-
-    /// The keyed hasher that turns identifiers into store keys.
-    pub fn hasher(&self) -> &IdHasher {
-        &self.hasher
-    }
-
-    /// The deadline of one store call.
-    pub fn store_timeout(&self) -> Duration {
-        self.settings.store_timeout
     }
 
     /// Applies an outcome report.
@@ -302,7 +285,7 @@ impl Engine {
         factor: Option<Factor>,
     ) -> Result<ReportEffect, ReportError> {
         let (decision, user, action) =
-            decode_decision_id(&self.hasher, decision_id).ok_or(ReportError::BadDecisionId)?;
+            decision_id::decode(&self.hasher, decision_id).ok_or(ReportError::BadDecisionId)?;
         let report = OutcomeReport {
             decision,
             user,
@@ -333,27 +316,103 @@ impl Engine {
         );
         Ok(effect)
     }
+
+    /// A store call of the admin API, under [`ADMIN_STORE_DEADLINE`].
+    async fn admin_call<T>(
+        &self,
+        f: impl Future<Output = Result<T, StoreError>>,
+    ) -> Result<T, StoreError> {
+        tokio::time::timeout(ADMIN_STORE_DEADLINE, f)
+            .await
+            .unwrap_or(Err(StoreError::Timeout(ADMIN_STORE_DEADLINE)))
+    }
+
+    /// Everything held about `user_id`, and whether its profile knows each
+    /// of `candidates`.
+    pub async fn profile(
+        &self,
+        user_id: &str,
+        candidates: &Candidates,
+    ) -> Result<ProfileReport, StoreError> {
+        let user = self.user_key(user_id);
+        let profile = self.admin_call(self.store.profile(user)).await?;
+        let mut wanted: Vec<(Dim, String)> = Vec::new();
+        for d in &candidates.device_ids {
+            wanted.push((Dim::Device, d.clone()));
+        }
+        for ip in &candidates.ips {
+            let ip = canonical(*ip);
+            wanted.push((Dim::Ip, ip.to_string()));
+            wanted.push((Dim::Network, network_of(ip)));
+        }
+        for ua in &candidates.user_agents {
+            wanted.push((Dim::UserAgent, ua.clone()));
+        }
+        let candidates = wanted
+            .into_iter()
+            .map(|(dim, value)| {
+                let hash = value_hash(self.hasher.key(dim, value.as_bytes()));
+                let seen = profile
+                    .values
+                    .iter()
+                    .find(|v| v.dim == dim && v.hash == hash);
+                let is_device = dim == Dim::Device;
+                CandidateMatch {
+                    dim,
+                    value,
+                    hash,
+                    known: seen.is_some(),
+                    count: seen.map_or(0, |v| v.count),
+                    last_seen_secs: seen.map(|v| v.last_seen_secs),
+                    trusted: is_device && profile.trusted.iter().any(|m| m.device == hash),
+                    revoked: is_device && profile.revoked.iter().any(|m| m.device == hash),
+                }
+            })
+            .collect();
+        Ok(ProfileReport {
+            user,
+            profile,
+            candidates,
+        })
+    }
+
+    /// Erases everything the store holds under `user_id`.
+    pub async fn forget(&self, user_id: &str) -> Result<Forgotten, StoreError> {
+        let user = self.user_key(user_id);
+        self.admin_call(self.store.forget(user)).await
+    }
+
+    /// Trusts or revokes `device_id` for `user_id` (see [`Store::mark_device`]);
+    /// returns whether the profile knew the device.
+    pub async fn mark_device(
+        &self,
+        user_id: &str,
+        device_id: &str,
+        mark: Mark,
+    ) -> Result<bool, StoreError> {
+        let (user, device) = (self.user_key(user_id), self.device_key(device_id));
+        self.admin_call(
+            self.store
+                .mark_device(user, device, mark, UnixMillis::now()),
+        )
+        .await
+    }
+
+    /// Writes what the store still holds back (graceful shutdown, last).
+    pub async fn flush(&self) {
+        self.store.flush().await;
+    }
 }
 
-/// The decision's audit line (target `riskgate::engine`, level INFO). It is
-/// the most expensive step of an Evaluate after the store (about 8 % of the
-/// server's CPU in a `riskgate bench` profile, formatting included): kept
-/// because it is the only per-decision record an operator can search, and
-/// switched off with the rest of INFO (`RUST_LOG=warn`) where metrics are
-/// enough.
+/// The decision's audit line (target `riskgate::engine`, level INFO). After
+/// the store it is the dearest step of an Evaluate (formatting included):
+/// kept because it is the only per-decision record an operator can search,
+/// and switched off with the rest of INFO (`RUST_LOG=warn`) where metrics
+/// are enough.
 fn log_decision(user: Key, a: &LoginAttempt, d: &Decision) {
-    let codes: Vec<&str> = d
-        .reasons
-        .iter()
-        .filter(|r| !r.shadow)
-        .map(|r| r.code.as_str())
-        .collect();
-    let shadow: Vec<&str> = d
-        .reasons
-        .iter()
-        .filter(|r| r.shadow)
-        .map(|r| r.code.as_str())
-        .collect();
+    let codes: Vec<&str> = d.reasons.iter().map(|r| r.code.as_str()).collect();
+    let shadow: Vec<&str> = d.shadow_reasons.iter().map(|r| r.code.as_str()).collect();
+    let degraded: Vec<&str> = d.degraded.names().collect();
     tracing::info!(
         decision.id = %d.decision_id,
         decision.action = d.action.as_str(),
@@ -361,7 +420,7 @@ fn log_decision(user: Key, a: &LoginAttempt, d: &Decision) {
         decision.level = d.level.as_str(),
         decision.reasons = %codes.join(","),
         decision.shadow_reasons = %shadow.join(","),
-        decision.degraded = %d.degraded_signals.join(","),
+        decision.degraded = %degraded.join(","),
         attempt.channel = a.channel.as_str(),
         attempt.user = ?user,
         attempt.request_id = a.request_id.as_deref().unwrap_or(""),
@@ -369,6 +428,3 @@ fn log_decision(user: Key, a: &LoginAttempt, d: &Decision) {
         "decision"
     );
 }
-
-/// `base64url(uuid ‖ user key ‖ action ‖ tag)`: see [`crate::store::decision_id`].
-pub use crate::store::decision_id::{decode as decode_decision_id, encode as encode_decision_id};

@@ -1,42 +1,40 @@
 //! riskgate — a risk-based adaptive authentication decision service.
 //!
-//! Modules in reading order:
+//! The serving path, in reading order:
 //! - [`domain`]: the attempt, the decision and the enums they speak.
-//! - [`config`]: the only place that reads env and config files.
-//! - [`grpc`]: the only code that knows tonic/prost (proto ↔ domain, errors → `Status`).
-//! - [`signals`]: the I/O boundary — device parsing, identifier hashing, the store call.
-//! - [`store`]: the `Store` trait and the embedded memory store.
-//! - [`features`]: the typed feature struct and the catalog of model inputs.
-//! - [`model`]: logistic scoring with weights from a JSON file.
-//! - [`rules`]: rule files — CEL rules type-checked and compiled, the policy, tests.
-//! - [`policy`]: score + rule hits → action, level and acceptable factors.
-//! - [`engine`]: the pipeline; [`engine::decide`] is the pure core.
-//! - [`replay`]: past logins (RBA dataset CSV) through the same core, and the
-//!   published evaluation next to the Freeman et al. baseline.
+//! - [`core`]: the pure decision — inputs as plain data, features, the
+//!   Freeman et al. ratio, the model, CEL rules, the policy;
+//!   [`core::evaluate`] → [`domain::Decision`]. Imports only `domain`.
+//! - [`signals`]: the I/O that fills the core's inputs — user-agent parsing,
+//!   GeoIP lookups.
+//! - [`store`]: the `Store` trait, the embedded memory store, Redis.
+//! - [`engine`]: I/O orchestration around [`core::evaluate`]: parse, look
+//!   up, the store call under its deadline, metrics, the decision log; the
+//!   operations the admin API needs.
+//! - [`api`]: the edge — gRPC services (risk, admin), conversion, admission,
+//!   auth and audit, clients, and the single error → `Status` table. The
+//!   only code that names tonic or protobuf types.
+//! - [`config`]: the only place that reads env and config files, in sections.
 //! - [`telemetry`]: tracing and Prometheus metrics.
-//! - [`tls`]: TLS and mutual TLS for the gRPC listener, certificates reloaded on change.
-//! - [`server`]: listeners, health, reflection, reloads, graceful shutdown.
-//! - [`simulate`]: synthetic login data in the RBA dataset's CSV layout.
-//! - [`train`]: fit the logistic model on labelled logins replayed through the core (linfa; not on the serving path).
-//! - [`admin`]: the admin API (profile, forget, trust/revoke a device) on its own listener, with token auth and audit events.
-//! - [`cli`]: `serve`, `eval`, `report`, `health`, `bench` (load generator), `replay`,
-//!   `simulate`, `train`, `admin`, `rules check|explain`.
+//! - [`tls`]: TLS and mutual TLS for the listeners, certificates reloaded on change.
+//! - [`server`]: start everything a [`config::Config`] describes; reloads;
+//!   graceful shutdown.
+//!
+//! Offline tools, on the same core:
+//! - [`tools`]: `replay` (past logins through the core, next to the Freeman
+//!   baseline), `simulate` (synthetic logins), `train` (fit the model),
+//!   `bench` (load generator).
+//! - [`cli`]: command-line parsing and the subcommands' output.
 
-pub mod admin;
+pub mod api;
 pub mod cli;
 pub mod config;
+pub mod core;
 pub mod domain;
 pub mod engine;
-pub mod features;
-pub mod grpc;
-pub mod model;
-pub mod policy;
-pub mod replay;
-pub mod rules;
 pub mod server;
 pub mod signals;
-pub mod simulate;
 pub mod store;
 pub mod telemetry;
 pub mod tls;
-pub mod train;
+pub mod tools;

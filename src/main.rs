@@ -4,9 +4,7 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{
-    Cli, Command, RulesCommand, admin, bench, eval, replay, serve, simulate, train,
-};
+use riskgate::cli::{Cli, Command, RulesCommand, admin, eval, replay, serve, simulate, train};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
@@ -14,7 +12,7 @@ const EX_USAGE: u8 = 64;
 /// mimalloc instead of the system allocator: a gRPC call and a Redis
 /// pipeline allocate and free dozens of small buffers, often on different
 /// threads, and glibc's malloc was a fifth of the Redis-backed server's CPU
-/// (ARCHITECTURE.md, "Performance").
+/// (`docs/performance.md`).
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
@@ -70,7 +68,7 @@ fn main() -> ExitCode {
             features,
             score,
         }) => report(riskgate::cli::rules::explain(&file, &features, score)),
-        Command::Bench(args) => report(runtime.block_on(bench::run(args))),
+        Command::Bench(args) => report(runtime.block_on(riskgate::tools::bench::run(args))),
         Command::Admin(args) => report(runtime.block_on(admin::run(args))),
         Command::Replay(args) => report(replay::run(args)),
         Command::Simulate(args) => report(simulate::run(args)),

@@ -10,10 +10,10 @@ use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
 use common::*;
+use riskgate::api::pb;
+use riskgate::api::pb::risk_admin_client::RiskAdminClient;
 use riskgate::config::{Config, Overrides};
-use riskgate::grpc::pb;
-use riskgate::grpc::pb::risk_admin_client::RiskAdminClient;
-use riskgate::store::{Dim, IdHasher};
+use riskgate::core::keys::{Dim, IdHasher};
 use tonic::transport::Channel;
 
 const TOKEN: &str = "an-admin-token-for-tests-0123456789abcdef";
@@ -369,9 +369,9 @@ fn the_admin_listener_needs_a_long_enough_token() {
     let e = resolve(Some("short")).unwrap_err().to_string();
     assert!(e.contains("at least 32 bytes"), "{e}");
     let c = resolve(Some(TOKEN)).unwrap();
-    assert!(c.admin_listen.is_some());
+    assert!(c.admin.listen.is_some());
     assert!(!format!("{c:?}").contains(TOKEN));
     // Off by default.
     let c = Config::resolve(&Overrides::default(), |_| None).unwrap();
-    assert!(c.admin_listen.is_none());
+    assert!(c.admin.listen.is_none());
 }

@@ -14,16 +14,17 @@ use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use common::*;
-use riskgate::domain::{Decision, UnixMillis};
+use riskgate::api::pb;
+use riskgate::core::inputs::{Observation, StoreView};
+use riskgate::core::keys::{Dim, IdHasher, Key};
+use riskgate::core::model::Model;
+use riskgate::core::rules::RuleSet;
+use riskgate::domain::UnixMillis;
 use riskgate::engine::{Engine, EngineSettings};
-use riskgate::grpc::pb;
-use riskgate::model::Model;
-use riskgate::rules::RuleSet;
 use riskgate::server;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::{
-    Dim, Forgotten, IdHasher, Key, Observation, OutcomeReport, ReportEffect, Store, StoreError,
-    StoreView, UserProfile,
+    DecisionRecord, Forgotten, Mark, OutcomeReport, ReportEffect, Store, StoreError, UserProfile,
 };
 use riskgate::telemetry::Metrics;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
@@ -59,32 +60,23 @@ impl Store for FlakyStore {
         self.inner.forget(user).await
     }
 
-    async fn trust_device(
+    async fn mark_device(
         &self,
         user: Key,
         device: Key,
+        mark: Mark,
         at: UnixMillis,
     ) -> Result<bool, StoreError> {
-        self.inner.trust_device(user, device, at).await
-    }
-
-    async fn revoke_device(
-        &self,
-        user: Key,
-        device: Key,
-        at: UnixMillis,
-    ) -> Result<bool, StoreError> {
-        self.inner.revoke_device(user, device, at).await
+        self.inner.mark_device(user, device, mark, at).await
     }
 
     fn record_decision(
         &self,
         user: Key,
         decision: u128,
-        at: UnixMillis,
-        answer: &Decision,
+        answer: &DecisionRecord,
     ) -> Result<(), StoreError> {
-        self.inner.record_decision(user, decision, at, answer)
+        self.inner.record_decision(user, decision, answer)
     }
 }
 
@@ -141,8 +133,8 @@ async fn dashboard_and_alerts_reference_only_exposed_metrics() {
     std::fs::write(&rules_path, format!("{shipped}\n{ERRING_RULE}")).unwrap();
 
     let mut config = config();
-    config.rules_path = Some(rules_path.clone());
-    config.reload_interval = Duration::from_millis(100);
+    config.sources.rules = Some(rules_path.clone());
+    config.sources.reload_interval = Duration::from_millis(100);
     let hasher = IdHasher::new(b"deploy-test");
     let store = FlakyStore {
         inner: MemoryStore::new(MemoryLimits::default()),

@@ -10,7 +10,7 @@ mod checks;
 
 use proptest::prelude::*;
 use prost::Message as _;
-use riskgate::grpc::pb;
+use riskgate::api::pb;
 
 const RULES: &str = include_str!("../rules/default.toml");
 const MODEL: &str = include_str!("../models/default.json");
@@ -102,7 +102,7 @@ proptest! {
     }
 }
 
-const RBA_CSV: &str = include_str!("data/rba_small.csv");
+const RBA_CSV: &str = include_str!("../testdata/rba_small.csv");
 
 #[test]
 fn the_shipped_files_pass_the_checks() {

@@ -7,7 +7,7 @@ use std::path::PathBuf;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use common::*;
-use riskgate::grpc::pb;
+use riskgate::api::pb;
 
 fn maxmind() -> Option<PathBuf> {
     let base = std::env::var_os("RISKGATE_SHARED_DATA")

@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
 use common::*;
+use riskgate::api::pb::risk_service_client::RiskServiceClient;
 use riskgate::config::{Config, Overrides};
-use riskgate::grpc::pb::risk_service_client::RiskServiceClient;
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tonic::Code;
 use tonic::transport::Channel;

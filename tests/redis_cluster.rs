@@ -8,12 +8,14 @@ mod common;
 use common::conformance::{self, CAP};
 use common::redis::RedisCluster;
 use common::*;
+use riskgate::api::pb;
 use riskgate::config::{Config, Overrides};
+use riskgate::core::inputs::{Facts, Observation};
+use riskgate::core::keys::{Dim, IdHasher};
 use riskgate::domain::{Action, Outcome, UnixMillis};
-use riskgate::grpc::pb;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::redis::{RedisSettings, RedisStore};
-use riskgate::store::{Dim, Facts, IdHasher, Observation, OutcomeReport, Store};
+use riskgate::store::{OutcomeReport, Store};
 
 fn cluster_store(cluster: &RedisCluster, prefix: &str) -> RedisStore {
     RedisStore::new(RedisSettings {
@@ -178,7 +180,7 @@ async fn the_service_on_a_cluster_detects_a_spray_and_learns_devices() {
         },
     )
     .unwrap();
-    assert!(config.redis_cluster);
+    assert!(config.store.redis.as_ref().unwrap().cluster);
     let mut s = start_with(config).await;
 
     let mut last = None;

@@ -8,8 +8,8 @@ use std::time::{Duration, Instant};
 
 use common::redis::RedisServer;
 use common::*;
+use riskgate::api::pb;
 use riskgate::config::{Config, Overrides};
-use riskgate::grpc::pb;
 
 const HMAC: &str = "shared-hmac-key-for-all-replicas";
 const STORE_TIMEOUT_MS: u64 = 200;

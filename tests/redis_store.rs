@@ -6,10 +6,12 @@ mod common;
 
 use common::conformance::{self, CAP};
 use common::redis::RedisServer;
+use riskgate::core::inputs::{Facts, Observation};
+use riskgate::core::keys::{Dim, IdHasher};
 use riskgate::domain::{Action, Outcome, UnixMillis};
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::redis::{RedisSettings, RedisStore};
-use riskgate::store::{Dim, Facts, IdHasher, Observation, OutcomeReport, Store};
+use riskgate::store::{OutcomeReport, Store};
 
 fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
     RedisStore::new(RedisSettings {

@@ -1,5 +1,5 @@
 //! `riskgate replay` end to end on a hand-written file in the RBA dataset's
-//! format (`tests/data/rba_small.csv`, 40 rows with every quirk of the
+//! format (`testdata/rba_small.csv`, 40 rows with every quirk of the
 //! public file): summary, scores file, JSON report, SVG plot, bad rows,
 //! time order, the `Attacker` extension column, and comparing rule files.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
@@ -7,7 +7,7 @@
 use std::path::Path;
 use std::process::Command;
 
-const SMALL: &str = "tests/data/rba_small.csv";
+const SMALL: &str = "testdata/rba_small.csv";
 
 fn riskgate(args: &[&str]) -> (i32, String, String) {
     let out = Command::new(env!("CARGO_BIN_EXE_riskgate"))
@@ -309,7 +309,7 @@ fn the_attacker_column_labels_synthetic_attacks() {
 fn two_rule_files_run_side_by_side_and_print_the_delta() {
     let dir = tempfile::tempdir().unwrap();
     let strict = dir.path().join("strict.toml");
-    let text = riskgate::rules::DEFAULT_RULES_TOML
+    let text = riskgate::core::rules::DEFAULT_RULES_TOML
         .replace("medium = 0.30", "medium = 0.12")
         .replace("version = \"default-2026.11.1\"", "version = \"strict-1\"");
     std::fs::write(&strict, text).unwrap();

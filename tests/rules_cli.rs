@@ -29,7 +29,7 @@ fn the_shipped_rules_check_clean() {
 fn a_broken_file_reports_every_error_with_positions_and_exits_nonzero() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("bad.toml");
-    let text = riskgate::rules::DEFAULT_RULES_TOML.to_string()
+    let text = riskgate::core::rules::DEFAULT_RULES_TOML.to_string()
         + "\n[[rule]]\nname = \"typo\"\nwhen = \"geo.contry == 'SE'\"\neffect = \"deny\"\n"
         + "\n[[rule]]\nname = \"mismatch\"\nwhen = \"velocity.user_failures_1h > '3'\"\neffect = \"deny\"\n";
     std::fs::write(&path, &text).unwrap();

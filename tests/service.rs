@@ -4,7 +4,7 @@
 mod common;
 
 use common::*;
-use riskgate::grpc::pb;
+use riskgate::api::pb;
 use tonic::Code;
 
 async fn report(
@@ -414,11 +414,11 @@ async fn http_get(addr: std::net::SocketAddr, path: &str) -> String {
 async fn a_rule_file_change_is_hot_reloaded_and_a_bad_one_is_rejected() {
     let dir = tempfile::tempdir().unwrap();
     let path = dir.path().join("rules.toml");
-    let base = riskgate::rules::DEFAULT_RULES_TOML;
+    let base = riskgate::core::rules::DEFAULT_RULES_TOML;
     std::fs::write(&path, base).unwrap();
     let mut config = config();
-    config.rules_path = Some(path.clone());
-    config.reload_interval = std::time::Duration::from_millis(100);
+    config.sources.rules = Some(path.clone());
+    config.sources.reload_interval = std::time::Duration::from_millis(100);
     let mut s = start_with(config).await;
     let before = s
         .client

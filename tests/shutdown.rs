@@ -5,7 +5,7 @@ use std::io::{BufRead, BufReader};
 use std::process::{Child, Command, Stdio};
 use std::time::{Duration, Instant};
 
-use riskgate::grpc::pb;
+use riskgate::api::pb;
 use tonic_health::pb::health_check_response::ServingStatus;
 
 /// `riskgate serve` on a free port, logging `log_format` to a pipe.

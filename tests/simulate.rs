@@ -6,7 +6,7 @@ use std::collections::{HashMap, HashSet};
 use std::net::Ipv4Addr;
 use std::process::Command;
 
-use riskgate::simulate::{self, HEADER, Label, SimConfig, Sources, Summary};
+use riskgate::tools::simulate::{self, HEADER, Label, SimConfig, Sources, Summary};
 
 fn generate(cfg: &SimConfig, sources: &mut Sources) -> (Vec<u8>, Summary) {
     let mut out = Vec::new();

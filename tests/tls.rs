@@ -15,8 +15,8 @@ use std::time::{Duration, Instant};
 
 use common::pki::{Ca, Leaf};
 use common::*;
-use riskgate::grpc::pb;
-use riskgate::grpc::pb::risk_service_client::RiskServiceClient;
+use riskgate::api::pb;
+use riskgate::api::pb::risk_service_client::RiskServiceClient;
 use riskgate::server::{self, Running};
 use riskgate::tls::TlsPaths;
 use rustls::pki_types::{CertificateDer, PrivateKeyDer, ServerName};
@@ -82,7 +82,7 @@ fn files(p: &Pki) -> Files {
 
 async fn serve(f: &Files, mutual: bool) -> Running {
     let mut config = config();
-    config.reload_interval = Duration::from_millis(100);
+    config.sources.reload_interval = Duration::from_millis(100);
     config.tls = Some(TlsPaths {
         cert: f.cert.clone(),
         key: f.key.clone(),

@@ -2,14 +2,14 @@
 //! ranks attacks above legitimate logins on data it has not seen.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
-use riskgate::model::Model;
-use riskgate::replay::reader::RbaReader;
-use riskgate::replay::{LEGIT, Replayer, Settings, Variant, eval};
-use riskgate::rules::RuleSet;
+use riskgate::core::model::Model;
+use riskgate::core::rules::RuleSet;
 use riskgate::signals::device::UaParser;
-use riskgate::simulate::{self, SimConfig, Sources};
 use riskgate::store::memory::MemoryLimits;
-use riskgate::train::{self, TrainOptions};
+use riskgate::tools::replay::reader::RbaReader;
+use riskgate::tools::replay::{LEGIT, Replayer, Settings, Variant, eval};
+use riskgate::tools::simulate::{self, SimConfig, Sources};
+use riskgate::tools::train::{self, TrainOptions};
 
 fn simulated(seed: u64) -> Vec<u8> {
     let mut cfg = SimConfig::new(seed, 300, 21);
@@ -40,7 +40,7 @@ fn scores(csv: &[u8], model: Model) -> Vec<(f64, bool)> {
     let mut out = Vec::new();
     Replayer::new(settings, UaParser::new(1000))
         .run(RbaReader::new(csv).unwrap(), |o| {
-            out.push((o.decisions[0].score, o.label != LEGIT));
+            out.push((o.decisions[0].decision.score, o.label != LEGIT));
             Ok(())
         })
         .unwrap();
@@ -119,7 +119,7 @@ fn inputs_kept_from_the_prior_or_against_its_sign_are_not_learned() {
     opts.sign_from_prior = true;
     let m = train::train_file(&path, &opts).unwrap();
     let prior: serde_json::Value =
-        serde_json::from_str(riskgate::model::DEFAULT_MODEL_JSON).unwrap();
+        serde_json::from_str(riskgate::core::model::DEFAULT_MODEL_JSON).unwrap();
     let prior_weight = |name: &str| prior_weight_or_zero(&prior, name);
     let t = &m.training;
     assert!(t.carried_from_prior.contains(&"new_user".to_string()));

@@ -6,7 +6,7 @@ mod common;
 use std::path::PathBuf;
 
 use common::*;
-use riskgate::grpc::pb;
+use riskgate::api::pb;
 
 fn regexes() -> Option<PathBuf> {
     let base = std::env::var_os("RISKGATE_SHARED_DATA")
@@ -29,7 +29,7 @@ fn regexes() -> Option<PathBuf> {
 async fn a_server_on_uap_core_rules_flags_crawlers() {
     let Some(path) = regexes() else { return };
     let mut c = config();
-    c.ua_regexes = Some(path);
+    c.device.ua_regexes = Some(path);
     let mut s = start_with(c).await;
     let bot = "Mozilla/5.0 (compatible; Googlebot/2.1; +http://www.google.com/bot.html)";
     let r = s
@@ -56,7 +56,7 @@ async fn a_server_on_uap_core_rules_flags_crawlers() {
 #[tokio::test]
 async fn a_missing_rules_file_refuses_to_start_naming_it() {
     let mut c = config();
-    c.ua_regexes = Some(PathBuf::from("/nonexistent/regexes.yaml"));
+    c.device.ua_regexes = Some(PathBuf::from("/nonexistent/regexes.yaml"));
     let e = riskgate::server::start(&c)
         .await
         .err()

@@ -5,12 +5,12 @@
 //! the rest of riskgate relies on.
 
 use prost::Message as _;
+use riskgate::api::convert::{ReportRequest, attempt_from_proto, limits};
+use riskgate::api::pb;
+use riskgate::core::features::Features;
+use riskgate::core::model::Model;
+use riskgate::core::rules::RuleSet;
 use riskgate::domain::UnixMillis;
-use riskgate::features::Features;
-use riskgate::grpc::convert::{ReportRequest, attempt_from_proto, limits};
-use riskgate::grpc::pb;
-use riskgate::model::Model;
-use riskgate::rules::RuleSet;
 
 /// A fixed server clock, so a run is reproducible.
 const NOW: UnixMillis = UnixMillis(1_750_000_000_000);
@@ -98,8 +98,8 @@ pub fn model_json(data: &[u8]) {
 /// or counts rows; it never panics, and reading the same bytes twice gives
 /// the same answer.
 pub fn rba_csv(data: &[u8]) {
-    let first = riskgate::replay::reader::read_all(data);
-    let again = riskgate::replay::reader::read_all(data);
+    let first = riskgate::tools::replay::reader::read_all(data);
+    let again = riskgate::tools::replay::reader::read_all(data);
     match (first, again) {
         (Ok(a), Ok(b)) => assert_eq!(a, b),
         (Err(a), Err(b)) => {

@@ -1,13 +1,10 @@
-//! `riskgate eval` and `riskgate report`: a terminal client of a running
-//! server, using the generated gRPC client.
+//! `riskgate eval`, `report` and `health`: a terminal client of a running
+//! server ([`crate::api::client`]).
 
-use anyhow::Context as _;
-use tonic::transport::Channel;
+use std::time::Duration;
 
-use crate::cli::client::{ClientTls, endpoint};
+use crate::api::client::{self, Attempt, Caller, ClientTls};
 use crate::domain;
-use crate::grpc::pb;
-use crate::grpc::pb::risk_service_client::RiskServiceClient;
 
 /// `riskgate eval`.
 #[derive(Debug, clap::Args)]
@@ -70,15 +67,12 @@ fn names<T: Copy>(all: &[T], f: fn(T) -> &'static str) -> Vec<&'static str> {
     all.iter().map(|x| f(*x)).collect()
 }
 
-async fn connect(addr: &str, tls: &ClientTls) -> anyhow::Result<RiskServiceClient<Channel>> {
-    let endpoint = endpoint(addr, tls)?
-        .connect_timeout(std::time::Duration::from_secs(5))
-        .timeout(std::time::Duration::from_secs(10));
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {addr}"))?;
-    Ok(RiskServiceClient::new(channel))
+async fn caller(addr: &str, tls: &ClientTls) -> anyhow::Result<Caller> {
+    Ok(
+        client::connect(addr, tls, Duration::from_secs(5), Duration::from_secs(10))
+            .await?
+            .caller(),
+    )
 }
 
 /// Runs `eval`.
@@ -89,7 +83,7 @@ pub async fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
         domain::Channel::parse,
         &names(domain::Channel::ALL, domain::Channel::as_str),
     )?;
-    let cred = parse(
+    let credential = parse(
         "credential result",
         &a.credential,
         domain::CredentialResult::parse,
@@ -98,32 +92,19 @@ pub async fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
             domain::CredentialResult::as_str,
         ),
     )?;
-    let request = pb::EvaluateRequest {
+    let attempt = Attempt {
         user_id: a.user,
-        channel: channel_to_proto(channel) as i32,
-        ip_address: a.ip,
-        device: Some(pb::Device {
-            device_id: a.device_id.unwrap_or_default(),
-            user_agent: a.user_agent.unwrap_or_default(),
-        }),
-        occurred_at: None,
-        credential_result: match cred {
-            domain::CredentialResult::Valid => pb::CredentialResult::Valid,
-            domain::CredentialResult::Invalid => pb::CredentialResult::Invalid,
-            domain::CredentialResult::NotChecked => pb::CredentialResult::NotChecked,
-        } as i32,
-        ..Default::default()
+        channel,
+        ip: a.ip,
+        device_id: a.device_id,
+        user_agent: a.user_agent,
+        credential,
     };
-    let mut client = connect(&a.addr, &a.tls).await?;
-    let r = client
-        .evaluate(request)
-        .await
-        .map_err(status_error)?
-        .into_inner();
+    let d = caller(&a.addr, &a.tls).await?.evaluate(attempt).await?;
     if a.json {
-        println!("{}", serde_json::to_string_pretty(&response_json(&r))?);
+        println!("{}", serde_json::to_string_pretty(&decision_json(&d))?);
     } else {
-        print!("{}", render(&r));
+        print!("{}", render(&d));
     }
     Ok(())
 }
@@ -145,102 +126,56 @@ pub async fn run_report(a: ReportArgs) -> anyhow::Result<()> {
         )?),
         None => None,
     };
-    let mut client = connect(&a.addr, &a.tls).await?;
-    let r = client
-        .report_outcome(pb::ReportOutcomeRequest {
-            decision_id: a.decision,
-            outcome: outcome_to_proto(outcome) as i32,
-            factor: factor.map(|f| crate::grpc::convert::factor_to_proto(f) as i32),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    println!("recorded; profile updated: {}", r.profile_updated);
+    let updated = caller(&a.addr, &a.tls)
+        .await?
+        .report(a.decision, outcome, factor)
+        .await?;
+    println!("recorded; profile updated: {updated}");
     Ok(())
 }
 
-fn status_error(s: tonic::Status) -> anyhow::Error {
-    anyhow::anyhow!("server answered {:?}: {}", s.code(), s.message())
+fn action_name(a: domain::Action) -> String {
+    a.as_str().to_ascii_uppercase()
 }
 
-fn channel_to_proto(c: domain::Channel) -> pb::Channel {
-    match c {
-        domain::Channel::Web => pb::Channel::Web,
-        domain::Channel::MobileApp => pb::Channel::MobileApp,
-        domain::Channel::CallCenter => pb::Channel::CallCenter,
-        domain::Channel::Kiosk => pb::Channel::Kiosk,
-        domain::Channel::Api => pb::Channel::Api,
-    }
+fn factor_name(f: domain::Factor) -> String {
+    format!("FACTOR_{}", f.as_str().to_ascii_uppercase())
 }
 
-fn outcome_to_proto(o: domain::Outcome) -> pb::Outcome {
-    match o {
-        domain::Outcome::LoginSucceeded => pb::Outcome::LoginSucceeded,
-        domain::Outcome::StepUpPassed => pb::Outcome::StepUpPassed,
-        domain::Outcome::StepUpFailed => pb::Outcome::StepUpFailed,
-        domain::Outcome::StepUpAbandoned => pb::Outcome::StepUpAbandoned,
-        domain::Outcome::UserReportedFraud => pb::Outcome::UserReportedFraud,
-        domain::Outcome::AnalystConfirmedFraud => pb::Outcome::AnalystConfirmedFraud,
-        domain::Outcome::AnalystConfirmedLegit => pb::Outcome::AnalystConfirmedLegit,
-    }
-}
-
-fn action_name(a: i32) -> &'static str {
-    match pb::Action::try_from(a) {
-        Ok(pb::Action::Allow) => "ALLOW",
-        Ok(pb::Action::StepUp) => "STEP_UP",
-        Ok(pb::Action::Deny) => "DENY",
-        _ => "UNSPECIFIED",
-    }
-}
-
-fn level_name(l: i32) -> &'static str {
-    match pb::RiskLevel::try_from(l) {
-        Ok(pb::RiskLevel::Low) => "low",
-        Ok(pb::RiskLevel::Medium) => "medium",
-        Ok(pb::RiskLevel::High) => "high",
-        _ => "unspecified",
-    }
-}
-
-fn factor_name(f: i32) -> &'static str {
-    pb::Factor::try_from(f).map_or("unknown", |f| f.as_str_name())
-}
-
-/// The response as JSON with readable enum names.
-pub fn response_json(r: &pb::EvaluateResponse) -> serde_json::Value {
+/// A decision as JSON with readable enum names (the proto's names).
+pub fn decision_json(d: &domain::Decision) -> serde_json::Value {
     serde_json::json!({
-        "decision_id": r.decision_id,
-        "action": action_name(r.action),
-        "score": r.score,
-        "level": level_name(r.level),
-        "reasons": r.reasons.iter().map(|x| serde_json::json!({
+        "decision_id": d.decision_id,
+        "action": action_name(d.action),
+        "score": d.score,
+        "level": d.level.as_str(),
+        "reasons": d.all_reasons().map(|x| serde_json::json!({
             "code": x.code, "message": x.message, "weight": x.weight, "shadow": x.shadow,
         })).collect::<Vec<_>>(),
-        "acceptable_factors": r.acceptable_factors.iter().map(|f| factor_name(*f)).collect::<Vec<_>>(),
-        "policy_version": r.policy_version,
-        "model_version": r.model_version,
-        "degraded_signals": r.degraded_signals,
+        "acceptable_factors": d.acceptable_factors.iter().map(|f| factor_name(*f)).collect::<Vec<_>>(),
+        "policy_version": d.policy_version,
+        "model_version": d.model_version,
+        "degraded_signals": d.degraded.names().collect::<Vec<_>>(),
     })
 }
 
-/// The response for a terminal.
-pub fn render(r: &pb::EvaluateResponse) -> String {
+/// A decision for a terminal.
+pub fn render(d: &domain::Decision) -> String {
     let mut out = format!(
         "{}  score {:.3} ({} risk)\n",
-        action_name(r.action),
-        r.score,
-        level_name(r.level)
+        action_name(d.action),
+        d.score,
+        d.level
     );
-    if !r.acceptable_factors.is_empty() {
-        let fs: Vec<&str> = r
+    if !d.acceptable_factors.is_empty() {
+        let fs: Vec<String> = d
             .acceptable_factors
             .iter()
             .map(|f| factor_name(*f))
             .collect();
         out.push_str(&format!("  factors: {}\n", fs.join(", ")));
     }
-    for reason in &r.reasons {
+    for reason in d.all_reasons() {
         out.push_str(&format!(
             "  {}{:<28} {:+.2}  {}\n",
             if reason.shadow { "(shadow) " } else { "" },
@@ -249,37 +184,26 @@ pub fn render(r: &pb::EvaluateResponse) -> String {
             reason.message
         ));
     }
-    if !r.degraded_signals.is_empty() {
-        out.push_str(&format!("  degraded: {}\n", r.degraded_signals.join(", ")));
+    if !d.degraded.is_empty() {
+        let names: Vec<&str> = d.degraded.names().collect();
+        out.push_str(&format!("  degraded: {}\n", names.join(", ")));
     }
     out.push_str(&format!(
         "  decision {}\n  policy {}  model {}\n",
-        r.decision_id, r.policy_version, r.model_version
+        d.decision_id, d.policy_version, d.model_version
     ));
     out
 }
 
 /// Runs `health`: exit 0 when the server reports SERVING.
 pub async fn run_health(addr: &str, tls: &ClientTls) -> anyhow::Result<()> {
-    use tonic_health::pb::health_check_response::ServingStatus;
-    use tonic_health::pb::{HealthCheckRequest, health_client::HealthClient};
-    let endpoint = endpoint(addr, tls)?
-        .connect_timeout(std::time::Duration::from_secs(3))
-        .timeout(std::time::Duration::from_secs(3));
-    let channel = endpoint
-        .connect()
-        .await
-        .with_context(|| format!("cannot connect to {addr}"))?;
-    let r = HealthClient::new(channel)
-        .check(HealthCheckRequest {
-            service: String::new(),
-        })
-        .await
-        .map_err(status_error)?
-        .into_inner();
-    let status = ServingStatus::try_from(r.status).unwrap_or(ServingStatus::Unknown);
-    println!("{}", status.as_str_name());
-    if status == ServingStatus::Serving {
+    let status = client::connect(addr, tls, Duration::from_secs(3), Duration::from_secs(3))
+        .await?
+        .caller()
+        .health()
+        .await?;
+    println!("{status}");
+    if status == "SERVING" {
         Ok(())
     } else {
         anyhow::bail!("not serving")

@@ -2,8 +2,7 @@
 //! `bench`, `replay`, `simulate`, `train`.
 
 pub mod admin;
-pub mod bench;
-pub mod client;
+
 pub mod eval;
 pub mod replay;
 pub mod rules;
@@ -40,7 +39,7 @@ pub enum Command {
         #[arg(long, default_value = "http://127.0.0.1:50051")]
         addr: String,
         #[command(flatten)]
-        tls: client::ClientTls,
+        tls: crate::api::client::ClientTls,
     },
     /// Check and explain rule files.
     #[command(subcommand)]
@@ -49,7 +48,7 @@ pub enum Command {
     Admin(admin::AdminArgs),
     /// Load-test a running server: a realistic Evaluate mix against the
     /// health-check floor, side by side (bounded; stops by itself).
-    Bench(bench::BenchArgs),
+    Bench(crate::tools::bench::BenchArgs),
     /// Replay past logins (RBA dataset CSV) through the decision core, next
     /// to the Freeman et al. baseline, and measure detection quality.
     Replay(replay::ReplayArgs),

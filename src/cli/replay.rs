@@ -1,7 +1,7 @@
 //! `riskgate replay FILE.csv`: past logins through the same core as the
 //! server, one or two rule/model variants side by side, the Freeman et al.
 //! baseline next to them, and the published evaluation as a table, JSON and
-//! an SVG plot. See [`crate::replay`] for what a row becomes.
+//! an SVG plot. See [`crate::tools::replay`] for what a row becomes.
 
 use std::fs::File;
 use std::io::{self, BufWriter, Read, Write};
@@ -11,15 +11,15 @@ use std::sync::Arc;
 use anyhow::Context as _;
 use serde::Serialize;
 
-use crate::config::{Config, Overrides};
-use crate::model::Model;
-use crate::replay::eval::ScorerEval;
-use crate::replay::reader::RbaReader;
-use crate::replay::{self, Replayer, RowOutcome, Settings, Summary, Variant};
-use crate::rules::RuleSet;
+use crate::config::Config;
+use crate::core::model::Model;
+use crate::core::rules::RuleSet;
 use crate::signals::device::UaParser;
-use crate::signals::geo::{GeoPaths, GeoResolver};
+use crate::signals::geo::GeoResolver;
 use crate::store::memory::MemoryLimits;
+use crate::tools::replay::eval::ScorerEval;
+use crate::tools::replay::reader::RbaReader;
+use crate::tools::replay::{self, Replayer, RowOutcome, Settings, Summary, Variant};
 
 use super::eval::UsageError;
 
@@ -125,12 +125,12 @@ fn variants(a: &ReplayArgs, config: Option<&Config>) -> anyhow::Result<Vec<Varia
         .rules
         .first()
         .cloned()
-        .or_else(|| config.and_then(|c| c.rules_path.clone()));
+        .or_else(|| config.and_then(|c| c.sources.rules.clone()));
     let model_a = a
         .model
         .first()
         .cloned()
-        .or_else(|| config.and_then(|c| c.model_path.clone()));
+        .or_else(|| config.and_then(|c| c.sources.model.clone()));
     let mut out = vec![Variant {
         name: "riskgate".into(),
         rules_origin: origin(rules_a.as_ref()),
@@ -169,16 +169,7 @@ const PROTOCOL: &str = "Wiefling et al., ACM TOPS 2022 (doi:10.1145/3546069): pe
 /// Runs the replay.
 pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     let config = match &a.config {
-        Some(path) => Some(
-            Config::resolve(
-                &Overrides {
-                    config_file: Some(path.clone()),
-                    ..Overrides::default()
-                },
-                |_| None,
-            )
-            .map_err(|e| UsageError(e.to_string()))?,
-        ),
+        Some(path) => Some(Config::from_file(path).map_err(|e| UsageError(e.to_string()))?),
         None => None,
     };
     let variants = if a.scorer == Scorer::Freeman {
@@ -192,37 +183,21 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
     geo_paths.city = a.geoip_city.clone().or(geo_paths.city);
     geo_paths.asn = a.geoip_asn.clone().or(geo_paths.asn);
     geo_paths.anonymous = a.geoip_anon.clone().or(geo_paths.anonymous);
-    let geo = if geo_paths == GeoPaths::default() {
-        None
-    } else {
-        Some(Arc::new(
-            GeoResolver::open(&geo_paths).context("cannot open the GeoIP databases")?,
-        ))
-    };
+    let geo = GeoResolver::configured(&geo_paths)
+        .context("cannot open the GeoIP databases")?
+        .map(Arc::new);
     const UA_CACHE: u64 = 100_000;
-    let ua = match a
+    let regexes = a
         .ua_regexes
         .clone()
-        .or_else(|| config.as_ref().and_then(|c| c.ua_regexes.clone()))
-    {
-        Some(p) => UaParser::from_regexes(&p, UA_CACHE)?,
-        None => UaParser::new(UA_CACHE),
-    };
-    let limits = match &config {
-        Some(c) => MemoryLimits {
-            max_profiles: c.max_profiles,
-            history_per_dim: c.history_per_dim,
-            ..MemoryLimits::default()
-        },
-        None => MemoryLimits::default(),
-    };
-    let mut features = crate::features::FeatureSettings::default();
-    if let Some(c) = &config {
-        features.strong_auth_window_ms =
-            i64::try_from(c.strong_auth_window.as_millis()).unwrap_or(i64::MAX);
-        features.impossible_travel_kmh = c.impossible_travel_kmh;
-        features.impossible_travel_min_km = c.impossible_travel_min_km;
-    }
+        .or_else(|| config.as_ref().and_then(|c| c.device.ua_regexes.clone()));
+    let ua = UaParser::configured(regexes.as_deref(), UA_CACHE)?;
+    let limits = config
+        .as_ref()
+        .map_or_else(MemoryLimits::default, |c| c.store.memory.clone());
+    let features = config
+        .as_ref()
+        .map_or_else(Default::default, |c| c.features);
     let settings = Settings {
         variants,
         freeman: a.scorer != Scorer::Riskgate,
@@ -327,11 +302,12 @@ impl ScoresWriter {
         self.w.write_field(o.row.index.to_string())?;
         self.w.write_field(o.label)?;
         self.w.write_field(o.history.to_string())?;
-        for d in o.decisions {
+        for e in o.decisions {
+            let d = &e.decision;
             self.w.write_field(format!("{:.6}", d.score))?;
             self.w.write_field(d.action.as_str())?;
             self.reasons.clear();
-            for r in &d.reasons {
+            for r in d.all_reasons() {
                 if !self.reasons.is_empty() {
                     self.reasons.push(';');
                 }

@@ -4,7 +4,7 @@ use std::path::Path;
 
 use anyhow::Context as _;
 
-use crate::rules::{RuleSet, features_from_table};
+use crate::core::rules::{RuleSet, features_from_table};
 
 /// Validates a rule file and runs its tests. Returns whether it passed.
 pub fn check(file: &Path) -> bool {

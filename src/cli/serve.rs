@@ -24,7 +24,7 @@ pub fn overrides(a: &ServeArgs) -> Overrides {
 
 /// Runs the server until SIGTERM or SIGINT, then shuts down gracefully.
 pub async fn run(config: Config) -> anyhow::Result<()> {
-    let telemetry = telemetry::init(config.log_format, config.otlp_endpoint.as_deref())
+    let telemetry = telemetry::init(config.log.format, config.log.otlp_endpoint.as_deref())
         .context("cannot start telemetry")?;
     // Handlers go in before the server announces itself, so a signal sent
     // as soon as it is up is never the default (fatal) one.

@@ -8,7 +8,7 @@ use std::path::PathBuf;
 use anyhow::Context as _;
 
 use crate::cli::eval::UsageError;
-use crate::simulate::{self, SimConfig, Sources};
+use crate::tools::simulate::{self, SimConfig, Sources};
 
 /// `riskgate simulate`.
 #[derive(Debug, clap::Args)]

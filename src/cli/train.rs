@@ -1,12 +1,12 @@
 //! `riskgate train FILE.csv --name NAME`: fit the logistic model on labelled
 //! logins replayed through the core, and write `models/<name>.json`. See
-//! [`crate::train`] for the procedure.
+//! [`crate::tools::train`] for the procedure.
 
 use std::path::PathBuf;
 
 use anyhow::Context as _;
 
-use crate::train::{self, TrainOptions};
+use crate::tools::train::{self, TrainOptions};
 
 use super::eval::UsageError;
 

@@ -199,9 +199,8 @@ impl<K: Hash + Eq + Copy, V> BoundedMap<K, V> {
         self.make_room(shard, now);
         // Growth: a shard starts empty and doubles (IndexMap's entry vector
         // and table), so a store still filling up shows the reallocation
-        // and the kernel zeroing fresh pages in a profile (about 6 % of the
-        // server's CPU in a 10 s `riskgate bench` on the memory store, where
-        // every Evaluate adds a pending decision). It is amortized O(1) per
+        // and the kernel zeroing fresh pages in a profile (the memory store
+        // adds a pending decision per Evaluate). It is amortized O(1) per
         // insert and stops at the steady size (pending decisions: rate ×
         // decision TTL, at most the bound). Reserving the bound up front
         // would cost every deployment its worst-case memory at start.

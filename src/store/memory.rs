@@ -24,14 +24,18 @@ use std::time::{Duration, Instant};
 use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 
-use crate::domain::{Action, Decision, Factor, UnixMillis};
+use crate::core::decision_id;
+use crate::core::inputs::{
+    Facts, GeoPoint, LastLogin, Observation, ProfileView, StoreView, VelocityView, Windows,
+};
+use crate::core::keys::{Dim, Key, PROFILE_DIMS, VALUE_HASH_MASK};
+use crate::domain::{Action, Factor, UnixMillis};
 
 use super::bounded::{BoundedMap, Expiry};
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
-    DecisionRecord, DeviceMark, Dim, Facts, Forgotten, GeoPoint, Key, LastLogin, Observation,
-    OutcomeReport, PROFILE_DIMS, ProfileValue, ProfileView, RECENT_DECISIONS, ReportEffect, Store,
-    StoreError, StoreView, UserProfile, VALUE_HASH_MASK, VelocityView, decision_id, teaches,
+    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RECENT_DECISIONS,
+    ReportEffect, Store, StoreError, UserProfile, teaches,
 };
 
 /// Limits of the memory store.
@@ -55,11 +59,11 @@ impl Default for MemoryLimits {
     fn default() -> Self {
         MemoryLimits {
             max_profiles: 1_000_000,
-            profile_ttl: Duration::from_secs(90 * 86_400),
+            profile_ttl: super::defaults::PROFILE_TTL,
             max_counters: 1_000_000,
             max_pending: 1_000_000,
-            decision_ttl: Duration::from_secs(7 * 86_400),
-            history_per_dim: 16,
+            decision_ttl: super::defaults::DECISION_TTL,
+            history_per_dim: super::defaults::HISTORY_PER_DIM,
         }
     }
 }
@@ -647,8 +651,8 @@ impl MemoryStore {
 
 #[derive(Default)]
 struct VelocityWindows {
-    failures: super::Windows,
-    attempts: super::Windows,
+    failures: Windows,
+    attempts: Windows,
 }
 
 const HOUR_MS: i64 = 3_600_000;
@@ -718,10 +722,11 @@ impl Store for MemoryStore {
         Ok(f)
     }
 
-    async fn trust_device(
+    async fn mark_device(
         &self,
         user: Key,
         device: Key,
+        mark: Mark,
         at: UnixMillis,
     ) -> Result<bool, StoreError> {
         let d = short_nonzero(device);
@@ -729,30 +734,17 @@ impl Store for MemoryStore {
         Ok(self
             .profiles
             .upsert(user, self.now(), Profile::default, |p| {
-                let known = p.remember_device(d, at, cap);
-                let marks = p.marks.get_or_insert_default();
-                marks.revoked.retain(|r| r.0 != d);
-                marks.trusted.retain(|r| r.0 != d);
-                marks.trusted.push((d, at));
-                known
-            }))
-    }
-
-    async fn revoke_device(
-        &self,
-        user: Key,
-        device: Key,
-        at: UnixMillis,
-    ) -> Result<bool, StoreError> {
-        let d = short_nonzero(device);
-        Ok(self
-            .profiles
-            .upsert(user, self.now(), Profile::default, |p| {
-                let known = p.drop_device(d);
+                let known = match mark {
+                    Mark::Trust => p.remember_device(d, at, cap),
+                    Mark::Revoke => p.drop_device(d),
+                };
                 let marks = p.marks.get_or_insert_default();
                 marks.trusted.retain(|r| r.0 != d);
                 marks.revoked.retain(|r| r.0 != d);
-                marks.revoked.push((d, at));
+                match mark {
+                    Mark::Trust => marks.trusted.push((d, at)),
+                    Mark::Revoke => marks.revoked.push((d, at)),
+                }
                 known
             }))
     }
@@ -761,17 +753,12 @@ impl Store for MemoryStore {
         &self,
         user: Key,
         decision: u128,
-        _at: UnixMillis,
-        answer: &Decision,
+        answer: &DecisionRecord,
     ) -> Result<(), StoreError> {
         let tag = decision_id::tag_of(&answer.decision_id)
             .ok_or_else(|| StoreError::Unavailable("record: not a decision id".to_string()))?;
         let mut reasons = [0u16; RECORDED_REASONS];
-        let codes = answer
-            .reasons
-            .iter()
-            .filter(|r| !r.shadow)
-            .filter_map(|r| self.codes.id(&r.code));
+        let codes = answer.reasons.iter().filter_map(|r| self.codes.id(r));
         for (slot, code) in reasons.iter_mut().zip(codes) {
             *slot = code;
         }
@@ -937,8 +924,8 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::keys::IdHasher;
     use crate::domain::{Action, Outcome};
-    use crate::store::IdHasher;
 
     const T0: i64 = 1_700_000_000_000;
 

@@ -10,7 +10,7 @@
 
 use crate::domain::UnixMillis;
 
-use super::Windows;
+use crate::core::inputs::Windows;
 
 /// Bucket width and bucket count of each window.
 pub const GEOMETRY: [(i64, usize); 3] = [(5_000, 12), (300_000, 12), (3_600_000, 24)];

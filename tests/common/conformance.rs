@@ -3,11 +3,12 @@
 //! returns a transcript of every answer; two stores conform when their
 //! transcripts are equal (and the suite's own expectations hold).
 
-use riskgate::domain::{Action, Decision, Factor, Outcome, Reason, RiskLevel, UnixMillis};
-use riskgate::engine::encode_decision_id;
+use riskgate::core::decision_id::encode as encode_decision_id;
+use riskgate::core::inputs::{Facts, GeoPoint, Observation, StoreView};
+use riskgate::core::keys::{Dim, IdHasher, Key, value_hash};
+use riskgate::domain::{Action, Factor, Outcome, UnixMillis};
 use riskgate::store::{
-    Dim, Facts, Forgotten, GeoPoint, IdHasher, Observation, OutcomeReport, Store, StoreError,
-    StoreView, UserProfile, value_hash,
+    DecisionRecord, Forgotten, Mark, OutcomeReport, Store, StoreError, UserProfile,
 };
 
 pub const T0: i64 = 1_700_000_000_000;
@@ -25,7 +26,7 @@ pub struct Run<'a> {
     h: IdHasher,
     next: u128,
     /// Each observed decision's user and time.
-    users: std::collections::HashMap<u128, (riskgate::store::Key, i64)>,
+    users: std::collections::HashMap<u128, (Key, i64)>,
     pub transcript: Vec<String>,
 }
 
@@ -88,10 +89,7 @@ impl<'a> Run<'a> {
             .store
             .report(&OutcomeReport {
                 decision,
-                user: self
-                    .users
-                    .get(&decision)
-                    .map_or(riskgate::store::Key([0; 16]), |u| u.0),
+                user: self.users.get(&decision).map_or(Key([0; 16]), |u| u.0),
                 action,
                 outcome,
                 factor,
@@ -133,9 +131,10 @@ impl<'a> Run<'a> {
     pub async fn trust(&mut self, user: &str, device: &str, at: i64) -> bool {
         let k = self
             .store
-            .trust_device(
+            .mark_device(
                 self.h.key(Dim::User, user.as_bytes()),
                 self.h.key(Dim::Device, device.as_bytes()),
+                Mark::Trust,
                 UnixMillis(at),
             )
             .await
@@ -148,9 +147,10 @@ impl<'a> Run<'a> {
     pub async fn revoke(&mut self, user: &str, device: &str, at: i64) -> bool {
         let k = self
             .store
-            .revoke_device(
+            .mark_device(
                 self.h.key(Dim::User, user.as_bytes()),
                 self.h.key(Dim::Device, device.as_bytes()),
+                Mark::Revoke,
                 UnixMillis(at),
             )
             .await
@@ -163,27 +163,16 @@ impl<'a> Run<'a> {
     /// Records the answer to an observed decision; returns its id.
     pub async fn record(&mut self, decision: u128, action: Action, score: f64) -> String {
         let (user, at) = self.users[&decision];
-        let answer = Decision {
+        // The engine records the acting reasons only (shadow hits are not
+        // part of a user's recent decisions).
+        let answer = DecisionRecord {
             decision_id: encode_decision_id(&self.h, decision, user, action),
+            at: UnixMillis(at),
             action,
             score,
-            level: RiskLevel::Low,
-            reasons: vec![
-                Reason::new("new_device", "first login from this device", 0.4),
-                Reason {
-                    shadow: true,
-                    ..Reason::new("shadow_rule", "a shadow rule fired", 0.0)
-                },
-                Reason::new("rule_x", "rule x fired", 0.0),
-            ],
-            acceptable_factors: Vec::new(),
-            policy_version: String::new(),
-            model_version: String::new(),
-            degraded_signals: Vec::new(),
+            reasons: vec!["new_device".into(), "rule_x".into()],
         };
-        self.store
-            .record_decision(user, decision, UnixMillis(at), &answer)
-            .unwrap();
+        self.store.record_decision(user, decision, &answer).unwrap();
         self.transcript
             .push(format!("record {decision} {}", answer.decision_id));
         answer.decision_id

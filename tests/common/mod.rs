@@ -3,9 +3,9 @@
 
 use std::sync::Arc;
 
+use riskgate::api::pb;
+use riskgate::api::pb::risk_service_client::RiskServiceClient;
 use riskgate::config::{Config, Overrides};
-use riskgate::grpc::pb;
-use riskgate::grpc::pb::risk_service_client::RiskServiceClient;
 use riskgate::server::{self, Running};
 use tonic::transport::Channel;
 

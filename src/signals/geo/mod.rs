@@ -73,61 +73,10 @@ use std::time::{Duration, SystemTime};
 use arc_swap::ArcSwap;
 use maxminddb::{MaxMindDbError, Reader};
 use moka::sync::Cache;
+use serde::Deserialize;
 use serde::de::{Deserializer, IgnoredAny, SeqAccess, Visitor};
-use serde::{Deserialize, Serialize};
 
-/// Accuracy radius (km) reported when a record has coordinates but no
-/// `accuracy_radius`: MaxMind's largest radius, i.e. "country-level".
-pub const DEFAULT_ACCURACY_RADIUS_KM: f64 = 1000.0;
-
-/// Which databases had a record for the looked-up address.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct GeoSources {
-    /// The city database answered.
-    pub city: bool,
-    /// The ASN database answered.
-    pub asn: bool,
-    /// The Anonymous-IP database answered.
-    pub anonymous: bool,
-}
-
-/// Everything the configured databases know about one address.
-///
-/// Fields of a database that is not configured, or has no record for the
-/// address, are `None` / `false`; [`GeoInfo::sources`] tells which databases
-/// answered.
-#[derive(Clone, Debug, PartialEq, Default, Serialize)]
-pub struct GeoInfo {
-    /// Country, ISO 3166-1 alpha-2 (e.g. `GB`).
-    pub country: Option<String>,
-    /// First (largest) subdivision's ISO 3166-2 code without the country
-    /// prefix (e.g. `ENG`).
-    pub region: Option<String>,
-    /// City name in English.
-    pub city: Option<String>,
-    /// `(latitude, longitude, accuracy_radius_km)`; present only when both
-    /// coordinates are present, finite and in range. A missing radius is
-    /// reported as [`DEFAULT_ACCURACY_RADIUS_KM`].
-    pub location: Option<(f64, f64, f64)>,
-    /// Autonomous system number.
-    pub asn: Option<u32>,
-    /// Autonomous system organisation.
-    pub asn_org: Option<String>,
-    /// `is_anonymous`: any kind of anonymising network.
-    pub anonymous: bool,
-    /// `is_anonymous_vpn`.
-    pub vpn: bool,
-    /// `is_tor_exit_node`.
-    pub tor: bool,
-    /// `is_hosting_provider`.
-    pub hosting: bool,
-    /// `is_public_proxy`.
-    pub public_proxy: bool,
-    /// `is_residential_proxy`.
-    pub residential_proxy: bool,
-    /// Which databases had a record for the address.
-    pub sources: GeoSources,
-}
+use crate::core::inputs::{DEFAULT_ACCURACY_RADIUS_KM, GeoInfo};
 
 /// Paths of the databases to load; each is optional.
 #[derive(Clone, Debug, Default, PartialEq, Eq, Deserialize)]
@@ -450,6 +399,17 @@ impl GeoResolver {
     /// problem.
     pub fn open(paths: &GeoPaths) -> Result<Self, GeoError> {
         Self::open_with(paths, &GeoOptions::default())
+    }
+
+    /// The resolver `paths` configure: `None` when no database is named.
+    ///
+    /// # Errors
+    /// As [`GeoResolver::open`].
+    pub fn configured(paths: &GeoPaths) -> Result<Option<Self>, GeoError> {
+        if *paths == GeoPaths::default() {
+            return Ok(None);
+        }
+        Self::open(paths).map(Some)
     }
 
     /// Opens every configured database with the given options.

@@ -1,0 +1,700 @@
+//! The shared store: Redis, so that every replica sees the same velocity
+//! counters, profiles and pending decisions.
+//!
+//! Redis runs commands on one thread, so what a decision costs Redis is
+//! what bounds a deployment. Observe — every Evaluate — is therefore a
+//! **pipeline of plain commands** in one round trip, not a script: about
+//! thirty commands that each cost Redis around a microsecond, where a Lua
+//! script doing the same work cost it ten times more (each `redis.call`
+//! and table built in Lua costs more than the command it runs). This works
+//! because every write of observe commutes:
+//!
+//! - a **velocity key** is a hash with one field per bucket and window,
+//!   `<kind><window>:<bucket>` → events (kind `f` failures, `a` attempts;
+//!   buckets as [`super::window::bucket`]), written with `HINCRBY` and read
+//!   whole with `HGETALL`; the store counts the windows itself with
+//!   [`super::window::window_count`], which answers exactly like the
+//!   memory store's rings (a property test checks it). Buckets that can
+//!   never count again are deleted afterwards;
+//! - a **distinct-user set** is a zset written with `ZADD … GT` and counted
+//!   with `ZCOUNT`; a set past its cap of 256 is trimmed afterwards
+//!   (counts are capped at 256 meanwhile, as the memory store's are);
+//! - the **pending decision** is one field of the user's pending hash,
+//!   written with `HSET`; past 512 the oldest are dropped afterwards.
+//!
+//! "Afterwards" is the store's background writer: maintenance and the
+//! recent-decisions records ([`Store::record_decision`]) are queued
+//! (bounded) and written in batched pipelines, never on an RPC's path.
+//!
+//! The deployment-wide attempts and failures are not written per call at
+//! all: each replica counts its own at once and merges them into `P:{g}:v`
+//! every `global_flush`, reading everyone's back (`GlobalCounts`).
+//!
+//! Reports read-modify-write the profile (caps, eviction, unteaching), so
+//! they are Lua (`report.lua`): on a single node one `EVALSHA`; on a
+//! Redis Cluster the user's script and, only when it teaches or unteaches,
+//! the global one with the facts the first returned. The admin calls are
+//! Lua scripts on one user's slot (`admin.lua`).
+//!
+//! On a **Redis Cluster** (several URLs or `store.redis_cluster`) observe
+//! sends one pipeline per hash tag (user, IP, network, device, global), all
+//! at once, so its latency is one round trip to the slowest node. No
+//! pipeline or script touches a key outside its own slot.
+//!
+//! Key layout (`P` is the deployment's key prefix; `<u>` etc. are hex
+//! [`Key`]s, never raw identifiers; every key has a TTL):
+//!
+//! | key | type | content | TTL |
+//! |---|---|---|---|
+//! | `P:{u:<u>}:v` | hash | user failures per bucket | 25 h |
+//! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
+//! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 10>`; past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
+//! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), ≤ 20: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
+//! | `P:{i:<ip>}:v` | hash | failures and attempts per bucket | 25 h |
+//! | `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failures per bucket (written on a failure only) | 25 h |
+//! | `P:{i:<ip>}:users`, `P:{dv:<dev>}:users` | zset | user → last seen ms, ≤ 256 members | 25 h |
+//! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket | 25 h |
+//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
+//! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
+//!
+//! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
+//! revoked by support, ms) for the admin API. Profile and forget first wait
+//! for the background writer's queue to be written. Forget erases every
+//! `{u:<u>}` key; the global aggregates and the IP/device distinct-user
+//! sets (hashed members, 25 h) are left to expire.
+//!
+//! A report finds its pending decision from the decision id alone: the id
+//! carries the user's key (see [`super::decision_id`]), so no cross-slot
+//! index is needed.
+//!
+//! Needs Redis 6.2 or newer (`ZADD … GT`).
+
+mod global;
+mod observe;
+mod profile;
+mod values;
+mod writer;
+
+use std::sync::Arc;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::time::Duration;
+
+use parking_lot::Mutex;
+
+use async_trait::async_trait;
+use redis::aio::{ConnectionLike, ConnectionManager, ConnectionManagerConfig};
+use redis::cluster::{ClusterClient, ClusterConfig};
+use redis::cluster_async::ClusterConnection;
+use redis::{FromRedisValue, Pipeline, Script, ScriptInvocation, Value};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::core::inputs::{GeoPoint, LastLogin, Observation, StoreView, Windows};
+use crate::core::keys::{Dim, Key, PROFILE_DIMS, VALUE_HASH_MASK};
+use crate::domain::{Factor, Outcome, UnixMillis};
+
+use super::window::{DistinctSet, GEOMETRY, LONGEST_MS, bucket, stale, window_count};
+use super::{
+    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RECENT_DECISIONS,
+    ReportEffect, Store, StoreError, UserProfile, defaults, teaches,
+};
+
+use global::*;
+use observe::*;
+use profile::*;
+use values::*;
+use writer::*;
+
+macro_rules! script {
+    ($parts:literal, $main:literal) => {
+        concat!(
+            include_str!("common.lua"),
+            include_str!($parts),
+            "\n",
+            $main,
+            "\n"
+        )
+    };
+}
+
+/// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4
+/// global stats; ARGV[10] the key prefix (the global counts of the pending
+/// facts, all in the `{g}` slot, are named from it).
+const REPORT_ALL: &str = script!(
+    "report.lua",
+    r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
+if r[2] ~= 0 then
+  local kseen, slots = {}, {}
+  for i = 0, 10 do
+    if r[4 + i] ~= '' then
+      kseen[#kseen + 1] = ARGV[10] .. ':{g}:s:' .. i .. ':' .. r[4 + i]
+      slots[#slots + 1] = i
+    end
+  end
+  rep_global(KEYS[4], kseen, slots, r[2], r[3] == 1)
+end
+return {r[1]}"#
+);
+const REPORT_USER: &str = script!("report.lua", "return rep_user(KEYS[1], KEYS[2], KEYS[3])");
+/// KEYS: 1 global stats, 2.. global counts of the facts; ARGV 10 mode, 11
+/// new user, 12.. the slot of each count key.
+const REPORT_GLOBAL: &str = script!(
+    "report.lua",
+    r#"local kseen, slots = {}, {}
+for i = 2, #KEYS do
+  kseen[#kseen + 1] = KEYS[i]
+  slots[#slots + 1] = ARGV[10 + i]
+end
+rep_global(KEYS[1], kseen, slots, tonumber(ARGV[10]), ARGV[11] == '1')
+return {1}"#
+);
+
+/// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 recent.
+const ADMIN_PROFILE: &str = script!("admin.lua", "return adm_profile(KEYS[1], KEYS[2])");
+/// KEYS: 1 user velocity, 2 profile, 3 pending, 4 recent.
+const ADMIN_FORGET: &str = script!(
+    "admin.lua",
+    "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4])"
+);
+/// KEYS: 1 profile; ARGV: `trust` or `revoke`, device, now (ms), cap,
+/// profile ttl (ms).
+const ADMIN_MARK: &str = script!(
+    "admin.lua",
+    "return adm_mark(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])"
+);
+
+/// Settings of the Redis store.
+#[derive(Clone, Debug)]
+pub struct RedisSettings {
+    /// `redis://host:port/db` (or `rediss://`, `redis+unix://`); for a
+    /// cluster, one or more seed nodes.
+    pub urls: Vec<String>,
+    /// Redis Cluster mode.
+    pub cluster: bool,
+    /// Prepended to every key, so deployments can share a server.
+    pub key_prefix: String,
+    /// A profile not taught for this long expires.
+    pub profile_ttl: Duration,
+    /// How long a decision can be reported on.
+    pub decision_ttl: Duration,
+    /// Most distinct values remembered per user and dimension.
+    pub history_per_dim: usize,
+    /// Bound on establishing a connection.
+    pub connect_timeout: Duration,
+    /// Bound on one command's answer (the engine's deadline is usually
+    /// shorter; this keeps the client itself from waiting forever).
+    pub response_timeout: Duration,
+    /// How often this replica merges its deployment-wide attempt and
+    /// failure counts into Redis and reads everyone's back.
+    pub global_flush: Duration,
+    /// Connections to a single node, used in turn (each is multiplexed;
+    /// more than one lets the answers of concurrent calls be read in
+    /// parallel). Cluster mode keeps its own per-node connections.
+    pub connections: usize,
+}
+
+impl RedisSettings {
+    /// The default key prefix.
+    pub const KEY_PREFIX: &str = "riskgate";
+    /// How often deployment-wide counts are merged by default.
+    pub const GLOBAL_FLUSH: Duration = Duration::from_millis(100);
+
+    /// Defaults for one node at `url`, matching the memory store's limits.
+    pub fn new(url: impl Into<String>) -> Self {
+        RedisSettings {
+            urls: vec![url.into()],
+            cluster: false,
+            key_prefix: Self::KEY_PREFIX.into(),
+            profile_ttl: defaults::PROFILE_TTL,
+            decision_ttl: defaults::DECISION_TTL,
+            history_per_dim: defaults::HISTORY_PER_DIM,
+            connect_timeout: Duration::from_millis(500),
+            response_timeout: Duration::from_secs(1),
+            global_flush: Self::GLOBAL_FLUSH,
+            connections: std::thread::available_parallelism().map_or(1, |n| n.get()),
+        }
+    }
+
+    /// Defaults for a Redis Cluster reached through these seed nodes.
+    pub fn cluster<S: Into<String>>(urls: impl IntoIterator<Item = S>) -> Self {
+        RedisSettings {
+            urls: urls.into_iter().map(Into::into).collect(),
+            cluster: true,
+            ..Self::new(String::new())
+        }
+    }
+}
+
+#[derive(Clone)]
+enum Conn {
+    Single(Arc<Connections>),
+    Cluster(ClusterConnection),
+}
+
+/// Connections to a single node, used in turn. One multiplexed connection
+/// is read by one task, which parses every answer; with one per core the
+/// answers of concurrent calls are parsed in parallel.
+struct Connections {
+    all: Vec<ConnectionManager>,
+    next: AtomicUsize,
+}
+
+impl Connections {
+    fn pick(&self) -> ConnectionManager {
+        let i = self.next.fetch_add(1, Ordering::Relaxed) % self.all.len().max(1);
+        self.all[i].clone()
+    }
+}
+
+struct Scripts {
+    report_all: Script,
+    report_user: Script,
+    report_global: Script,
+    admin_profile: Script,
+    admin_forget: Script,
+    admin_mark: Script,
+}
+
+/// The Redis store (single node or cluster).
+pub struct RedisStore {
+    conn: Conn,
+    settings: RedisSettings,
+    scripts: Scripts,
+    background: mpsc::Sender<Work>,
+    round_trips: AtomicU64,
+    global: Arc<Mutex<GlobalCounts>>,
+}
+
+impl std::fmt::Debug for RedisStore {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        // The URL may hold a password: not printed.
+        f.debug_struct("RedisStore")
+            .field("key_prefix", &self.settings.key_prefix)
+            .field("cluster", &self.settings.cluster)
+            .finish_non_exhaustive()
+    }
+}
+
+/// Velocity keys live one bucket longer than the longest window.
+const COUNTER_TTL_MS: i64 = LONGEST_MS + GEOMETRY[2].0;
+
+/// Work that may wait for the background writer.
+const BACKGROUND_QUEUE: usize = 16_384;
+/// Most items written in one pipeline.
+const BACKGROUND_BATCH: usize = 256;
+/// Pending decisions kept per user: past twice this many, the oldest are
+/// dropped down to this many (decision ids are time-ordered UUIDs).
+const PENDING_CAP: usize = 256;
+/// Per-key counts saturate like the memory store's `u16` rings; the
+/// deployment-wide ones like its `u32` rings.
+const KEY_BUCKET_MAX: u32 = u16::MAX as u32;
+const GLOBAL_BUCKET_MAX: u32 = u32::MAX;
+const HOUR_MS: i64 = 3_600_000;
+const CAP: u32 = DistinctSet::CAP as u32;
+
+fn unavailable(e: redis::RedisError) -> StoreError {
+    if e.is_timeout() {
+        StoreError::Unavailable(format!("redis timed out: {:?}", e.kind()))
+    } else {
+        StoreError::Unavailable(format!("redis: {e}"))
+    }
+}
+
+fn hex32(k: Key) -> String {
+    hex::encode(k.0)
+}
+
+fn hex16(k: Key) -> String {
+    hex::encode(&k.0[..8])
+}
+
+fn millis(d: Duration) -> u64 {
+    u64::try_from(d.as_millis()).unwrap_or(u64::MAX).max(1)
+}
+
+async fn invoke<T: FromRedisValue>(
+    conn: &Conn,
+    inv: &ScriptInvocation<'_>,
+) -> Result<T, StoreError> {
+    async fn on<T: FromRedisValue, C: ConnectionLike>(
+        mut c: C,
+        inv: &ScriptInvocation<'_>,
+    ) -> redis::RedisResult<T> {
+        inv.invoke_async(&mut c).await
+    }
+    match conn {
+        Conn::Single(c) => on(c.pick(), inv).await,
+        Conn::Cluster(c) => on(c.clone(), inv).await,
+    }
+    .map_err(unavailable)
+}
+
+async fn query(conn: &Conn, pipe: &Pipeline) -> redis::RedisResult<Vec<Value>> {
+    match conn {
+        Conn::Single(c) => pipe.query_async(&mut c.pick()).await,
+        Conn::Cluster(c) => pipe.query_async(&mut c.clone()).await,
+    }
+}
+
+impl RedisStore {
+    /// A store for `settings`. Connects lazily: a server that is down at
+    /// start degrades decisions until it is up, it does not stop startup.
+    /// Must be called within a Tokio runtime (the background writer runs
+    /// on it).
+    pub fn new(settings: RedisSettings) -> Result<Self, StoreError> {
+        let bad_url = |e: redis::RedisError| {
+            // The URL may hold a password: only the kind is reported.
+            StoreError::Unavailable(format!("bad redis url: {:?}", e.kind()))
+        };
+        let runtime = tokio::runtime::Handle::try_current().map_err(|_| {
+            StoreError::Unavailable("the redis store must be made within a Tokio runtime".into())
+        })?;
+        let conn = if settings.cluster {
+            let client = ClusterClient::builder(settings.urls.iter().map(String::as_str))
+                .connection_timeout(settings.connect_timeout)
+                .response_timeout(settings.response_timeout)
+                .retries(1)
+                .build()
+                .map_err(bad_url)?;
+            let config = ClusterConfig::new()
+                .set_connection_timeout(settings.connect_timeout)
+                .set_response_timeout(settings.response_timeout);
+            Conn::Cluster(client.get_pending_async_connection_with_config(config))
+        } else {
+            let url = match settings.urls.as_slice() {
+                [one] => one.as_str(),
+                _ => {
+                    return Err(StoreError::Unavailable(
+                        "redis: one URL for a single node, or cluster mode".into(),
+                    ));
+                }
+            };
+            let client = redis::Client::open(url).map_err(bad_url)?;
+            let config = ConnectionManagerConfig::new()
+                .set_connection_timeout(Some(settings.connect_timeout))
+                .set_response_timeout(Some(settings.response_timeout))
+                .set_number_of_retries(1)
+                .set_min_delay(Duration::from_millis(10))
+                .set_max_delay(Duration::from_millis(200));
+            let n = settings.connections.max(1);
+            let all = (0..n)
+                .map(|_| ConnectionManager::new_lazy_with_config(client.clone(), config.clone()))
+                .collect::<Result<Vec<_>, _>>()
+                .map_err(unavailable)?;
+            Conn::Single(Arc::new(Connections {
+                all,
+                next: AtomicUsize::new(0),
+            }))
+        };
+        let (tx, rx) = mpsc::channel(BACKGROUND_QUEUE);
+        runtime.spawn(background(
+            rx,
+            conn.clone(),
+            millis(settings.decision_ttl),
+            settings.response_timeout,
+        ));
+        let global = Arc::new(Mutex::new(GlobalCounts::default()));
+        runtime.spawn(merge_global(
+            Arc::downgrade(&global),
+            conn.clone(),
+            format!("{}:{{g}}:v", settings.key_prefix),
+            settings.global_flush,
+            settings.response_timeout,
+        ));
+        Ok(RedisStore {
+            conn,
+            settings,
+            background: tx,
+            round_trips: AtomicU64::new(0),
+            global,
+            scripts: Scripts {
+                report_all: Script::new(REPORT_ALL),
+                report_user: Script::new(REPORT_USER),
+                report_global: Script::new(REPORT_GLOBAL),
+                admin_profile: Script::new(ADMIN_PROFILE),
+                admin_forget: Script::new(ADMIN_FORGET),
+                admin_mark: Script::new(ADMIN_MARK),
+            },
+        })
+    }
+
+    /// The key prefix of this deployment.
+    pub fn key_prefix(&self) -> &str {
+        &self.settings.key_prefix
+    }
+
+    /// Round trips this store has made for observe and report calls (a
+    /// cluster's per-slot requests, sent at once, count as one). The
+    /// background writer's batches are not counted: they are on no call's
+    /// path.
+    pub fn round_trips(&self) -> u64 {
+        self.round_trips.load(Ordering::Relaxed)
+    }
+
+    fn trip(&self) {
+        self.round_trips.fetch_add(1, Ordering::Relaxed);
+    }
+
+    fn key(&self, rest: &str) -> String {
+        format!("{}:{rest}", self.settings.key_prefix)
+    }
+
+    /// A key of the user's slot: `P:{u:<u>}:<suffix>`.
+    fn user_key(&self, user: Key, suffix: &str) -> String {
+        self.key(&format!("{{u:{}}}:{suffix}", hex32(user)))
+    }
+
+    /// The user's failures, profile and pending decisions.
+    fn user_keys(&self, user: Key) -> [String; 3] {
+        let u = format!("{}:{{u:{}}}", self.settings.key_prefix, hex32(user));
+        [format!("{u}:v"), format!("{u}:prof"), format!("{u}:p")]
+    }
+
+    /// The global count key of each fact present, and its slot.
+    fn seen_keys<'a>(
+        &self,
+        facts: impl IntoIterator<Item = (usize, &'a str)>,
+    ) -> (Vec<String>, Vec<usize>) {
+        facts
+            .into_iter()
+            .map(|(slot, k)| (self.key(&format!("{{g}}:s:{slot}:{k}")), slot))
+            .unzip()
+    }
+
+    /// Queues maintenance for the background writer; dropped when the
+    /// queue is full (it is asked for again by the next read that needs it).
+    fn maintain(&self, work: Vec<Work>) {
+        for w in work {
+            if self.background.try_send(w).is_err() {
+                return;
+            }
+        }
+    }
+
+    /// Waits until everything queued before for the background writer has
+    /// been written (or the store's response timeout passes).
+    async fn flush_background(&self) {
+        let (done, written) = oneshot::channel();
+        let wait = async {
+            if self.background.send(Work::Flush(done)).await.is_ok() {
+                let _ = written.await;
+            }
+        };
+        let _ = tokio::time::timeout(self.settings.response_timeout, wait).await;
+    }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
+        let plan = ObservePlan::new(self, obs);
+        let mut view = StoreView::default();
+        let mut work = Vec::new();
+        (view.velocity.global_attempts, view.velocity.global_failures) =
+            self.global.lock().count(obs.at, obs.failed);
+        self.trip();
+        if let Conn::Single(_) = self.conn {
+            let mut pipe = redis::pipe();
+            plan.user(&mut pipe);
+            plan.ip(&mut pipe);
+            plan.network(&mut pipe);
+            plan.device(&mut pipe);
+            plan.global(&mut pipe);
+            let values = query(&self.conn, &pipe).await.map_err(unavailable)?;
+            let mut a = Answers::new(values);
+            plan.read_user(&mut a, &mut view, &mut work)?;
+            plan.read_ip(&mut a, &mut view, &mut work)?;
+            plan.read_network(&mut a, &mut view, &mut work)?;
+            plan.read_device(&mut a, &mut view, &mut work)?;
+            plan.read_global(&mut a, &mut view)?;
+        } else {
+            // Cluster: one pipeline per slot, all in flight at once.
+            let part = |build: &dyn Fn(&mut Pipeline)| {
+                let mut pipe = redis::pipe();
+                build(&mut pipe);
+                pipe
+            };
+            let pipes = [
+                part(&|p| plan.user(p)),
+                part(&|p| plan.ip(p)),
+                part(&|p| plan.network(p)),
+                part(&|p| plan.device(p)),
+                part(&|p| plan.global(p)),
+            ];
+            async fn run(c: &Conn, p: &Pipeline) -> Result<Vec<Value>, StoreError> {
+                if p.cmd_iter().next().is_none() {
+                    return Ok(Vec::new());
+                }
+                query(c, p).await.map_err(unavailable)
+            }
+            let c = &self.conn;
+            let (u, i, n, d, g) = tokio::join!(
+                run(c, &pipes[0]),
+                run(c, &pipes[1]),
+                run(c, &pipes[2]),
+                run(c, &pipes[3]),
+                run(c, &pipes[4]),
+            );
+            let answers = Answers::new;
+            plan.read_user(&mut answers(u?), &mut view, &mut work)?;
+            plan.read_ip(&mut answers(i?), &mut view, &mut work)?;
+            plan.read_network(&mut answers(n?), &mut view, &mut work)?;
+            plan.read_device(&mut answers(d?), &mut view, &mut work)?;
+            plan.read_global(&mut answers(g?), &mut view)?;
+        }
+        self.maintain(work);
+        Ok(view)
+    }
+
+    async fn report(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
+        let strong = report.outcome == Outcome::StepUpPassed
+            && matches!(report.factor, Some(Factor::Webauthn | Factor::Totp));
+        let user_keys = self.user_keys(report.user);
+        let decision = format!("{:032x}", report.decision);
+        let args = |inv: &mut ScriptInvocation<'_>| {
+            inv.arg(u8::from(teaches(report.action, report.outcome)))
+                .arg(u8::from(report.outcome.is_fraud()))
+                .arg(u8::from(report.outcome == Outcome::StepUpFailed))
+                .arg(u8::from(strong))
+                .arg(report.at.0)
+                .arg(self.settings.history_per_dim)
+                .arg(millis(self.settings.profile_ttl))
+                .arg(COUNTER_TTL_MS)
+                .arg(&decision);
+        };
+        let effect = |code: Option<i64>| match code {
+            Some(-1) => Err(StoreError::UnknownDecision(decision.clone())),
+            Some(1) => Ok(ReportEffect {
+                profile_updated: true,
+            }),
+            _ => Ok(ReportEffect::default()),
+        };
+        self.trip();
+
+        if let Conn::Single(_) = self.conn {
+            let mut inv = self.scripts.report_all.prepare_invoke();
+            inv.key(&user_keys[..]).key(self.key("{g}:stats"));
+            args(&mut inv);
+            inv.arg(&self.settings.key_prefix);
+            let values: Vec<i64> = invoke(&self.conn, &inv).await?;
+            return effect(values.first().copied());
+        }
+
+        let mut inv = self.scripts.report_user.prepare_invoke();
+        inv.key(&user_keys[..]);
+        args(&mut inv);
+        let values: Vec<Value> = invoke(&self.conn, &inv).await?;
+        let mode = int(values.get(1));
+        if mode != 0 {
+            self.trip();
+            let facts = (0..PROFILE_DIMS.len())
+                .filter_map(|slot| text(values.get(3 + slot)).map(|f| (slot, f)));
+            let (seen, slots) = self.seen_keys(facts);
+            let mut global = self.scripts.report_global.prepare_invoke();
+            global.key(self.key("{g}:stats")).key(&seen[..]);
+            args(&mut global);
+            global.arg(mode).arg(int(values.get(2)));
+            for slot in slots {
+                global.arg(slot);
+            }
+            let _: Vec<i64> = invoke(&self.conn, &global).await?;
+        }
+        effect(Some(int(values.first())))
+    }
+
+    fn name(&self) -> &'static str {
+        "redis"
+    }
+
+    async fn flush(&self) {
+        let key = self.key("{g}:v");
+        let merged = merge_once(
+            &self.global,
+            &self.conn,
+            &key,
+            self.settings.response_timeout,
+        );
+        if let Err(e) = merged.await {
+            tracing::warn!(error = %e, "deployment-wide counts not merged at shutdown");
+        }
+        self.flush_background().await;
+    }
+
+    async fn profile(&self, user: Key) -> Result<UserProfile, StoreError> {
+        self.flush_background().await;
+        let mut inv = self.scripts.admin_profile.prepare_invoke();
+        inv.key(self.user_key(user, "prof"))
+            .key(self.user_key(user, "d"));
+        let (hash, mut recent): (Vec<(String, String)>, Vec<String>) =
+            invoke(&self.conn, &inv).await?;
+        // Stored oldest first.
+        recent.reverse();
+        Ok(parse_profile(&hash, &recent))
+    }
+
+    async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
+        self.flush_background().await;
+        let mut inv = self.scripts.admin_forget.prepare_invoke();
+        inv.key(&self.user_keys(user)[..])
+            .key(self.user_key(user, "d"));
+        let c: Vec<i64> = invoke(&self.conn, &inv).await?;
+        let n = |i: usize| u32::try_from(c.get(i).copied().unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+        Ok(Forgotten {
+            verified_logins: n(0),
+            profile_values: n(1),
+            trusted_devices: n(2),
+            revoked_devices: n(3),
+            pending_decisions: n(4),
+            recent_decisions: n(5),
+            failure_counters: n(6),
+        })
+    }
+
+    async fn mark_device(
+        &self,
+        user: Key,
+        device: Key,
+        mark: Mark,
+        at: UnixMillis,
+    ) -> Result<bool, StoreError> {
+        let mut inv = self.scripts.admin_mark.prepare_invoke();
+        inv.key(self.user_key(user, "prof"))
+            .arg(match mark {
+                Mark::Trust => "trust",
+                Mark::Revoke => "revoke",
+            })
+            .arg(hex16(device))
+            .arg(at.0)
+            .arg(self.settings.history_per_dim)
+            .arg(millis(self.settings.profile_ttl));
+        let known: i64 = invoke(&self.conn, &inv).await?;
+        Ok(known == 1)
+    }
+
+    fn record_decision(
+        &self,
+        user: Key,
+        _decision: u128,
+        answer: &DecisionRecord,
+    ) -> Result<(), StoreError> {
+        let codes = answer.reasons.join(",");
+        // Scores are recorded at f32 precision, like the memory store.
+        let entry = format!(
+            "{}|{}|{}|{codes}|{}",
+            answer.at.0,
+            answer.action.as_str(),
+            answer.score as f32,
+            answer.decision_id
+        );
+        let key = self.user_key(user, "d");
+        self.background
+            .try_send(Work::Record { key, entry })
+            .map_err(|e| match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    StoreError::Unavailable("the background write queue is full".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    StoreError::Unavailable("the background writer stopped".into())
+                }
+            })
+    }
+}

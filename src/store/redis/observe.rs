@@ -1,0 +1,323 @@
+//! Observe as one pipeline of plain commands: what an Evaluate asks
+//! ([`ObservePlan`]) and how the answers are read back ([`Answers`]).
+
+use super::*;
+
+/// The answers of one observe pipeline, read in the order the commands
+/// were queued.
+pub(super) struct Answers {
+    values: std::vec::IntoIter<Value>,
+}
+
+impl Answers {
+    pub(super) fn new(values: Vec<Value>) -> Self {
+        Answers {
+            values: values.into_iter(),
+        }
+    }
+
+    pub(super) fn next(&mut self) -> Result<Value, StoreError> {
+        self.values
+            .next()
+            .ok_or_else(|| StoreError::Unavailable("redis: observe answered too few values".into()))
+    }
+
+    pub(super) fn list(&mut self) -> Result<Vec<Value>, StoreError> {
+        match self.next()? {
+            Value::Array(a) => Ok(a),
+            Value::Nil => Ok(Vec::new()),
+            other => Err(StoreError::Unavailable(format!(
+                "redis: expected a list, got {other:?}"
+            ))),
+        }
+    }
+
+    pub(super) fn count(&mut self) -> Result<u32, StoreError> {
+        Ok(u32_of(Some(&self.next()?)))
+    }
+}
+
+/// What an observe asks, built once and queued into one pipeline (single
+/// node) or one per slot (cluster).
+pub(super) struct ObservePlan<'a> {
+    store: &'a RedisStore,
+    obs: &'a Observation,
+    /// hex16 of each fact, if present.
+    facts: [Option<String>; PROFILE_DIMS.len()],
+    user: String,
+    ip: Option<String>,
+    network: Option<String>,
+    device: Option<String>,
+}
+
+impl<'a> ObservePlan<'a> {
+    pub(super) fn new(store: &'a RedisStore, obs: &'a Observation) -> Self {
+        let scoped = |tag: &str, dim: Dim| {
+            obs.facts
+                .get(dim)
+                .map(|k| format!("{}:{{{tag}:{}}}", store.settings.key_prefix, hex32(k)))
+        };
+        ObservePlan {
+            store,
+            obs,
+            facts: obs.facts.0.map(|k| k.map(hex16)),
+            user: format!("{}:{{u:{}}}", store.settings.key_prefix, hex32(obs.user)),
+            ip: scoped("i", Dim::Ip),
+            network: scoped("n", Dim::Network),
+            device: scoped("dv", Dim::Device),
+        }
+    }
+
+    pub(super) fn failed(&self) -> bool {
+        self.obs.failed
+    }
+
+    /// The user's failures, profile and pending decision.
+    pub(super) fn user(&self, pipe: &mut Pipeline) {
+        let (u, at) = (&self.user, self.obs.at);
+        let v = format!("{u}:v");
+        if self.failed() {
+            count_event(pipe, &v, 'f', at);
+            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        }
+        pipe.cmd("HGETALL").arg(&v);
+        let hmget = pipe.cmd("HMGET").arg(format!("{u}:prof"));
+        hmget.arg("v").arg("la").arg("lp").arg("sa");
+        hmget.arg(format!("h{}", at.hour_of_week()));
+        hmget.arg(format!("rv:{}", self.facts[0].as_deref().unwrap_or("")));
+        hmget.arg(&DISTINCT_FIELDS[..]);
+        for (slot, f) in self.facts.iter().enumerate() {
+            if let Some(f) = f {
+                hmget.arg(format!("d{slot}:{f}"));
+            }
+        }
+        let ttl = millis(self.store.settings.decision_ttl);
+        let expires = UnixMillis::now()
+            .0
+            .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+        let mut pending = format!(
+            "0|{expires}|{}|{}|{}",
+            at.0,
+            at.hour_of_week(),
+            self.obs.place.as_ref().map(place_text).unwrap_or_default()
+        );
+        for f in &self.facts {
+            pending.push('|');
+            pending.push_str(f.as_deref().unwrap_or_default());
+        }
+        let p = format!("{u}:p");
+        pipe.cmd("HSET")
+            .arg(&p)
+            .arg(format!("{:032x}", self.obs.decision))
+            .arg(pending)
+            .ignore();
+        pipe.cmd("PEXPIRE").arg(&p).arg(ttl).ignore();
+        pipe.cmd("HLEN").arg(&p);
+    }
+
+    pub(super) fn read_user(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        let failures = Buckets::parse(a.next()?);
+        view.velocity.user_failures = failures.windows('f', self.obs.at, KEY_BUCKET_MAX);
+        forget_stale(work, || format!("{}:v", self.user), &failures);
+        let p = a.list()?;
+        let prof = &mut view.profile;
+        prof.verified_logins = u32_of(p.first());
+        let last_at = text(p.get(1)).and_then(|s| s.parse::<i64>().ok());
+        let last_place = text(p.get(2)).and_then(parse_place);
+        prof.last_login = last_at.map(|at| LastLogin {
+            at: UnixMillis(at),
+            place: last_place,
+        });
+        prof.last_strong_auth = text(p.get(3))
+            .and_then(|s| s.parse::<i64>().ok())
+            .map(UnixMillis);
+        prof.hour_count = u32_of(p.get(4));
+        prof.device_revoked =
+            self.facts[0].is_some() && !matches!(p.get(5), None | Some(Value::Nil));
+        let n = PROFILE_DIMS.len();
+        for slot in 0..n {
+            prof.distinct[slot] = u32_of(p.get(6 + slot));
+        }
+        let mut i = 6 + n;
+        for (slot, f) in self.facts.iter().enumerate() {
+            if f.is_some() {
+                prof.seen[slot] = u32_of(p.get(i));
+                i += 1;
+            }
+        }
+        if a.count()? as usize > 2 * PENDING_CAP {
+            work.push(Work::PrunePending {
+                key: format!("{}:p", self.user),
+            });
+        }
+        Ok(())
+    }
+
+    /// A distinct-user set: add the user, then its size and counts.
+    pub(super) fn distinct(&self, pipe: &mut Pipeline, key: &str, windows: &[i64]) {
+        let at = self.obs.at.0;
+        pipe.cmd("ZADD")
+            .arg(key)
+            .arg("GT")
+            .arg(at)
+            .arg(hex16(self.obs.user))
+            .ignore();
+        pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
+        pipe.cmd("ZCARD").arg(key);
+        for w in windows {
+            pipe.cmd("ZCOUNT")
+                .arg(key)
+                .arg(format!("({}", at - w))
+                .arg("+inf");
+        }
+    }
+
+    pub(super) fn read_distinct(
+        &self,
+        a: &mut Answers,
+        key: String,
+        window: i64,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        if a.count()? > CAP {
+            work.push(Work::Trim {
+                key,
+                since: self.obs.at.0 - window,
+            });
+        }
+        Ok(())
+    }
+
+    pub(super) fn ip(&self, pipe: &mut Pipeline) {
+        let Some(k) = &self.ip else { return };
+        let v = format!("{k}:v");
+        count_event(pipe, &v, 'a', self.obs.at);
+        if self.failed() {
+            count_event(pipe, &v, 'f', self.obs.at);
+        }
+        pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        pipe.cmd("HGETALL").arg(&v);
+        self.distinct(pipe, &format!("{k}:users"), &[HOUR_MS]);
+    }
+
+    pub(super) fn read_ip(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        let Some(k) = &self.ip else { return Ok(()) };
+        let b = Buckets::parse(a.next()?);
+        view.velocity.ip_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
+        view.velocity.ip_attempts = b.windows('a', self.obs.at, KEY_BUCKET_MAX);
+        forget_stale(work, || format!("{k}:v"), &b);
+        self.read_distinct(a, format!("{k}:users"), HOUR_MS, work)?;
+        view.velocity.ip_distinct_users_1h = a.count()?.min(CAP);
+        Ok(())
+    }
+
+    /// A failures-only scope (network, device).
+    pub(super) fn failures(&self, pipe: &mut Pipeline, k: &str) {
+        let v = format!("{k}:v");
+        if self.failed() {
+            count_event(pipe, &v, 'f', self.obs.at);
+            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        }
+        pipe.cmd("HGETALL").arg(&v);
+    }
+
+    pub(super) fn read_failures(
+        &self,
+        a: &mut Answers,
+        k: &str,
+        work: &mut Vec<Work>,
+    ) -> Result<Windows, StoreError> {
+        let b = Buckets::parse(a.next()?);
+        forget_stale(work, || format!("{k}:v"), &b);
+        Ok(b.windows('f', self.obs.at, KEY_BUCKET_MAX))
+    }
+
+    pub(super) fn network(&self, pipe: &mut Pipeline) {
+        if let Some(k) = &self.network {
+            self.failures(pipe, k);
+        }
+    }
+
+    pub(super) fn read_network(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        if let Some(k) = &self.network {
+            view.velocity.network_failures = self.read_failures(a, k, work)?;
+        }
+        Ok(())
+    }
+
+    pub(super) fn device(&self, pipe: &mut Pipeline) {
+        if let Some(k) = &self.device {
+            self.failures(pipe, k);
+            self.distinct(pipe, &format!("{k}:users"), &[HOUR_MS, 24 * HOUR_MS]);
+        }
+    }
+
+    pub(super) fn read_device(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+        work: &mut Vec<Work>,
+    ) -> Result<(), StoreError> {
+        let Some(k) = &self.device else { return Ok(()) };
+        view.velocity.device_failures = self.read_failures(a, k, work)?;
+        self.read_distinct(a, format!("{k}:users"), 24 * HOUR_MS, work)?;
+        view.velocity.device_distinct_users_1h = a.count()?.min(CAP);
+        view.velocity.device_distinct_users_24h = a.count()?.min(CAP);
+        Ok(())
+    }
+
+    /// The global value counts and stats (the global velocity is counted
+    /// here and merged by [`merge_global`]).
+    pub(super) fn global(&self, pipe: &mut Pipeline) {
+        if self.facts.iter().any(Option::is_some) {
+            let mget = pipe.cmd("MGET");
+            for (slot, f) in self.facts.iter().enumerate() {
+                if let Some(f) = f {
+                    mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
+                }
+            }
+        }
+        let hmget = pipe.cmd("HMGET").arg(self.store.key("{g}:stats"));
+        hmget.arg("logins").arg("users");
+        hmget.arg(&DISTINCT_FIELDS[..]);
+    }
+
+    pub(super) fn read_global(
+        &self,
+        a: &mut Answers,
+        view: &mut StoreView,
+    ) -> Result<(), StoreError> {
+        if self.facts.iter().any(Option::is_some) {
+            let seen = a.list()?;
+            let mut i = 0;
+            for (slot, f) in self.facts.iter().enumerate() {
+                if f.is_some() {
+                    view.profile.global_seen[slot] = u32_of(seen.get(i));
+                    i += 1;
+                }
+            }
+        }
+        let s = a.list()?;
+        view.profile.global_logins = u32_of(s.first());
+        view.profile.global_users = u32_of(s.get(1));
+        for slot in 0..PROFILE_DIMS.len() {
+            view.profile.global_distinct[slot] = u32_of(s.get(2 + slot));
+        }
+        Ok(())
+    }
+}
