@@ -19,6 +19,7 @@ use crate::core::observe::{self, canonical, network_of};
 use crate::core::rules::RuleSet;
 use crate::core::{self, Inputs, decision_id};
 use crate::domain::{Decision, Degraded, Factor, LoginAttempt, Outcome, UnixMillis};
+use crate::journal::{DecisionEntry, Journal, JournalError, OutcomeEntry};
 use crate::signals::device::UaParser;
 use crate::signals::geo::GeoResolver;
 use crate::store::{
@@ -57,6 +58,15 @@ impl Default for EngineSettings {
 /// Deadline of one admin store call (forget walks every pending decision of
 /// the memory store, so it gets more than the decision path's deadline).
 pub const ADMIN_STORE_DEADLINE: Duration = Duration::from_secs(5);
+
+/// Why an admin operation failed.
+#[derive(Debug, thiserror::Error)]
+pub enum AdminError {
+    #[error(transparent)]
+    Store(#[from] StoreError),
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
 
 /// Why a report was refused.
 #[derive(Debug, thiserror::Error)]
@@ -108,6 +118,7 @@ pub struct Engine {
     geo: Option<Arc<GeoResolver>>,
     settings: EngineSettings,
     metrics: Arc<Metrics>,
+    journal: Option<Arc<Journal>>,
 }
 
 impl Engine {
@@ -131,7 +142,19 @@ impl Engine {
             geo: geo.filter(|g| !g.is_empty()),
             settings,
             metrics,
+            journal: None,
         }
+    }
+
+    /// Journals every decision and outcome in `journal`.
+    pub fn with_journal(mut self, journal: Arc<Journal>) -> Self {
+        self.journal = Some(journal);
+        self
+    }
+
+    /// The decision journal, when it is on.
+    pub fn journal(&self) -> Option<&Arc<Journal>> {
+        self.journal.as_ref()
     }
 
     /// Replaces the user-agent parser (for example with the uap-core one).
@@ -256,6 +279,15 @@ impl Engine {
         tracing::trace!(took_us = started.elapsed().as_micros() as u64, "evaluated");
         log_decision(obs.user, &attempt, &d);
         self.record(obs.user, decision, attempt.occurred_at, &d);
+        if let Some(j) = &self.journal {
+            j.decision(DecisionEntry::new(
+                decision,
+                obs.user,
+                attempt.enrolled_factors,
+                evaluated.features,
+                &d,
+            ));
+        }
         d
     }
 
@@ -306,6 +338,17 @@ impl Engine {
             started.elapsed(),
             !matches!(r, Err(StoreError::Unavailable(_) | StoreError::Timeout(_))),
         );
+        // The journal keeps every outcome the deployment was told of that
+        // names one of its decisions, even one the store has let expire; a
+        // report refused for an unavailable store is retried by the caller.
+        if let (Some(j), Ok(_) | Err(StoreError::UnknownDecision(_))) = (&self.journal, &r) {
+            j.outcome(OutcomeEntry {
+                decision,
+                at: report.at,
+                outcome,
+                factor,
+            });
+        }
         let effect = r.map_err(ReportError::Store)?;
         tracing::info!(
             decision.id = decision_id,
@@ -376,10 +419,15 @@ impl Engine {
         })
     }
 
-    /// Erases everything the store holds under `user_id`.
-    pub async fn forget(&self, user_id: &str) -> Result<Forgotten, StoreError> {
+    /// Erases everything the store holds under `user_id`, and the user's
+    /// journaled decisions.
+    pub async fn forget(&self, user_id: &str) -> Result<Forgotten, AdminError> {
         let user = self.user_key(user_id);
-        self.admin_call(self.store.forget(user)).await
+        let mut f = self.admin_call(self.store.forget(user)).await?;
+        if let Some(j) = &self.journal {
+            f.journal_decisions = u32::try_from(j.forget(user).await?).unwrap_or(u32::MAX);
+        }
+        Ok(f)
     }
 
     /// Trusts or revokes `device_id` for `user_id` (see [`Store::mark_device`]);
@@ -398,9 +446,13 @@ impl Engine {
         .await
     }
 
-    /// Writes what the store still holds back (graceful shutdown, last).
+    /// Writes what the store and the journal still hold back (graceful
+    /// shutdown, last).
     pub async fn flush(&self) {
         self.store.flush().await;
+        if let Some(j) = &self.journal {
+            j.flush(Duration::from_secs(10)).await;
+        }
     }
 }
 

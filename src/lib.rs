@@ -8,6 +8,8 @@
 //! - [`signals`]: the I/O that fills the core's inputs — user-agent parsing,
 //!   GeoIP lookups.
 //! - [`store`]: the `Store` trait, the embedded memory store, Redis.
+//! - [`journal`]: the decision journal (SQLite or PostgreSQL): what was
+//!   decided, with the features and the outcomes, written off the hot path.
 //! - [`engine`]: I/O orchestration around [`core::evaluate`]: parse, look
 //!   up, the store call under its deadline, metrics, the decision log; the
 //!   operations the admin API needs.
@@ -32,6 +34,7 @@ pub mod config;
 pub mod core;
 pub mod domain;
 pub mod engine;
+pub mod journal;
 pub mod server;
 pub mod signals;
 pub mod store;

@@ -4,7 +4,10 @@
 use std::process::ExitCode;
 
 use clap::Parser;
-use riskgate::cli::{Cli, Command, RulesCommand, admin, eval, replay, serve, simulate, train};
+use riskgate::cli::journal::JournalCommand;
+use riskgate::cli::{
+    Cli, Command, RulesCommand, admin, eval, journal, replay, serve, simulate, train,
+};
 use riskgate::config::Config;
 
 const EX_USAGE: u8 = 64;
@@ -23,6 +26,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => return report(replay::run(args)),
         Command::Simulate(args) => return report(simulate::run(args)),
         Command::Train(args) => return report(train::run(args)),
+        Command::Backtest(args) => return report(journal::run_backtest(args)),
+        Command::Journal(JournalCommand::Stats { journal, json }) => {
+            return report(journal::run_stats(&journal, json));
+        }
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -73,6 +80,10 @@ fn main() -> ExitCode {
         Command::Replay(args) => report(replay::run(args)),
         Command::Simulate(args) => report(simulate::run(args)),
         Command::Train(args) => report(train::run(args)),
+        Command::Backtest(args) => report(journal::run_backtest(args)),
+        Command::Journal(JournalCommand::Stats { journal, json }) => {
+            report(journal::run_stats(&journal, json))
+        }
     }
 }
 

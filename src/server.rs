@@ -17,6 +17,7 @@ use crate::core::keys::IdHasher;
 use crate::core::model::Model;
 use crate::core::rules::RuleSet;
 use crate::engine::{Engine, EngineSettings};
+use crate::journal::{Journal, Target};
 use crate::signals::device::UaParser;
 use crate::signals::geo::GeoResolver;
 use crate::store::Store;
@@ -48,6 +49,8 @@ pub enum StartError {
     Tls(#[from] crate::tls::TlsError),
     #[error("the admin listener needs an admin token")]
     AdminWithoutToken,
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 /// Builds the engine the configuration describes.
@@ -102,7 +105,26 @@ pub fn build_engine(config: &Config, metrics: Arc<Metrics>) -> Result<Engine, St
     if let Some(path) = &config.device.ua_regexes {
         tracing::info!(path = %path.display(), "user agents parsed with uap-core rules");
     }
-    Ok(Engine::new(store, hasher, rules, model, geo, settings, metrics).with_ua_parser(ua))
+    let engine =
+        Engine::new(store, hasher, rules, model, geo, settings, metrics.clone()).with_ua_parser(ua);
+    let journal = &config.journal;
+    if journal.target == Target::Off {
+        tracing::info!("decision journal off");
+        return Ok(engine);
+    }
+    if let Target::Sqlite(p) = &journal.target {
+        let shown = std::path::absolute(p).unwrap_or_else(|_| p.clone());
+        tracing::info!(journal = %shown.display(), "decision journal: SQLite file");
+    } else {
+        tracing::info!(journal = %journal.target, "decision journal: PostgreSQL");
+    }
+    if config.store.hmac_key.is_none() {
+        tracing::warn!(
+            "no RISKGATE_HMAC_KEY: the journal keys users with a random per-process key, so a user's decisions cannot be found across restarts"
+        );
+    }
+    let j = Journal::start(journal, metrics)?;
+    Ok(engine.with_journal(Arc::new(j)))
 }
 
 /// A running server.

@@ -221,6 +221,7 @@ impl pb::risk_admin_server::RiskAdmin for AdminService {
                     pending_decisions: f.pending_decisions,
                     recent_decisions: f.recent_decisions,
                     failure_counters: f.failure_counters,
+                    journal_decisions: f.journal_decisions,
                 })
                 .map_err(ApiError::from),
             Err(e) => Err(e.into()),

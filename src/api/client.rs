@@ -336,6 +336,7 @@ pub async fn admin(
                     "pending_decisions": f.pending_decisions,
                     "recent_decisions": f.recent_decisions,
                     "failure_counters": f.failure_counters,
+                    "journal_decisions": f.journal_decisions,
                 },
             })
         }

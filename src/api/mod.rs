@@ -26,7 +26,8 @@ pub mod risk;
 
 use tonic::{Code, Status};
 
-use crate::engine::ReportError;
+use crate::engine::{AdminError, ReportError};
+use crate::journal::JournalError;
 use crate::store::StoreError;
 
 use admission::Refused;
@@ -63,6 +64,18 @@ pub enum ApiError {
     /// A store call of the admin API failed.
     #[error(transparent)]
     Store(#[from] StoreError),
+    /// The decision journal could not do an admin call's part.
+    #[error(transparent)]
+    Journal(#[from] JournalError),
+}
+
+impl From<AdminError> for ApiError {
+    fn from(e: AdminError) -> Self {
+        match e {
+            AdminError::Store(e) => ApiError::Store(e),
+            AdminError::Journal(e) => ApiError::Journal(e),
+        }
+    }
 }
 
 impl ApiError {
@@ -79,7 +92,8 @@ impl ApiError {
             ApiError::Report(ReportError::Store(
                 StoreError::Unavailable(_) | StoreError::Timeout(_),
             ))
-            | ApiError::Store(_) => Code::Unavailable,
+            | ApiError::Store(_)
+            | ApiError::Journal(_) => Code::Unavailable,
         }
     }
 }
@@ -104,6 +118,10 @@ impl From<ApiError> for Status {
             ApiError::Store(e) => {
                 tracing::warn!(error = %e, "admin call failed: store unavailable");
                 "the store is unavailable; retry later".to_string()
+            }
+            ApiError::Journal(e) => {
+                tracing::warn!(error = %e, "admin call failed: journal unavailable");
+                "the decision journal is unavailable; retry later".to_string()
             }
         };
         Status::new(code, message)

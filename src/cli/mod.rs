@@ -4,6 +4,7 @@
 pub mod admin;
 
 pub mod eval;
+pub mod journal;
 pub mod replay;
 pub mod rules;
 pub mod serve;
@@ -55,9 +56,16 @@ pub enum Command {
     /// Write synthetic logins (legitimate users and labelled attackers) as
     /// CSV in the RBA dataset's columns plus `Attacker`.
     Simulate(simulate::SimulateArgs),
-    /// Fit the logistic model on labelled logins (RBA dataset CSV) replayed
-    /// through the core; write models/<name>.json with its held-out metrics.
+    /// Fit the logistic model on labelled logins (RBA dataset CSV replayed
+    /// through the core, or the decision journal); write models/<name>.json
+    /// with its held-out metrics.
     Train(train::TrainArgs),
+    /// Re-decide journaled decisions with a candidate rule file or model
+    /// next to the serving ones, and report what would change.
+    Backtest(journal::BacktestArgs),
+    /// The decision journal.
+    #[command(subcommand)]
+    Journal(journal::JournalCommand),
 }
 
 /// `riskgate serve`.
@@ -87,6 +95,9 @@ pub struct ServeArgs {
     /// Admin API address, or `off` [default: off]; needs an admin token. Also RISKGATE_ADMIN_LISTEN.
     #[arg(long)]
     pub admin_listen: Option<String>,
+    /// Decision journal: a SQLite file path, a postgres:// URL, or `off` [default: riskgate-journal.db]. Also RISKGATE_JOURNAL.
+    #[arg(long)]
+    pub journal: Option<String>,
     /// Validate the configuration, print it resolved (secrets redacted) and exit.
     #[arg(long)]
     pub print_config: bool,

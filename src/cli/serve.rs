@@ -19,6 +19,7 @@ pub fn overrides(a: &ServeArgs) -> Overrides {
         log_format: a.log_format,
         drain_delay_ms: a.drain_delay_ms,
         admin_listen: a.admin_listen.clone(),
+        journal: a.journal.clone(),
     }
 }
 

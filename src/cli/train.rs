@@ -15,8 +15,16 @@ use super::eval::UsageError;
 pub struct TrainArgs {
     /// Labelled logins in the RBA dataset's CSV format (the `Attacker`
     /// column or `Is Account Takeover` / `Is Attack IP` give the label), in
-    /// time order.
-    pub file: PathBuf,
+    /// time order. Or `--journal`.
+    #[arg(required_unless_present = "journal", conflicts_with = "journal")]
+    pub file: Option<PathBuf>,
+    /// Train on the decision journal instead (a SQLite file or a
+    /// postgres:// URL): decisions labelled verified legitimate or fraud by
+    /// their outcomes, with the features they were decided on.
+    #[arg(long)]
+    pub journal: Option<String>,
+    #[command(flatten)]
+    pub window: super::journal::WindowArgs,
     /// Model name: the version becomes `trained-<name>-<date>`.
     #[arg(long)]
     pub name: String,
@@ -82,9 +90,28 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         ..TrainOptions::new(&a.name, &today())
     };
     let started = std::time::Instant::now();
-    let model = train::train_file(&a.file, &opts).map_err(|e| match e {
+    let (trained, source) = match (&a.file, &a.journal) {
+        (Some(file), _) => (train::train_file(file, &opts), file.display().to_string()),
+        (None, Some(j)) => {
+            let target = super::journal::JournalArgs {
+                journal: Some(j.clone()),
+            }
+            .target()?;
+            let filter = a.window.filter()?;
+            let mut store =
+                crate::journal::open(&target).with_context(|| format!("journal {target}"))?;
+            (
+                train::train_journal(store.as_mut(), &filter, &opts),
+                format!("journal {target}"),
+            )
+        }
+        (None, None) => {
+            return Err(UsageError("give a CSV file or `--journal`".into()).into());
+        }
+    };
+    let model = trained.map_err(|e| match e {
         train::TrainError::Options(m) => anyhow::Error::new(UsageError(m)),
-        e => anyhow::Error::new(e).context(format!("`{}`", a.file.display())),
+        e => anyhow::Error::new(e).context(source.clone()),
     })?;
     let out = a
         .out

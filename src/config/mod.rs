@@ -23,6 +23,7 @@ use serde::Deserialize;
 use crate::api::admission::Limits;
 use crate::core::features::FeatureSettings;
 use crate::engine::EngineSettings;
+use crate::journal::{JournalSettings, Target};
 use crate::signals::geo::GeoPaths;
 use crate::store::memory::MemoryLimits;
 use crate::store::redis::RedisSettings;
@@ -65,6 +66,8 @@ pub struct Overrides {
     pub log_format: Option<LogFormat>,
     pub drain_delay_ms: Option<u64>,
     pub admin_listen: Option<String>,
+    /// The decision journal: a file path, a `postgres://` URL, or `off`.
+    pub journal: Option<String>,
 }
 
 /// The validated configuration, by section.
@@ -82,6 +85,7 @@ pub struct Config {
     /// MaxMind databases; each optional.
     pub geoip: GeoPaths,
     pub device: DeviceSettings,
+    pub journal: JournalSettings,
 }
 
 /// The decision port and the process around it.
@@ -323,6 +327,7 @@ impl Config {
         let device = DeviceSettings {
             ua_regexes: l.path("RISKGATE_UA_REGEXES", raw.device.ua_regexes),
         };
+        let journal = resolve_journal(&mut l, raw.journal);
         if !l.problems.is_empty() {
             return Err(ConfigError(l.problems));
         }
@@ -336,7 +341,45 @@ impl Config {
             log,
             geoip,
             device,
+            journal,
         })
+    }
+}
+
+/// The decision journal: `--journal` / `RISKGATE_JOURNAL` / `journal.url`
+/// (default: the SQLite file [`Target::DEFAULT_FILE`] in the working
+/// directory), retention and queue bound.
+fn resolve_journal<E: Fn(&str) -> Option<String>>(
+    l: &mut Layers<'_, E>,
+    raw: raw::RawJournal,
+) -> JournalSettings {
+    let text =
+        l.o.journal
+            .clone()
+            .or_else(|| l.env("RISKGATE_JOURNAL"))
+            .or(raw.url.map(|s| s.expose().to_string()))
+            .unwrap_or_else(|| Target::DEFAULT_FILE.to_string());
+    let target = match Target::parse(&text) {
+        Ok(t) => t,
+        Err(e) => {
+            l.problem(format!("journal.url: {e}"));
+            Target::Off
+        }
+    };
+    let days = raw
+        .retention_days
+        .unwrap_or(JournalSettings::RETENTION_DAYS);
+    if !(1..=3650).contains(&days) {
+        l.problem("journal.retention_days must be between 1 and 3650");
+    }
+    let queue = raw.queue.unwrap_or(JournalSettings::QUEUE);
+    if !(1..=10_000_000).contains(&queue) {
+        l.problem("journal.queue must be between 1 and 10000000");
+    }
+    JournalSettings {
+        target,
+        retention: Duration::from_secs(days.saturating_mul(86_400)),
+        queue,
     }
 }
 

@@ -22,6 +22,18 @@ pub struct RawConfig {
     pub features: RawFeatures,
     pub geoip: RawGeoip,
     pub device: RawDevice,
+    pub journal: RawJournal,
+}
+
+#[derive(Clone, Debug, Default, Deserialize)]
+#[serde(default, deny_unknown_fields)]
+pub struct RawJournal {
+    /// A file path (SQLite), a `postgres://` URL, or `off`.
+    pub url: Option<Secret>,
+    /// Decisions older than this many days are pruned (default 30).
+    pub retention_days: Option<u64>,
+    /// Records that may wait for the writer (default 65536).
+    pub queue: Option<usize>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]

@@ -139,6 +139,9 @@ pub struct Forgotten {
     pub recent_decisions: u32,
     /// The user's failure counter (0 or 1).
     pub failure_counters: u32,
+    /// Journaled decisions erased with their outcomes (set by the engine,
+    /// which also erases the user from the journal).
+    pub journal_decisions: u32,
 }
 
 /// The state every replica shares (or, for the memory store, this process).

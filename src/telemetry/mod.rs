@@ -80,6 +80,11 @@ pub struct Metrics {
     store_handles: Handles<&'static str, Histogram>,
     tls_handshake_failures: Counter,
     queued_evaluations: Gauge<i64, AtomicI64>,
+    journal_appended: Counter,
+    journal_dropped: Family<Labels, Counter>,
+    journal_write: Histogram,
+    journal_queue: Gauge<i64, AtomicI64>,
+    journal_pruned: Counter,
 }
 
 impl Default for Metrics {
@@ -170,6 +175,41 @@ impl Metrics {
             "Evaluate calls waiting for a slot (server.max_concurrent_evaluations)",
             queued_evaluations.clone(),
         );
+        let journal_appended = Counter::default();
+        registry.register(
+            "journal_appended",
+            "Decision and outcome records written to the decision journal",
+            journal_appended.clone(),
+        );
+        let journal_dropped = Family::<Labels, Counter>::default();
+        registry.register(
+            "journal_dropped",
+            "Journal records dropped, by reason (queue_full, unavailable, write_failed, stopped)",
+            journal_dropped.clone(),
+        );
+        let journal_write = Histogram::new(exponential_buckets(0.000_1, 2.0, 18));
+        registry.register(
+            "journal_write_seconds",
+            "Time to write one batch of journal records",
+            journal_write.clone(),
+        );
+        let journal_queue = Gauge::<i64, AtomicI64>::default();
+        registry.register(
+            "journal_queue_depth",
+            "Journal records waiting for the writer",
+            journal_queue.clone(),
+        );
+        let journal_pruned = Counter::default();
+        registry.register(
+            "journal_pruned",
+            "Journaled decisions deleted by retention",
+            journal_pruned.clone(),
+        );
+        for reason in ["queue_full", "unavailable", "write_failed", "stopped"] {
+            journal_dropped
+                .get_or_create(&vec![("reason", reason.to_string())])
+                .inc_by(0);
+        }
         Metrics {
             registry,
             decisions,
@@ -191,7 +231,35 @@ impl Metrics {
             store_handles: Handles::new(),
             tls_handshake_failures,
             queued_evaluations,
+            journal_appended,
+            journal_dropped,
+            journal_write,
+            journal_queue,
+            journal_pruned,
         }
+    }
+
+    /// Moves the journal queue depth by `delta` records.
+    pub fn journal_queued(&self, delta: i64) {
+        self.journal_queue.inc_by(delta);
+    }
+
+    /// Counts `n` journal records dropped for `reason`.
+    pub fn journal_dropped(&self, reason: &'static str, n: u64) {
+        self.journal_dropped
+            .get_or_create(&vec![("reason", reason.to_string())])
+            .inc_by(n);
+    }
+
+    /// Counts a written batch of `n` records.
+    pub fn journal_appended(&self, n: u64, took: Duration) {
+        self.journal_appended.inc_by(n);
+        self.journal_write.observe(took.as_secs_f64());
+    }
+
+    /// Counts decisions removed by retention.
+    pub fn journal_pruned(&self, n: u64) {
+        self.journal_pruned.inc_by(n);
     }
 
     /// Records one decision.

@@ -6,7 +6,10 @@
 //! - [`simulate`]: synthetic logins in the RBA dataset's layout.
 //! - [`train`]: fit the logistic model on labelled logins (linfa).
 //! - [`bench`]: the load generator for a running server.
+//! - [`backtest`]: journaled decisions re-decided with a candidate rule file
+//!   or model, next to the serving ones.
 
+pub mod backtest;
 pub mod bench;
 pub mod replay;
 pub mod simulate;

@@ -576,6 +576,7 @@ async fn forget_erases_the_user(r: &mut Run<'_>) {
             pending_decisions: 3,
             recent_decisions: 2,
             failure_counters: 1,
+            journal_decisions: 0,
         }
     );
     assert_eq!(r.profile("lena").await, UserProfile::default());

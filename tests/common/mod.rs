@@ -19,6 +19,9 @@ pub fn config() -> Config {
         &Overrides {
             listen: Some("127.0.0.1:0".into()),
             metrics_listen: Some("127.0.0.1:0".into()),
+            // The journal has its own tests; elsewhere it stays out of the
+            // working directory.
+            journal: Some("off".into()),
             ..Overrides::default()
         },
         |_| None,

@@ -646,6 +646,7 @@ impl Store for RedisStore {
             pending_decisions: n(4),
             recent_decisions: n(5),
             failure_counters: n(6),
+            journal_decisions: 0,
         })
     }
 

@@ -122,6 +122,8 @@ pub enum TrainError {
     Fit(String),
     #[error("the trained model does not load: {0}")]
     Model(String),
+    #[error(transparent)]
+    Journal(#[from] crate::journal::JournalError),
 }
 
 /// Replayed examples: one row per replayed login.
@@ -657,5 +659,59 @@ pub fn train_file(path: &Path, opts: &TrainOptions) -> Result<TrainedModel, Trai
         .map_err(|e| TrainError::Data(format!("cannot read `{}`: {e}", path.display())))?;
     let sha = hex::encode(Sha256::digest(&bytes));
     let ex = collect(&bytes[..], opts.seed, opts.holdout)?;
+    fit(&ex, &sha, opts)
+}
+
+/// The examples of a decision journal: every decision labelled by its
+/// outcomes as verified legitimate (0) or fraud (1), with the features it
+/// was decided on; suspicious and unlabelled decisions are left out. Users
+/// (their keyed hashes) are split as for a file. Returns the examples and a
+/// SHA-256 over the decisions read (their ids and labels), as the data's
+/// fingerprint.
+pub fn collect_journal(
+    journal: &mut dyn crate::journal::JournalStore,
+    filter: &crate::journal::Filter,
+    seed: u64,
+    holdout: f64,
+) -> Result<(Examples, String), TrainError> {
+    use crate::domain::CredentialResult;
+    use crate::journal::Label;
+    let mut ex = Examples {
+        labels: vec![LEGIT.to_string(), "fraud".to_string()],
+        ..Examples::default()
+    };
+    let mut users: HashSet<[u8; 16]> = HashSet::new();
+    let mut sha = Sha256::new();
+    journal.scan(filter, &mut |r| {
+        let attack = match r.label {
+            Some(Label::Legit) => false,
+            Some(Label::Fraud) => true,
+            Some(Label::Suspicious) | None => return true,
+        };
+        let f = &r.entry.features;
+        sha.update(r.entry.id.to_be_bytes());
+        sha.update([u8::from(attack)]);
+        ex.x.extend(INPUTS.iter().map(|i| (i.value)(f)));
+        ex.label.push(u16::from(attack));
+        ex.attack.push(attack);
+        let user = hex::encode(r.entry.user.0);
+        ex.held_out.push(held_out(seed, &user, holdout));
+        ex.evaluated.push(
+            f.attempt.credential_result == CredentialResult::Valid && f.user.verified_logins > 0,
+        );
+        users.insert(r.entry.user.0);
+        true
+    })?;
+    ex.users = users.len();
+    Ok((ex, hex::encode(sha.finalize())))
+}
+
+/// Trains on a decision journal (see [`collect_journal`]).
+pub fn train_journal(
+    journal: &mut dyn crate::journal::JournalStore,
+    filter: &crate::journal::Filter,
+    opts: &TrainOptions,
+) -> Result<TrainedModel, TrainError> {
+    let (ex, sha) = collect_journal(journal, filter, opts.seed, opts.holdout)?;
     fit(&ex, &sha, opts)
 }

@@ -1,0 +1,68 @@
+//! The body of a journaled decision: what the database does not filter on
+//! — the features as the rules saw them, the reasons with their weights,
+//! rule errors and factors — as one MessagePack value (structs as arrays,
+//! so field names are not repeated in every row). Columns hold what the
+//! explorer and the backtest filter on.
+
+use serde::{Deserialize, Serialize};
+
+use crate::core::features::Features;
+use crate::domain::{Factor, FactorSet, RuleError};
+
+use super::CodeWeight;
+
+/// The body's layout version, the first element of every body.
+pub const VERSION: u8 = 1;
+
+#[derive(Serialize)]
+struct BodyRef<'a> {
+    version: u8,
+    features: &'a Features,
+    reasons: &'a [CodeWeight],
+    shadow: &'a [CodeWeight],
+    rule_errors: &'a [RuleError],
+    enrolled: Vec<Factor>,
+    factors: &'a [Factor],
+}
+
+/// A decoded body.
+#[derive(Deserialize)]
+pub struct Body {
+    pub version: u8,
+    pub features: Features,
+    pub reasons: Vec<CodeWeight>,
+    pub shadow: Vec<CodeWeight>,
+    pub rule_errors: Vec<RuleError>,
+    pub enrolled: Vec<Factor>,
+    pub factors: Vec<Factor>,
+}
+
+/// Encodes the body of `e`.
+pub fn encode(e: &super::DecisionEntry) -> Result<Vec<u8>, String> {
+    rmp_serde::to_vec(&BodyRef {
+        version: VERSION,
+        features: &e.features,
+        reasons: &e.reasons,
+        shadow: &e.shadow,
+        rule_errors: &e.rule_errors,
+        enrolled: e.enrolled.iter().collect(),
+        factors: &e.factors,
+    })
+    .map_err(|e| e.to_string())
+}
+
+/// Decodes a body.
+pub fn decode(bytes: &[u8]) -> Result<Body, String> {
+    let b: Body = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
+    if b.version != VERSION {
+        return Err(format!("body version {} is not {VERSION}", b.version));
+    }
+    Ok(b)
+}
+
+impl Body {
+    /// The enrolled factors as a set.
+    pub fn enrolled_set(&self) -> FactorSet {
+        self.enrolled.iter().copied().collect()
+    }
+}
