@@ -373,3 +373,86 @@ async fn killing_postgresql_under_load_loses_no_decision_and_recovers() {
         .sum();
     assert!(dropped >= 1.0, "drops while down are counted:\n{metrics}");
 }
+
+/// Simulated logins (`riskgate simulate`'s generator) sent to a server as a
+/// login service would, outcomes reported as it and its analysts would;
+/// then `train --journal` on what the server journaled.
+#[tokio::test]
+async fn a_model_trained_on_a_servers_journal_ranks_held_out_attacks_above_legit_logins() {
+    use riskgate::tools::replay::reader::RbaReader;
+    use riskgate::tools::simulate::{self, SimConfig, Sources};
+
+    let mut cfg = SimConfig::new(5, 200, 14);
+    cfg.attack_rate = 0.15;
+    let mut csv = Vec::new();
+    simulate::run(&cfg, &mut Sources::builtin().unwrap(), &mut csv).unwrap();
+
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("journal.db");
+    let mut s = start_with(journal_config(path.to_str().unwrap())).await;
+    let mut reader = RbaReader::new(&csv[..]).unwrap();
+    let mut record = csv::ByteRecord::new();
+    let (mut sent, mut attacks) = (0, 0);
+    while reader.read(&mut record).unwrap() {
+        let row = reader.parse(&record).unwrap();
+        let attack = row.attacker.is_some() || row.account_takeover || row.attack_ip;
+        let d = s
+            .client
+            .evaluate(pb::EvaluateRequest {
+                user_id: row.user.into(),
+                channel: pb::Channel::Web as i32,
+                ip_address: row.ip.to_string(),
+                device: Some(pb::Device {
+                    device_id: String::new(),
+                    user_agent: row.user_agent.unwrap_or("").into(),
+                }),
+                credential_result: if row.success {
+                    pb::CredentialResult::Valid
+                } else {
+                    pb::CredentialResult::Invalid
+                } as i32,
+                ..Default::default()
+            })
+            .await
+            .unwrap()
+            .into_inner();
+        sent += 1;
+        let outcome = if attack {
+            attacks += 1;
+            Some(pb::Outcome::AnalystConfirmedFraud)
+        } else if !row.success {
+            None
+        } else if d.action == pb::Action::Allow as i32 {
+            Some(pb::Outcome::LoginSucceeded)
+        } else if d.action == pb::Action::StepUp as i32 {
+            Some(pb::Outcome::StepUpPassed)
+        } else {
+            None
+        };
+        if let Some(o) = outcome {
+            report(&mut s, &d.decision_id, o).await;
+        }
+    }
+    engine(&s).flush().await;
+    s.running.shutdown().await;
+    assert!(attacks > 50 && sent > 500, "{attacks} attacks of {sent}");
+
+    let out = Command::new(riskgate_bin())
+        .args(["train", "--name", "journal-test", "--journal"])
+        .arg(&path)
+        .arg("--out")
+        .arg(dir.path().join("m.json"))
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let model: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(dir.path().join("m.json")).unwrap()).unwrap();
+    let auc = model["training"]["held_out"]["auc"].as_f64().unwrap();
+    assert!(auc > 0.9, "held-out AUC {auc}");
+    // It loads as serving loads it.
+    riskgate::core::model::Model::load(&dir.path().join("m.json")).unwrap();
+}
