@@ -20,6 +20,9 @@ use crate::core::{self};
 use crate::domain::{Action, Decision};
 use crate::journal::{Filter, JournalError, JournalStore, Label, Record};
 
+/// Records handed from the reading thread to the deciding one at a time.
+const CHUNK: usize = 1024;
+
 /// Said once in every report.
 pub const CAVEAT: &str = "features that depend on earlier decisions (a profile taught by an ALLOW that would now be a STEP_UP, velocity counted from attempts that would now be denied) are replayed as recorded";
 
@@ -259,7 +262,34 @@ pub fn run(
         }
         true
     };
-    journal.scan(filter, &mut each)?;
+    // The database is read and the rows decoded on one thread while this
+    // one re-decides them: the two halves cost about the same.
+    std::thread::scope(|scope| -> Result<(), JournalError> {
+        let (tx, rx) = std::sync::mpsc::sync_channel::<Vec<Record>>(4);
+        let reader = scope.spawn(move || {
+            let mut chunk = Vec::with_capacity(CHUNK);
+            let r = journal.scan(filter, &mut |rec| {
+                chunk.push(rec);
+                if chunk.len() >= CHUNK {
+                    let full = std::mem::replace(&mut chunk, Vec::with_capacity(CHUNK));
+                    return tx.send(full).is_ok();
+                }
+                true
+            });
+            if !chunk.is_empty() {
+                let _ = tx.send(chunk);
+            }
+            r
+        });
+        for chunk in rx {
+            for rec in chunk {
+                each(rec);
+            }
+        }
+        reader
+            .join()
+            .unwrap_or_else(|_| Err(JournalError::Database("the reader thread failed".into())))
+    })?;
     for (name, row) in &mut rules {
         row.rule.clone_from(name);
         if row.mode.is_empty() {
