@@ -29,14 +29,17 @@ METRIC_RE = re.compile(r"\b(" + PREFIX + r"[A-Za-z0-9_:]*)")
 STRING_RE = re.compile(r'"(?:[^"\\]|\\.)*"|\'(?:[^\'\\]|\\.)*\'')
 
 
-def exposed_names(text):
-    """Every metric name a /metrics text exposes (samples and TYPE lines)."""
+def exposed_names(text, samples_only=False):
+    """Every metric name a /metrics text exposes (samples and TYPE lines;
+    with samples_only, samples alone)."""
     names = set()
     for line in text.splitlines():
         line = line.strip()
         if not line:
             continue
         if line.startswith("#"):
+            if samples_only:
+                continue
             parts = line.split()
             if len(parts) >= 4 and parts[1] == "TYPE":
                 family, kind = parts[2], parts[3]
@@ -214,12 +217,17 @@ def main(argv=None):
     ap.add_argument("--metrics", required=True, help="a /metrics text file from a running server")
     ap.add_argument("--dashboard", action="append", default=[], help="Grafana dashboard JSON")
     ap.add_argument("--alerts", action="append", default=[], help="Prometheus alerting rules YAML")
+    ap.add_argument(
+        "--samples",
+        action="store_true",
+        help="count a name as exposed only when a sample carries it (a fresh server must export every series at zero)",
+    )
     a = ap.parse_args(argv)
 
     problems = []
     try:
         with open(a.metrics, encoding="utf-8") as f:
-            exposed = exposed_names(f.read())
+            exposed = exposed_names(f.read(), samples_only=a.samples)
     except OSError as e:
         print(f"check: {a.metrics}: {e}", file=sys.stderr)
         return 2

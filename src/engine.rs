@@ -133,6 +133,7 @@ impl Engine {
         metrics: Arc<Metrics>,
     ) -> Self {
         metrics.set_versions(&rules.version, model.version());
+        metrics.rules_loaded(rules.rules.iter().map(|r| (r.name.as_str(), r.shadow)));
         Engine {
             store,
             hasher,
@@ -187,6 +188,8 @@ impl Engine {
     pub fn swap_rules(&self, rules: RuleSet) {
         self.metrics
             .set_versions(&rules.version, self.model.load().version());
+        self.metrics
+            .rules_loaded(rules.rules.iter().map(|r| (r.name.as_str(), r.shadow)));
         self.rules.store(Arc::new(rules));
     }
 

@@ -113,8 +113,13 @@ async fn fetch_metrics(addr: std::net::SocketAddr) -> String {
 }
 
 fn check(metrics: &Path) -> std::process::Output {
+    check_with(metrics, &[])
+}
+
+fn check_with(metrics: &Path, extra: &[&str]) -> std::process::Output {
     Command::new("python3")
         .arg(repo("deploy/check.py"))
+        .args(extra)
         .arg("--metrics")
         .arg(metrics)
         .arg("--dashboard")
@@ -123,6 +128,36 @@ fn check(metrics: &Path) -> std::process::Output {
         .arg(repo("deploy/prometheus/alerts.yml"))
         .output()
         .expect("python3 is needed to check deploy/")
+}
+
+/// A fresh server, before any traffic, already exports a sample of every
+/// series the dashboard and the alerts query (at zero), so `increase()`
+/// sees the first event and no panel says "No data".
+#[tokio::test]
+async fn a_fresh_server_exports_every_series_deploy_queries() {
+    let s = start().await;
+    let text = fetch_metrics(s.running.metrics_addr.unwrap()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let file = dir.path().join("metrics.txt");
+    std::fs::write(&file, &text).unwrap();
+    let out = check_with(&file, &["--samples"]);
+    assert!(
+        out.status.success(),
+        "{}{}",
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr)
+    );
+    for series in [
+        "riskgate_rejected_requests_total{",
+        "riskgate_reloads_total{",
+        "riskgate_rule_evaluation_errors_total{",
+        "riskgate_store_errors_total{",
+    ] {
+        assert!(
+            text.contains(series),
+            "{series} missing from a fresh server"
+        );
+    }
 }
 
 #[tokio::test]

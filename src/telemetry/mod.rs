@@ -205,6 +205,66 @@ impl Metrics {
             "Journaled decisions deleted by retention",
             journal_pruned.clone(),
         );
+        // Every known label set exists at zero from the first scrape, so
+        // `increase()` sees the first event and no panel says "No data".
+        for action in crate::domain::Action::ALL {
+            for level in crate::domain::RiskLevel::ALL {
+                for channel in Channel::ALL {
+                    decisions
+                        .get_or_create(&vec![
+                            ("action", action.as_str().to_string()),
+                            ("level", level.as_str().to_string()),
+                            ("channel", channel.as_str().to_string()),
+                        ])
+                        .inc_by(0);
+                }
+            }
+        }
+        for (method, codes) in [
+            (
+                "Evaluate",
+                &["InvalidArgument", "ResourceExhausted", "DeadlineExceeded"][..],
+            ),
+            (
+                "ReportOutcome",
+                &["InvalidArgument", "NotFound", "Unavailable"][..],
+            ),
+        ] {
+            for code in codes {
+                rejected
+                    .get_or_create(&vec![
+                        ("method", method.to_string()),
+                        ("code", code.to_string()),
+                    ])
+                    .inc_by(0);
+            }
+        }
+        for kind in ["rules", "model", "geoip", "tls"] {
+            for result in ["success", "failure"] {
+                reloads
+                    .get_or_create(&vec![
+                        ("kind", kind.to_string()),
+                        ("result", result.to_string()),
+                    ])
+                    .inc_by(0);
+            }
+        }
+        for op in ["observe", "report", "record"] {
+            store_errors
+                .get_or_create(&vec![("op", op.to_string())])
+                .inc_by(0);
+        }
+        for method in ["Evaluate", "ReportOutcome"] {
+            drop(request_duration.get_or_create(&vec![("method", method.to_string())]));
+        }
+        for op in ["observe", "report"] {
+            drop(store_duration.get_or_create(&vec![("op", op.to_string())]));
+        }
+        for signal in ["store", "geo"] {
+            degraded
+                .get_or_create(&vec![("signal", signal.to_string())])
+                .inc_by(0);
+        }
         for reason in ["queue_full", "unavailable", "write_failed", "stopped"] {
             journal_dropped
                 .get_or_create(&vec![("reason", reason.to_string())])
@@ -300,6 +360,23 @@ impl Metrics {
                 .inc();
         }
         self.score.observe(d.score);
+    }
+
+    /// Makes the hit and error series of every rule of a loaded rule set
+    /// exist (at zero until the rule fires or fails): `(name, shadow)`.
+    pub fn rules_loaded<'a>(&self, rules: impl IntoIterator<Item = (&'a str, bool)>) {
+        for (rule, shadow) in rules {
+            self.rule_errors
+                .get_or_create(&vec![("rule", rule.to_string())])
+                .inc_by(0);
+            let mode = if shadow { "shadow" } else { "enforce" };
+            self.reasons
+                .get_or_create(&vec![
+                    ("code", rule.to_string()),
+                    ("mode", mode.to_string()),
+                ])
+                .inc_by(0);
+        }
     }
 
     /// Records a rule that failed at run time.
