@@ -216,9 +216,23 @@ pub async fn start_with_engine(
         (Some(a), Some(token)) => {
             let l = bind(a).await?;
             let auth = crate::api::auth::TokenAuth::new(token, &config.admin.token_name);
-            let admin =
-                listen::serve_admin(l, engine.clone(), auth, server.max_request_bytes, None)?;
-            tracing::info!(admin.listen = %admin.addr, "admin API serving");
+            // Under the same TLS (and client CA) as the decision port.
+            let admin = listen::serve_admin(
+                l,
+                engine.clone(),
+                auth,
+                server.max_request_bytes,
+                tls.as_ref(),
+            )?;
+            tracing::info!(
+                admin.listen = %admin.addr,
+                tls = match &tls {
+                    None => "off",
+                    Some(t) if t.mutual() => "mutual",
+                    Some(_) => "on",
+                },
+                "admin API serving"
+            );
             Some(admin)
         }
     };

@@ -436,3 +436,86 @@ async fn the_cli_clients_speak_mutual_tls() {
     assert_eq!(out.status.code(), Some(64));
     running.shutdown().await;
 }
+
+const ADMIN_TOKEN: &str = "an-admin-token-of-at-least-32-bytes!!";
+
+/// One GetUserProfile on the admin listener over a fresh connection.
+async fn admin_profile(addr: SocketAddr, tls: Option<ClientTlsConfig>) -> Result<(), String> {
+    let scheme = if tls.is_some() { "https" } else { "http" };
+    let mut endpoint = Channel::from_shared(format!("{scheme}://{addr}"))
+        .unwrap()
+        .connect_timeout(Duration::from_secs(5))
+        .timeout(Duration::from_secs(5));
+    if let Some(t) = tls {
+        endpoint = endpoint.tls_config(t).unwrap();
+    }
+    let channel = endpoint.connect().await.map_err(|e| format!("{e:?}"))?;
+    let mut req = tonic::Request::new(pb::GetUserProfileRequest {
+        user_id: "alice".into(),
+        ..Default::default()
+    });
+    req.metadata_mut().insert(
+        "authorization",
+        format!("Bearer {ADMIN_TOKEN}").parse().unwrap(),
+    );
+    pb::risk_admin_client::RiskAdminClient::new(channel)
+        .get_user_profile(req)
+        .await
+        .map_err(|s| format!("{s:?}"))?;
+    Ok(())
+}
+
+#[tokio::test]
+async fn the_admin_api_is_served_under_the_same_mutual_tls() {
+    let p = pki();
+    let f = files(&p);
+    let mut config = config();
+    config.tls = Some(TlsPaths {
+        cert: f.cert.clone(),
+        key: f.key.clone(),
+        client_ca: Some(f.client_ca.clone()),
+    });
+    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin.token = Some(riskgate::config::Secret::new(ADMIN_TOKEN));
+    let running = server::start(&config).await.unwrap();
+    let admin = running.admin_addr.unwrap();
+    admin_profile(admin, Some(tls_config(&p.server_ca.pem, Some(&p.client))))
+        .await
+        .unwrap();
+    let plain = admin_profile(admin, None).await;
+    assert!(plain.is_err(), "a plain-text client reached the admin API");
+    let no_cert = admin_profile(admin, Some(tls_config(&p.server_ca.pem, None))).await;
+    assert!(
+        no_cert.is_err(),
+        "a client without a certificate reached the admin API"
+    );
+    running.shutdown().await;
+}
+
+#[test]
+fn an_admin_listener_off_loopback_without_tls_refuses_to_start() {
+    let resolve = |insecure: Option<&'static str>| {
+        riskgate::config::Config::resolve(&riskgate::config::Overrides::default(), move |k| match k
+        {
+            "RISKGATE_ADMIN_LISTEN" => Some("0.0.0.0:50052".into()),
+            "RISKGATE_ADMIN_TOKEN" => Some(ADMIN_TOKEN.into()),
+            "RISKGATE_ADMIN_INSECURE" => insecure.map(str::to_string),
+            _ => None,
+        })
+    };
+    let e = resolve(None).unwrap_err().to_string();
+    assert!(
+        e.contains("admin_insecure") && e.contains("in clear"),
+        "{e}"
+    );
+    assert!(!e.contains(ADMIN_TOKEN));
+    assert!(resolve(Some("true")).is_ok());
+    // On loopback, plain text stays the default for development.
+    let local =
+        riskgate::config::Config::resolve(&riskgate::config::Overrides::default(), |k| match k {
+            "RISKGATE_ADMIN_LISTEN" => Some("127.0.0.1:50052".into()),
+            "RISKGATE_ADMIN_TOKEN" => Some(ADMIN_TOKEN.into()),
+            _ => None,
+        });
+    assert!(local.is_ok());
+}

@@ -24,13 +24,13 @@ use crate::domain::{Action, Channel as LoginChannel, CredentialResult, Decision,
 #[derive(Debug, Clone, Default, clap::Args)]
 pub struct ClientTls {
     /// PEM CA certificate(s) to trust for an https:// server.
-    #[arg(long, value_name = "FILE")]
+    #[arg(long, value_name = "FILE", global = true)]
     pub ca: Option<PathBuf>,
     /// PEM client certificate, for a server that requires mutual TLS (with --key).
-    #[arg(long, value_name = "FILE", requires = "key")]
+    #[arg(long, value_name = "FILE", requires = "key", global = true)]
     pub cert: Option<PathBuf>,
     /// PEM private key of --cert.
-    #[arg(long, value_name = "FILE", requires = "cert")]
+    #[arg(long, value_name = "FILE", requires = "cert", global = true)]
     pub key: Option<PathBuf>,
 }
 

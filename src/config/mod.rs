@@ -123,6 +123,8 @@ pub struct AdminSettings {
     pub token: Option<Secret>,
     /// Who audit events name as the token's holder.
     pub token_name: String,
+    /// A non-loopback listener may serve without TLS (`server.admin_insecure`).
+    pub insecure: bool,
 }
 
 impl AdminSettings {
@@ -315,6 +317,15 @@ impl Config {
         let server = resolve_server(&mut l, raw.server.clone());
         let tls = resolve_tls(&mut l, &raw.server);
         let admin = resolve_admin(&mut l, &raw.server);
+        if let Some(a) = admin.listen
+            && !a.ip().is_loopback()
+            && tls.is_none()
+            && !admin.insecure
+        {
+            l.problem(format!(
+                "server.admin_listen `{a}` is not a loopback address and TLS is off: the admin token would cross the network in clear (set server.tls_cert and server.tls_key, or server.admin_insecure = true to accept that)"
+            ));
+        }
         let store = resolve_store(&mut l, raw.store);
         let sources = resolve_sources(&mut l, raw.rules, raw.model);
         let log = resolve_log(&mut l, raw.log);
@@ -528,10 +539,22 @@ fn resolve_admin<E: Fn(&str) -> Option<String>>(
     {
         l.problem("server.admin_token_name must be 1 to 64 printable ASCII characters");
     }
+    let insecure = match l.env("RISKGATE_ADMIN_INSECURE").as_deref() {
+        Some("true" | "1") => true,
+        Some("false" | "0") => false,
+        Some(other) => {
+            l.problem(format!(
+                "RISKGATE_ADMIN_INSECURE must be `true` or `false`, not `{other}`"
+            ));
+            false
+        }
+        None => raw.admin_insecure.unwrap_or(false),
+    };
     AdminSettings {
         listen,
         token,
         token_name,
+        insecure,
     }
 }
 

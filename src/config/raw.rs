@@ -77,6 +77,9 @@ pub struct RawServer {
     pub admin_token: Option<Secret>,
     /// The name audit events give the token's holder (default `admin`).
     pub admin_token_name: Option<String>,
+    /// Serve the admin API in plain text on a non-loopback address (the
+    /// bearer token then crosses the network in clear). Off by default.
+    pub admin_insecure: Option<bool>,
 }
 
 #[derive(Clone, Debug, Default, Deserialize)]
