@@ -182,6 +182,7 @@ pub async fn start_with_engine(
                 l,
                 engine.metrics().clone(),
             )));
+            tracing::info!(metrics.listen = %bound, "metrics listening: http://{bound}/metrics");
             Some(bound)
         }
         None => None,
@@ -254,6 +255,16 @@ pub async fn start_with_engine(
             engine.metrics().clone(),
         )));
     }
+    tracing::info!(
+        listen = %grpc.addr,
+        "gRPC listening: {}{}",
+        grpc.addr,
+        match &tls {
+            None => " (plain text)",
+            Some(t) if t.mutual() => " (TLS, client certificates required)",
+            Some(_) => " (TLS)",
+        }
+    );
     tracing::info!(
         listen = %grpc.addr,
         tls = match &tls {

@@ -311,7 +311,7 @@ fn two_rule_files_run_side_by_side_and_print_the_delta() {
     let strict = dir.path().join("strict.toml");
     let text = riskgate::core::rules::DEFAULT_RULES_TOML
         .replace("medium = 0.30", "medium = 0.12")
-        .replace("version = \"default-2026.11.1\"", "version = \"strict-1\"");
+        .replace("version = \"default-2026.12.1\"", "version = \"strict-1\"");
     std::fs::write(&strict, text).unwrap();
     let scores = dir.path().join("s.csv");
     let (code, out, err) = riskgate(&[

@@ -432,7 +432,7 @@ async fn a_rule_file_change_is_hot_reloaded_and_a_bad_one_is_rejected() {
     let deny = format!(
         "{base}\n[[rule]]\nname = \"block_test_net\"\ndescription = \"test\"\nwhen = \"attempt.channel == 'web' && user.is_new\"\neffect = \"deny\"\n"
     )
-    .replace("version = \"default-2026.11.1\"", "version = \"reloaded\"");
+    .replace("version = \"default-2026.12.1\"", "version = \"reloaded\"");
     std::fs::write(&path, &deny).unwrap();
     let mut reloaded = None;
     for _ in 0..50 {

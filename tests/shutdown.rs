@@ -268,3 +268,43 @@ async fn text_logs_into_a_pipe_carry_no_terminal_colours() {
         );
     }
 }
+
+/// A fresh `serve` of the shipped configuration starts without a rule-file
+/// warning, and says where it listens: gRPC, metrics, the journal.
+#[test]
+fn the_shipped_configuration_starts_clean_and_says_where_it_listens() {
+    let dir = tempfile::tempdir().unwrap();
+    let mut child = Command::new(env!("CARGO_BIN_EXE_riskgate"))
+        .args([
+            "serve",
+            "--listen",
+            "127.0.0.1:0",
+            "--metrics-listen",
+            "127.0.0.1:0",
+        ])
+        .args(["--log-format", "json", "--journal"])
+        .arg(dir.path().join("journal.db"))
+        .env_remove("RISKGATE_CONFIG")
+        .env_remove("RISKGATE_RULES")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let stderr = child.stderr.take().unwrap();
+    let mut seen = Vec::new();
+    for line in BufReader::new(stderr).lines() {
+        let line = line.unwrap();
+        let done = line.contains("riskgate serving");
+        seen.push(line);
+        if done {
+            break;
+        }
+    }
+    let _ = child.kill();
+    let _ = child.wait();
+    let text = seen.join("\n");
+    assert!(!text.contains("rule file warning"), "{text}");
+    for said in ["gRPC listening", "metrics listening", "decision journal"] {
+        assert!(text.contains(said), "`{said}` missing:\n{text}");
+    }
+}

@@ -98,7 +98,52 @@ struct PolicyRaw {
     fail_mode: FailMode,
     thresholds: ThresholdsRaw,
     step_up: StepUpRaw,
-    channels: BTreeMap<toml::Spanned<String>, Vec<Factor>>,
+    channels: toml::Spanned<BTreeMap<toml::Spanned<String>, ChannelRaw>>,
+}
+
+/// A channel's entry: the factors it can perform, as a list, or as a table
+/// that also says what a step-up it cannot perform becomes.
+#[derive(Deserialize)]
+#[serde(untagged)]
+enum ChannelRaw {
+    Factors(Vec<Factor>),
+    Table(ChannelTable),
+}
+
+#[derive(Deserialize)]
+#[serde(deny_unknown_fields)]
+struct ChannelTable {
+    factors: Vec<Factor>,
+    /// `"deny"`: a step-up the channel cannot perform is denied, and the
+    /// file says so on purpose (no warning).
+    #[serde(default)]
+    step_up_without_factor: Option<WithoutFactor>,
+}
+
+#[derive(Clone, Copy, Deserialize, PartialEq, Eq)]
+#[serde(rename_all = "snake_case")]
+enum WithoutFactor {
+    Deny,
+}
+
+impl ChannelRaw {
+    fn factors(&self) -> &[Factor] {
+        match self {
+            ChannelRaw::Factors(f) => f,
+            ChannelRaw::Table(t) => &t.factors,
+        }
+    }
+
+    /// The file states that step-ups without a factor are denied here.
+    fn denies_on_purpose(&self) -> bool {
+        matches!(
+            self,
+            ChannelRaw::Table(ChannelTable {
+                step_up_without_factor: Some(WithoutFactor::Deny),
+                ..
+            })
+        )
+    }
 }
 
 #[derive(Deserialize)]
@@ -300,12 +345,16 @@ impl RuleSet {
             ));
         }
         let mut channel_factors = [FactorSet::EMPTY; Channel::ALL.len()];
-        let mut declared = [false; Channel::ALL.len()];
-        for (name, factors) in &p.channels {
+        // Where each channel is declared, and whether its denials are meant.
+        let mut declared: [Option<((usize, usize), bool)>; Channel::ALL.len()] =
+            [None; Channel::ALL.len()];
+        let channels_at = lines.position(p.channels.span().start);
+        for (name, entry) in p.channels.get_ref() {
             match Channel::parse(name.get_ref()) {
                 Some(c) => {
-                    channel_factors[c as usize] = factors.iter().copied().collect();
-                    declared[c as usize] = true;
+                    channel_factors[c as usize] = entry.factors().iter().copied().collect();
+                    declared[c as usize] =
+                        Some((lines.position(name.span().start), entry.denies_on_purpose()));
                 }
                 None => errors.push(diag(
                     lines.position(name.span().start),
@@ -332,12 +381,15 @@ impl RuleSet {
             fail_mode: p.fail_mode,
         };
         for c in Channel::ALL {
-            if !declared[*c as usize] {
+            let Some((at, on_purpose)) = declared[*c as usize] else {
                 warnings.push(diag(
-                    (1, 1),
+                    channels_at,
                     Some("policy.channels"),
                     format!("channel `{c}` is not declared: it can perform no factor, so every step-up on it is a DENY"),
                 ));
+                continue;
+            };
+            if on_purpose {
                 continue;
             }
             for (level, set) in [
@@ -346,9 +398,9 @@ impl RuleSet {
             ] {
                 if set.intersect(policy.channel(*c)).is_empty() {
                     warnings.push(diag(
-                        (1, 1),
+                        at,
                         Some("policy.channels"),
-                        format!("channel `{c}` can perform none of the factors accepted at {level} risk: a step-up there is a DENY"),
+                        format!("channel `{c}` can perform none of the factors accepted at {level} risk: a step-up there is a DENY (if that is the intent, write `{c} = {{ factors = [...], step_up_without_factor = \"deny\" }}`)"),
                     ));
                 }
             }
@@ -720,6 +772,54 @@ api = ["totp"]
 
     fn with_rules(rules: &str) -> Result<RuleSet, LoadError> {
         RuleSet::parse(&format!("{POLICY}{rules}"), "t.toml")
+    }
+
+    #[test]
+    fn the_shipped_file_loads_without_a_warning() {
+        let set = RuleSet::embedded().unwrap();
+        assert!(set.warnings.is_empty(), "{:?}", set.warnings);
+    }
+
+    #[test]
+    fn a_channel_gap_warns_at_its_entry_unless_it_is_declared_on_purpose() {
+        let gap = POLICY.replace(
+            "call_center = [\"sms_otp\"]",
+            "call_center = [\"knowledge_check\"]",
+        );
+        let set = RuleSet::parse(&gap, "t.toml").unwrap();
+        let line = gap
+            .lines()
+            .position(|l| l.starts_with("call_center"))
+            .unwrap()
+            + 1;
+        let w: Vec<_> = set
+            .warnings
+            .iter()
+            .filter(|d| d.message.contains("`call_center`"))
+            .collect();
+        assert_eq!(w.len(), 2, "{:?}", set.warnings);
+        assert!(w.iter().all(|d| (d.line, d.column) == (line, 1)), "{w:?}");
+        let meant = POLICY.replace(
+            "call_center = [\"sms_otp\"]",
+            "call_center = { factors = [\"knowledge_check\"], step_up_without_factor = \"deny\" }",
+        );
+        let set = RuleSet::parse(&meant, "t.toml").unwrap();
+        assert!(
+            set.warnings
+                .iter()
+                .all(|d| !d.message.contains("`call_center`")),
+            "{:?}",
+            set.warnings
+        );
+        // An undeclared channel warns at the channels table.
+        let missing = POLICY.replace("kiosk = [\"push\"]\n", "");
+        let set = RuleSet::parse(&missing, "t.toml").unwrap();
+        let d = set
+            .warnings
+            .iter()
+            .find(|d| d.message.contains("`kiosk`"))
+            .unwrap();
+        assert!(d.line > 1, "{d}");
     }
 
     #[test]
