@@ -11,10 +11,13 @@ use std::process::Command;
 async fn bench_measures_evaluate_and_the_floor_without_errors() {
     let s = common::start().await;
     let addr = format!("http://{}", s.running.addr);
+    let metrics = s.running.metrics_addr.unwrap().to_string();
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_riskgate"))
             .args([
                 "bench",
+                "--metrics-addr",
+                &metrics,
                 "--addr",
                 &addr,
                 "--concurrency",
@@ -44,6 +47,9 @@ async fn bench_measures_evaluate_and_the_floor_without_errors() {
         assert!(r["throughput"].as_f64().unwrap() > 0.0, "{row}: {r}");
         assert!(r["p99_us"].as_u64().unwrap() > 0, "{row}: {r}");
         assert_eq!(r["errors"], serde_json::json!({}), "{row}: {r}");
+        // CPU per call, the server's (from its metrics) and the generator's.
+        assert!(r["server_cpu_us"].as_f64().unwrap() > 0.0, "{row}: {r}");
+        assert!(r["generator_cpu_us"].as_f64().unwrap() > 0.0, "{row}: {r}");
     }
     assert_eq!(v["floor_runs"].as_array().unwrap().len(), 2);
     let actions = v["evaluate"]["actions"].as_object().unwrap();

@@ -148,6 +148,8 @@ async fn a_fresh_server_exports_every_series_deploy_queries() {
         String::from_utf8_lossy(&out.stderr)
     );
     for series in [
+        "process_cpu_seconds_total ",
+        "process_resident_memory_bytes ",
         "riskgate_rejected_requests_total{",
         "riskgate_reloads_total{",
         "riskgate_rule_evaluation_errors_total{",

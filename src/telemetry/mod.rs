@@ -480,7 +480,68 @@ impl Metrics {
         if encode(&mut out, &self.registry).is_err() {
             out.clear();
         }
+        // The standard process metrics go before the registry's `# EOF`.
+        if let Some(eof) = out.rfind("# EOF") {
+            out.truncate(eof);
+            out.push_str(&process::render());
+            out.push_str("# EOF\n");
+        } else {
+            out.push_str(&process::render());
+        }
         out
+    }
+}
+
+/// The standard process metrics (`process_cpu_seconds_total`,
+/// `process_resident_memory_bytes`, …), read from `/proc/self` at each
+/// scrape; on systems without it, none.
+pub mod process {
+    use std::fmt::Write as _;
+
+    /// Linux reports CPU times in `/proc` in units of USER_HZ, which the
+    /// kernel fixes at 100 per second for user space on every architecture.
+    const USER_HZ: f64 = 100.0;
+
+    /// (user + system CPU seconds, resident bytes, threads, open fds).
+    pub fn sample() -> Option<(f64, u64, u64, u64)> {
+        let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+        // Fields after the command name, which is in parentheses.
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let f: Vec<&str> = rest.split_whitespace().collect();
+        // utime and stime are fields 14 and 15 of the line, 12 and 13 here.
+        let ticks: f64 = f.get(11)?.parse::<f64>().ok()? + f.get(12)?.parse::<f64>().ok()?;
+        let threads: u64 = f.get(17)?.parse().ok()?;
+        let status = std::fs::read_to_string("/proc/self/status").ok()?;
+        let rss_kb: u64 = status
+            .lines()
+            .find_map(|l| l.strip_prefix("VmRSS:"))
+            .and_then(|v| v.split_whitespace().next()?.parse().ok())
+            .unwrap_or(0);
+        let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
+        Some((ticks / USER_HZ, rss_kb * 1024, threads, fds))
+    }
+
+    /// The metrics in the Prometheus text format.
+    pub fn render() -> String {
+        let mut o = String::new();
+        if let Some((cpu, rss, threads, fds)) = sample() {
+            let _ = write!(
+                o,
+                "# HELP process_cpu_seconds_total Total user and system CPU time spent in seconds.\n\
+                 # TYPE process_cpu_seconds_total counter\n\
+                 process_cpu_seconds_total {cpu}\n\
+                 # HELP process_resident_memory_bytes Resident memory size in bytes.\n\
+                 # TYPE process_resident_memory_bytes gauge\n\
+                 process_resident_memory_bytes {rss}\n\
+                 # HELP process_threads Number of OS threads in the process.\n\
+                 # TYPE process_threads gauge\n\
+                 process_threads {threads}\n\
+                 # HELP process_open_fds Number of open file descriptors.\n\
+                 # TYPE process_open_fds gauge\n\
+                 process_open_fds {fds}\n"
+            );
+        }
+        o
     }
 }
 

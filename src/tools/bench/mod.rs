@@ -111,8 +111,65 @@ pub struct BenchArgs {
     /// row is printed next to `--addr`'s with the difference.
     #[arg(long, value_name = "LABEL=URL")]
     pub compare: Vec<String>,
+    /// The metrics listener of `--addr`'s server (HOST:PORT): its
+    /// `process_cpu_seconds_total` is read before and after each phase, and
+    /// the server's CPU per call printed next to the generator's.
+    #[arg(long, value_name = "HOST:PORT")]
+    pub metrics_addr: Option<String>,
+    /// The metrics listener of a `--compare` server, as LABEL=HOST:PORT.
+    #[arg(long, value_name = "LABEL=HOST:PORT")]
+    pub compare_metrics: Vec<String>,
     #[command(flatten)]
     pub tls: crate::api::client::ClientTls,
+}
+
+/// A server's `process_cpu_seconds_total`, read from its metrics listener.
+async fn server_cpu(addr: &str) -> Option<f64> {
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let read = async {
+        let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
+        s.write_all(b"GET /metrics HTTP/1.1\r\nHost: riskgate\r\nConnection: close\r\n\r\n")
+            .await
+            .ok()?;
+        let mut buf = Vec::new();
+        s.read_to_end(&mut buf).await.ok()?;
+        let text = String::from_utf8_lossy(&buf);
+        text.lines()
+            .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
+            .and_then(|v| v.trim().parse().ok())
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()
+        .flatten()
+}
+
+/// This process's CPU seconds (the load generator's own cost).
+fn own_cpu() -> Option<f64> {
+    crate::telemetry::process::sample().map(|s| s.0)
+}
+
+/// CPU seconds before a phase: the server's (when known) and ours.
+struct CpuMark(Option<f64>, Option<f64>);
+
+impl CpuMark {
+    async fn now(metrics: Option<&str>) -> CpuMark {
+        let server = match metrics {
+            Some(a) => server_cpu(a).await,
+            None => None,
+        };
+        CpuMark(server, own_cpu())
+    }
+
+    /// Per-call µs of CPU since this mark, for `calls` calls (their
+    /// reports included), into `row`.
+    async fn charge(self, metrics: Option<&str>, row: &mut Row) {
+        let after = CpuMark::now(metrics).await;
+        let calls = row.calls.max(1) as f64;
+        let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) * 1e6 / calls);
+        row.server_cpu_us = per(self.0, after.0);
+        row.generator_cpu_us = per(self.1, after.1);
+    }
 }
 
 /// Runs `bench`.
@@ -133,7 +190,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             run_phase(Target::Evaluate, ch, &plan, &population, 0, plan.warmup).await?;
         }
     }
-    let floor1 = run_phase(
+    let metrics = args.metrics_addr.as_deref();
+    let mark = CpuMark::now(metrics).await;
+    let mut floor1 = run_phase(
         Target::Floor,
         &channels,
         &plan,
@@ -142,7 +201,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         plan.duration,
     )
     .await?;
-    let evaluate = run_phase(
+    mark.charge(metrics, &mut floor1).await;
+    let mark = CpuMark::now(metrics).await;
+    let mut evaluate = run_phase(
         Target::Evaluate,
         &channels,
         &plan,
@@ -151,13 +212,21 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         plan.duration,
     )
     .await?;
+    mark.charge(metrics, &mut evaluate).await;
     let mut compared = Vec::new();
     for (label, addr, ch) in &others {
+        let their = args
+            .compare_metrics
+            .iter()
+            .find_map(|m| m.strip_prefix(&format!("{label}=")));
+        let mark = CpuMark::now(their).await;
         // The same seed as `--addr`'s Evaluate phase: the same attempts.
-        let row = run_phase(Target::Evaluate, ch, &plan, &population, 2, plan.duration).await?;
+        let mut row = run_phase(Target::Evaluate, ch, &plan, &population, 2, plan.duration).await?;
+        mark.charge(their, &mut row).await;
         compared.push(Compared::new(label, addr, row, &evaluate));
     }
-    let floor2 = run_phase(
+    let mark = CpuMark::now(metrics).await;
+    let mut floor2 = run_phase(
         Target::Floor,
         &channels,
         &plan,
@@ -166,6 +235,7 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         plan.duration,
     )
     .await?;
+    mark.charge(metrics, &mut floor2).await;
 
     let mut result = BenchResult::new(&args, floor1, evaluate, floor2);
     result.compare = compared;
@@ -694,6 +764,11 @@ pub struct Row {
     pub report_errors: u64,
     /// Open loop: ticks skipped because a worker was more than one tick behind.
     pub late_ticks: u64,
+    /// The server's CPU per call of this phase, µs (with `--metrics-addr`;
+    /// an Evaluate's share includes the generator's reports).
+    pub server_cpu_us: Option<f64>,
+    /// The load generator's own CPU per call, µs.
+    pub generator_cpu_us: Option<f64>,
 }
 
 impl Row {
@@ -722,6 +797,8 @@ impl Row {
             reports: t.reports,
             report_errors: t.report_errors,
             late_ticks: t.late_ticks,
+            server_cpu_us: None,
+            generator_cpu_us: None,
         }
     }
 }
@@ -907,6 +984,29 @@ impl BenchResult {
                 c.label, c.throughput_ratio, c.p50_delta_us, c.p99_delta_us
             ));
         }
+        let us = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}"));
+        out.push_str(&format!(
+            "CPU per call, µs (server | generator): floor {} | {}  Evaluate {} | {}",
+            us(self.floor.server_cpu_us),
+            us(self.floor.generator_cpu_us),
+            us(self.evaluate.server_cpu_us),
+            us(self.evaluate.generator_cpu_us),
+        ));
+        if let (Some(e), Some(f)) = (self.evaluate.server_cpu_us, self.floor.server_cpu_us) {
+            out.push_str(&format!(
+                "  (server Evaluate / floor {:.2})",
+                e / f.max(1e-9)
+            ));
+        }
+        out.push('\n');
+        for c in &self.compare {
+            out.push_str(&format!(
+                "CPU per call, µs [{}]: Evaluate {} | {}\n",
+                c.label,
+                us(c.evaluate.server_cpu_us),
+                us(c.evaluate.generator_cpu_us)
+            ));
+        }
         out
     }
 }
@@ -972,6 +1072,8 @@ mod tests {
             report_fraction: 2.0,
             json: false,
             compare: vec!["nolabel".into()],
+            metrics_addr: None,
+            compare_metrics: Vec::new(),
             tls: Default::default(),
         };
         let e = Plan::from_args(&args).unwrap_err().0;
