@@ -118,15 +118,7 @@ pub fn parse_time(s: &str) -> Result<UnixMillis, UsageError> {
     if !(1..=12).contains(&m) || !(1..=31).contains(&day) {
         return Err(bad());
     }
-    // Days from civil (H. Hinnant).
-    let y2 = if m <= 2 { y - 1 } else { y };
-    let era = y2.div_euclid(400);
-    let yoe = y2 - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + day - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    let days = era * 146_097 + doe - 719_468;
-    let mut secs = days * 86_400;
+    let mut secs = crate::domain::days_from_civil(y, m, day) * 86_400;
     if let Some(t) = time {
         let mut parts = t.split(':').map(|p| p.parse::<i64>());
         let h = parts.next().ok_or_else(bad)?.map_err(|_| bad())?;

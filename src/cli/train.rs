@@ -61,7 +61,7 @@ fn today() -> String {
         .duration_since(std::time::UNIX_EPOCH)
         .map_or(0, |d| d.as_secs());
     let days = i64::try_from(secs / 86_400).unwrap_or(0);
-    let (y, m, d) = super::replay::civil_from_days(days);
+    let (y, m, d) = crate::domain::civil_from_days(days);
     format!("{y:04}-{m:02}-{d:02}")
 }
 

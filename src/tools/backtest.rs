@@ -34,37 +34,17 @@ pub struct Side {
     pub model: Model,
 }
 
-/// Counts of actions.
-#[derive(Clone, Copy, Debug, Default, PartialEq, Eq, Serialize)]
-pub struct Actions {
-    pub allow: u64,
-    pub step_up: u64,
-    pub deny: u64,
+/// Counts of actions (replay's tally).
+pub type Actions = crate::tools::replay::Tally;
+
+/// Share of `t` challenged (STEP_UP or DENY).
+fn challenged(t: &Actions) -> f64 {
+    share(t.challenged(), t.total())
 }
 
-impl Actions {
-    fn add(&mut self, a: Action) {
-        match a {
-            Action::Allow => self.allow += 1,
-            Action::StepUp => self.step_up += 1,
-            Action::Deny => self.deny += 1,
-        }
-    }
-
-    /// Every counted decision.
-    pub fn total(&self) -> u64 {
-        self.allow + self.step_up + self.deny
-    }
-
-    /// Share challenged (STEP_UP or DENY).
-    pub fn challenged(&self) -> f64 {
-        share(self.step_up + self.deny, self.total())
-    }
-
-    /// Share denied.
-    pub fn denied(&self) -> f64 {
-        share(self.deny, self.total())
-    }
+/// Share of `t` denied.
+fn denied(t: &Actions) -> f64 {
+    share(t.deny, t.total())
 }
 
 fn share(n: u64, d: u64) -> f64 {
@@ -297,11 +277,11 @@ pub fn run(
         }
     }
     let legit = labels.get("legit");
-    r.reauth_before = legit.map_or(0.0, |l| l.before.challenged());
-    r.reauth_after = legit.map_or(0.0, |l| l.after.challenged());
+    r.reauth_before = legit.map_or(0.0, |l| challenged(&l.before));
+    r.reauth_after = legit.map_or(0.0, |l| challenged(&l.after));
     let fraud = labels.get("fraud");
-    r.fraud_caught_before = fraud.map_or(0.0, |l| l.before.challenged());
-    r.fraud_caught_after = fraud.map_or(0.0, |l| l.after.challenged());
+    r.fraud_caught_before = fraud.map_or(0.0, |l| challenged(&l.before));
+    r.fraud_caught_after = fraud.map_or(0.0, |l| challenged(&l.after));
     r.by_label = labels.into_values().collect();
     r.rules = rules.into_values().collect();
     r.seconds = started.elapsed().as_secs_f64();
@@ -368,10 +348,10 @@ impl Report {
                 l.before.total(),
                 format!(
                     "{} → {}",
-                    pct(l.before.challenged()),
-                    pct(l.after.challenged())
+                    pct(challenged(&l.before)),
+                    pct(challenged(&l.after))
                 ),
-                format!("{} → {}", pct(l.before.denied()), pct(l.after.denied()))
+                format!("{} → {}", pct(denied(&l.before)), pct(denied(&l.after)))
             );
         }
         let _ = writeln!(
@@ -457,8 +437,8 @@ impl Report {
         for (i, l) in self.by_label.iter().enumerate() {
             let x0 = left + group * i as f64 + (group - 2.0 * bar) / 2.0;
             for (j, (v, color, name)) in [
-                (l.before.challenged(), "#8a9bb0", "baseline"),
-                (l.after.challenged(), "#d9822b", "candidate"),
+                (challenged(&l.before), "#8a9bb0", "baseline"),
+                (challenged(&l.after), "#d9822b", "candidate"),
             ]
             .into_iter()
             .enumerate()

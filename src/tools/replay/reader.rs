@@ -405,18 +405,6 @@ fn clip(s: &str) -> String {
     }
 }
 
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant's
-/// `days_from_civil`).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
 fn days_in_month(y: i64, m: i64) -> i64 {
     match m {
         1 | 3 | 5 | 7 | 8 | 10 | 12 => 31,
@@ -477,7 +465,7 @@ pub fn parse_timestamp(s: &str) -> Option<UnixMillis> {
         }
         _ => return None,
     };
-    let days = days_from_civil(y, mo, d);
+    let days = crate::domain::days_from_civil(y, mo, d);
     Some(UnixMillis(
         ((days * 24 + h) * 60 + mi) * 60_000 + sec * 1000 + ms,
     ))
