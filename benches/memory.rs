@@ -16,7 +16,7 @@ use std::time::Instant;
 use riskgate::core::decision_id::encode as encode_decision_id;
 use riskgate::core::inputs::{Facts, Observation};
 use riskgate::core::keys::{Dim, IdHasher};
-use riskgate::domain::{Action, Outcome, UnixMillis};
+use riskgate::domain::{Action, Outcome, Reason, UnixMillis};
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::{DecisionRecord, OutcomeReport, Store};
 
@@ -96,12 +96,17 @@ fn main() {
     for i in 0..users {
         let obs = observation(&h, i);
         store.observe_sync(&obs);
+        let id = encode_decision_id(&h, obs.decision, obs.user, Action::Allow);
+        let reasons = [
+            Reason::new("new_user", "no verified login yet for this user", 0.5),
+            Reason::new("new_device", "first login from this device", 0.4),
+        ];
         let answer = DecisionRecord {
-            decision_id: encode_decision_id(&h, obs.decision, obs.user, Action::Allow),
+            decision_id: &id,
             at: obs.at,
             action: Action::Allow,
             score: 0.07,
-            reasons: vec!["new_user".into(), "new_device".into()],
+            reasons: &reasons,
         };
         store
             .record_decision(obs.user, obs.decision, &answer)

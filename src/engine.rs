@@ -300,11 +300,11 @@ impl Engine {
     /// the answer stands.
     fn record(&self, user: Key, decision: u128, at: UnixMillis, d: &Decision) {
         let record = DecisionRecord {
-            decision_id: d.decision_id.clone(),
+            decision_id: &d.decision_id,
             at,
             action: d.action,
             score: d.score,
-            reasons: d.reasons.iter().map(|r| r.code.clone()).collect(),
+            reasons: &d.reasons,
         };
         if let Err(e) = self.store.record_decision(user, decision, &record) {
             self.metrics.store_failed("record");

@@ -74,7 +74,7 @@ impl Store for FlakyStore {
         &self,
         user: Key,
         decision: u128,
-        answer: &DecisionRecord,
+        answer: &DecisionRecord<'_>,
     ) -> Result<(), StoreError> {
         self.inner.record_decision(user, decision, answer)
     }

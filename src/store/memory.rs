@@ -35,7 +35,7 @@ use super::bounded::{BoundedMap, Expiry};
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
     DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RECENT_DECISIONS,
-    ReportEffect, Store, StoreError, UserProfile, teaches,
+    RecentDecision, ReportEffect, Store, StoreError, UserProfile, teaches,
 };
 
 /// Limits of the memory store.
@@ -404,14 +404,14 @@ impl Pending {
             .map(|(i, k)| (i, *k))
     }
 
-    fn recorded(&self, decision: u128, codes: &Interner) -> Option<DecisionRecord> {
+    fn recorded(&self, decision: u128, codes: &Interner) -> Option<RecentDecision> {
         let action = match self.action {
             0 => Action::Allow,
             1 => Action::StepUp,
             2 => Action::Deny,
             _ => return None,
         };
-        Some(DecisionRecord {
+        Some(RecentDecision {
             decision_id: decision_id::from_parts(decision, self.user, action, self.tag),
             at: UnixMillis(self.at),
             action,
@@ -631,8 +631,8 @@ impl MemoryStore {
     }
 
     /// The user's recorded decisions among the pending ones, newest first.
-    fn recent(&self, user: Key, now: u32) -> Vec<DecisionRecord> {
-        let mut found: Vec<(i64, u128, DecisionRecord)> = Vec::new();
+    fn recent(&self, user: Key, now: u32) -> Vec<RecentDecision> {
+        let mut found: Vec<(i64, u128, RecentDecision)> = Vec::new();
         self.pending.for_each(now, |d, p| {
             if p.user == user
                 && let Some(r) = p.recorded(*d, &self.codes)
@@ -753,12 +753,12 @@ impl Store for MemoryStore {
         &self,
         user: Key,
         decision: u128,
-        answer: &DecisionRecord,
+        answer: &DecisionRecord<'_>,
     ) -> Result<(), StoreError> {
-        let tag = decision_id::tag_of(&answer.decision_id)
+        let tag = decision_id::tag_of(answer.decision_id)
             .ok_or_else(|| StoreError::Unavailable("record: not a decision id".to_string()))?;
         let mut reasons = [0u16; RECORDED_REASONS];
-        let codes = answer.reasons.iter().filter_map(|r| self.codes.id(r));
+        let codes = answer.reasons.iter().filter_map(|r| self.codes.id(&r.code));
         for (slot, code) in reasons.iter_mut().zip(codes) {
             *slot = code;
         }

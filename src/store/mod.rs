@@ -16,7 +16,7 @@ use serde::Serialize;
 
 use crate::core::inputs::{LastLogin, Observation, StoreView};
 use crate::core::keys::{Dim, Key};
-use crate::domain::{Action, Factor, Outcome, UnixMillis};
+use crate::domain::{Action, Factor, Outcome, Reason, UnixMillis};
 
 /// What every store keeps, and for how long, unless configured otherwise.
 pub mod defaults {
@@ -82,16 +82,28 @@ pub struct DeviceMark {
     pub at: UnixMillis,
 }
 
-/// A decision as the user's recent-decisions list keeps it: built once by
-/// the engine from the answer, recorded by [`Store::record_decision`], read
-/// back in [`UserProfile::recent`].
+/// A decision as the engine hands it to [`Store::record_decision`]: built
+/// once from the answer, borrowing it (the memory store keeps reason codes
+/// as small numbers, the Redis store as one string: neither needs copies).
+#[derive(Clone, Copy, Debug)]
+pub struct DecisionRecord<'a> {
+    pub decision_id: &'a str,
+    pub at: UnixMillis,
+    pub action: Action,
+    pub score: f64,
+    /// The acting reasons (the decision's shadow reasons are not kept).
+    pub reasons: &'a [Reason],
+}
+
+/// A decision as the user's recent-decisions list gives it back
+/// ([`UserProfile::recent`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
-pub struct DecisionRecord {
+pub struct RecentDecision {
     pub decision_id: String,
     pub at: UnixMillis,
     pub action: Action,
     pub score: f64,
-    /// Acting reason codes (the decision's shadow reasons are not kept).
+    /// Acting reason codes.
     pub reasons: Vec<String>,
 }
 
@@ -113,7 +125,7 @@ pub struct UserProfile {
     /// Sorted by device hash.
     pub revoked: Vec<DeviceMark>,
     /// Newest first, at most [`RECENT_DECISIONS`].
-    pub recent: Vec<DecisionRecord>,
+    pub recent: Vec<RecentDecision>,
 }
 
 /// What support says of a device: it is the user's (trust) or it must not
@@ -196,7 +208,7 @@ pub trait Store: Send + Sync + 'static {
         &self,
         user: Key,
         decision: u128,
-        record: &DecisionRecord,
+        record: &DecisionRecord<'_>,
     ) -> Result<(), StoreError>;
 }
 

@@ -6,7 +6,7 @@
 use riskgate::core::decision_id::encode as encode_decision_id;
 use riskgate::core::inputs::{Facts, GeoPoint, Observation, StoreView};
 use riskgate::core::keys::{Dim, IdHasher, Key, value_hash};
-use riskgate::domain::{Action, Factor, Outcome, UnixMillis};
+use riskgate::domain::{Action, Factor, Outcome, Reason, UnixMillis};
 use riskgate::store::{
     DecisionRecord, Forgotten, Mark, OutcomeReport, Store, StoreError, UserProfile,
 };
@@ -165,17 +165,22 @@ impl<'a> Run<'a> {
         let (user, at) = self.users[&decision];
         // The engine records the acting reasons only (shadow hits are not
         // part of a user's recent decisions).
+        let id = encode_decision_id(&self.h, decision, user, action);
+        let reasons = [
+            Reason::new("new_device", "first login from this device", 0.4),
+            Reason::new("rule_x", "rule x fired", 0.0),
+        ];
         let answer = DecisionRecord {
-            decision_id: encode_decision_id(&self.h, decision, user, action),
+            decision_id: &id,
             at: UnixMillis(at),
             action,
             score,
-            reasons: vec!["new_device".into(), "rule_x".into()],
+            reasons: &reasons,
         };
         self.store.record_decision(user, decision, &answer).unwrap();
         self.transcript
             .push(format!("record {decision} {}", answer.decision_id));
-        answer.decision_id
+        id
     }
 
     fn device_hash(&self, device: &str) -> u64 {

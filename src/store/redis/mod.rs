@@ -95,7 +95,7 @@ use crate::domain::{Factor, Outcome, UnixMillis};
 use super::window::{DistinctSet, GEOMETRY, LONGEST_MS, bucket, stale, window_count};
 use super::{
     DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RECENT_DECISIONS,
-    ReportEffect, Store, StoreError, UserProfile, defaults, teaches,
+    RecentDecision, ReportEffect, Store, StoreError, UserProfile, defaults, teaches,
 };
 
 use global::*;
@@ -675,9 +675,15 @@ impl Store for RedisStore {
         &self,
         user: Key,
         _decision: u128,
-        answer: &DecisionRecord,
+        answer: &DecisionRecord<'_>,
     ) -> Result<(), StoreError> {
-        let codes = answer.reasons.join(",");
+        let mut codes = String::new();
+        for (i, r) in answer.reasons.iter().enumerate() {
+            if i > 0 {
+                codes.push(',');
+            }
+            codes.push_str(&r.code);
+        }
         // Scores are recorded at f32 precision, like the memory store.
         let entry = format!(
             "{}|{}|{}|{codes}|{}",

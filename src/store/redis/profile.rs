@@ -81,7 +81,7 @@ pub(super) fn parse_profile(hash: &[(String, String)], recent: &[String]) -> Use
             let score = f64::from(it.next()?.parse::<f32>().ok()?);
             let codes = it.next()?;
             let decision_id = it.next()?.to_string();
-            Some(DecisionRecord {
+            Some(RecentDecision {
                 decision_id,
                 at: UnixMillis(at),
                 action,
