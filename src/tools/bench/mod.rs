@@ -191,51 +191,22 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
         }
     }
     let metrics = args.metrics_addr.as_deref();
-    let mark = CpuMark::now(metrics).await;
-    let mut floor1 = run_phase(
-        Target::Floor,
-        &channels,
-        &plan,
-        &population,
-        1,
-        plan.duration,
-    )
-    .await?;
-    mark.charge(metrics, &mut floor1).await;
-    let mark = CpuMark::now(metrics).await;
-    let mut evaluate = run_phase(
-        Target::Evaluate,
-        &channels,
-        &plan,
-        &population,
-        2,
-        plan.duration,
-    )
-    .await?;
-    mark.charge(metrics, &mut evaluate).await;
+    let phase = |target, channels, phase, metrics| {
+        measured(metrics, target, channels, &plan, &population, phase)
+    };
+    let floor1 = phase(Target::Floor, &channels, 1, metrics).await?;
+    let evaluate = phase(Target::Evaluate, &channels, 2, metrics).await?;
     let mut compared = Vec::new();
     for (label, addr, ch) in &others {
         let their = args
             .compare_metrics
             .iter()
             .find_map(|m| m.strip_prefix(&format!("{label}=")));
-        let mark = CpuMark::now(their).await;
         // The same seed as `--addr`'s Evaluate phase: the same attempts.
-        let mut row = run_phase(Target::Evaluate, ch, &plan, &population, 2, plan.duration).await?;
-        mark.charge(their, &mut row).await;
+        let row = phase(Target::Evaluate, ch, 2, their).await?;
         compared.push(Compared::new(label, addr, row, &evaluate));
     }
-    let mark = CpuMark::now(metrics).await;
-    let mut floor2 = run_phase(
-        Target::Floor,
-        &channels,
-        &plan,
-        &population,
-        3,
-        plan.duration,
-    )
-    .await?;
-    mark.charge(metrics, &mut floor2).await;
+    let floor2 = phase(Target::Floor, &channels, 3, metrics).await?;
 
     let mut result = BenchResult::new(&args, floor1, evaluate, floor2);
     result.compare = compared;
@@ -611,6 +582,22 @@ struct Shape {
     concurrency: usize,
     budget: AtomicU64,
     report_fraction: f64,
+}
+
+/// A measured phase, with the CPU per call of the server whose metrics
+/// listener is `metrics` (when given) and of this process.
+async fn measured(
+    metrics: Option<&str>,
+    target: Target,
+    channels: &[Connection],
+    plan: &Plan,
+    population: &Arc<Vec<User>>,
+    phase: u64,
+) -> anyhow::Result<Row> {
+    let mark = CpuMark::now(metrics).await;
+    let mut row = run_phase(target, channels, plan, population, phase, plan.duration).await?;
+    mark.charge(metrics, &mut row).await;
+    Ok(row)
 }
 
 async fn run_phase(
