@@ -39,6 +39,54 @@ fn postgresql_passes_the_journal_suite() {
     assert_eq!(again.stats().unwrap().decisions, 1);
 }
 
+/// A burst of records is written in a few large transactions, not one per
+/// record, and without anyone flushing: the writer lingers a little for
+/// more records, then writes what it has.
+#[test]
+fn the_writer_batches_a_burst_and_writes_it_unprompted() {
+    let dir = tempfile::tempdir().unwrap();
+    let path = dir.path().join("j.db");
+    let metrics = std::sync::Arc::new(riskgate::telemetry::Metrics::new());
+    let settings = riskgate::journal::JournalSettings {
+        target: Target::Sqlite(path.clone()),
+        retention: Duration::from_secs(30 * 86_400),
+        queue: 10_000,
+    };
+    let j = riskgate::journal::Journal::start(&settings, metrics.clone()).unwrap();
+    let now = riskgate::domain::UnixMillis::now().0;
+    let template = journal_suite::entry(
+        1,
+        "user",
+        riskgate::domain::Channel::Web,
+        riskgate::domain::CredentialResult::Valid,
+        now,
+    );
+    for i in 0..1000u128 {
+        let mut e = template.clone();
+        e.id = i + 1;
+        j.decision(e);
+    }
+    let written = || {
+        let mut s = open(&Target::Sqlite(path.clone()));
+        s.stats().unwrap().decisions
+    };
+    let deadline = std::time::Instant::now() + Duration::from_secs(5);
+    while written() < 1000 && std::time::Instant::now() < deadline {
+        std::thread::sleep(Duration::from_millis(50));
+    }
+    assert_eq!(written(), 1000, "the burst reached the file unprompted");
+    let text = metrics.render();
+    let commits: f64 = text
+        .lines()
+        .find_map(|l| l.strip_prefix("riskgate_journal_write_seconds_count "))
+        .and_then(|v| v.parse().ok())
+        .unwrap();
+    assert!(
+        commits <= 5.0,
+        "1000 records in {commits} transactions:\n{text}"
+    );
+}
+
 /// Opens a journal from a thread of its own (the PostgreSQL client runs
 /// its own runtime, which cannot start inside a test's).
 fn open(target: &Target) -> Box<dyn riskgate::journal::JournalStore> {

@@ -18,6 +18,17 @@ use super::{
 
 /// Most records written in one transaction.
 const BATCH: usize = 2048;
+/// How long the writer lets records gather after the first one before it
+/// reads the queue. Reading each record as it arrives costs a thread wake-up
+/// per decision (a system call on the decision path), and committing
+/// whatever arrived since the last commit — a few records at a time —
+/// rewrites the same table and index pages over and over; after a pause
+/// each commit carries hundreds of records. The price: a decision reaches
+/// the journal (and the console) up to this much later, and a flush or an
+/// erasure may wait this much longer.
+const LINGER: Duration = Duration::from_millis(200);
+/// How long the writer sleeps with nothing to write.
+const IDLE: Duration = Duration::from_secs(1);
 /// How often retention is applied.
 const PRUNE_EVERY: Duration = Duration::from_secs(3600);
 /// First and longest wait before reconnecting to a failed database.
@@ -85,6 +96,7 @@ impl Journal {
             backoff: BACKOFF.0,
             next_try: Instant::now(),
             warned: AtomicBool::new(false),
+            cpu_seen: None,
         };
         // The thread ends when the last sender is dropped, after writing
         // what was queued (graceful shutdown flushes before that).
@@ -165,18 +177,28 @@ struct Writer {
     backoff: Duration,
     next_try: Instant,
     warned: AtomicBool,
+    /// The thread's CPU seconds when last exported.
+    cpu_seen: Option<f64>,
 }
 
 impl Writer {
     fn run(mut self, rx: Receiver<Msg>) {
+        self.cpu_seen = crate::telemetry::process::thread_cpu();
         let mut last_prune: Option<Instant> = None;
         let mut batch: Vec<Entry> = Vec::with_capacity(BATCH);
         loop {
-            let first = match rx.recv_timeout(Duration::from_secs(1)) {
+            // Wait for the first record, then let more arrive: the queue is
+            // read only after LINGER, so a busy decision path neither wakes
+            // this thread per record nor makes it commit a few records at
+            // a time.
+            let first = match rx.recv_timeout(IDLE) {
                 Ok(m) => Some(m),
                 Err(RecvTimeoutError::Timeout) => None,
                 Err(RecvTimeoutError::Disconnected) => return,
             };
+            if matches!(first, Some(Msg::Entry(_))) {
+                std::thread::sleep(LINGER);
+            }
             let mut next = first;
             while let Some(msg) = next.take() {
                 match msg {
@@ -258,6 +280,20 @@ impl Writer {
             None => self.metrics.journal_dropped("unavailable", n),
         }
         batch.clear();
+        self.charge_cpu();
+    }
+
+    /// Exports the CPU this thread used since the last call, so a reader
+    /// can tell the writer's share of the process's CPU from the decision
+    /// path's.
+    fn charge_cpu(&mut self) {
+        if let Some(now) = crate::telemetry::process::thread_cpu() {
+            let used = now - self.cpu_seen.unwrap_or(now);
+            if used > 0.0 {
+                self.metrics.journal_writer_cpu(used);
+            }
+            self.cpu_seen = Some(now);
+        }
     }
 
     /// Applies retention; true when it ran.

@@ -6,7 +6,7 @@
 
 use std::io::IsTerminal as _;
 use std::sync::Arc;
-use std::sync::atomic::AtomicI64;
+use std::sync::atomic::{AtomicI64, AtomicU64};
 use std::time::Duration;
 
 use prometheus_client::encoding::text::encode;
@@ -85,6 +85,7 @@ pub struct Metrics {
     journal_write: Histogram,
     journal_queue: Gauge<i64, AtomicI64>,
     journal_pruned: Counter,
+    journal_writer_cpu: Counter<f64, AtomicU64>,
 }
 
 impl Default for Metrics {
@@ -205,6 +206,12 @@ impl Metrics {
             "Journaled decisions deleted by retention",
             journal_pruned.clone(),
         );
+        let journal_writer_cpu = Counter::<f64, AtomicU64>::default();
+        registry.register(
+            "journal_writer_cpu_seconds",
+            "CPU time of the journal's writer thread (part of process_cpu_seconds_total, off the decision path)",
+            journal_writer_cpu.clone(),
+        );
         // Every known label set exists at zero from the first scrape, so
         // `increase()` sees the first event and no panel says "No data".
         for action in crate::domain::Action::ALL {
@@ -296,7 +303,13 @@ impl Metrics {
             journal_write,
             journal_queue,
             journal_pruned,
+            journal_writer_cpu,
         }
+    }
+
+    /// Adds CPU seconds the journal's writer thread used.
+    pub fn journal_writer_cpu(&self, seconds: f64) {
+        self.journal_writer_cpu.inc_by(seconds);
     }
 
     /// Moves the journal queue depth by `delta` records.
@@ -519,6 +532,16 @@ pub mod process {
             .unwrap_or(0);
         let fds = std::fs::read_dir("/proc/self/fd").map_or(0, |d| d.count() as u64);
         Some((ticks / USER_HZ, rss_kb * 1024, threads, fds))
+    }
+
+    /// User and system CPU seconds of the calling thread (Linux only).
+    pub fn thread_cpu() -> Option<f64> {
+        let stat = std::fs::read_to_string("/proc/thread-self/stat").ok()?;
+        let rest = &stat[stat.rfind(')')? + 2..];
+        let mut f = rest.split_whitespace().skip(11);
+        let user: f64 = f.next()?.parse().ok()?;
+        let system: f64 = f.next()?.parse().ok()?;
+        Some((user + system) / USER_HZ)
     }
 
     /// The metrics in the Prometheus text format.

@@ -123,8 +123,10 @@ pub struct BenchArgs {
     pub tls: crate::api::client::ClientTls,
 }
 
-/// A server's `process_cpu_seconds_total`, read from its metrics listener.
-async fn server_cpu(addr: &str) -> Option<f64> {
+/// A server's `process_cpu_seconds_total` and, of it, its journal writer's
+/// (`riskgate_journal_writer_cpu_seconds_total`, 0 when absent), read from
+/// its metrics listener.
+async fn server_cpu(addr: &str) -> Option<(f64, f64)> {
     use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
     let read = async {
         let mut s = tokio::net::TcpStream::connect(addr).await.ok()?;
@@ -134,9 +136,15 @@ async fn server_cpu(addr: &str) -> Option<f64> {
         let mut buf = Vec::new();
         s.read_to_end(&mut buf).await.ok()?;
         let text = String::from_utf8_lossy(&buf);
-        text.lines()
-            .find_map(|l| l.strip_prefix("process_cpu_seconds_total "))
-            .and_then(|v| v.trim().parse().ok())
+        let value = |name: &str| {
+            text.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(' '))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        Some((
+            value("process_cpu_seconds_total")?,
+            value("riskgate_journal_writer_cpu_seconds_total").unwrap_or(0.0),
+        ))
     };
     tokio::time::timeout(Duration::from_secs(5), read)
         .await
@@ -150,7 +158,7 @@ fn own_cpu() -> Option<f64> {
 }
 
 /// CPU seconds before a phase: the server's (when known) and ours.
-struct CpuMark(Option<f64>, Option<f64>);
+struct CpuMark(Option<(f64, f64)>, Option<f64>);
 
 impl CpuMark {
     async fn now(metrics: Option<&str>) -> CpuMark {
@@ -167,7 +175,8 @@ impl CpuMark {
         let after = CpuMark::now(metrics).await;
         let calls = row.calls.max(1) as f64;
         let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) * 1e6 / calls);
-        row.server_cpu_us = per(self.0, after.0);
+        row.server_cpu_us = per(self.0.map(|c| c.0), after.0.map(|c| c.0));
+        row.journal_cpu_us = per(self.0.map(|c| c.1), after.0.map(|c| c.1));
         row.generator_cpu_us = per(self.1, after.1);
     }
 }
@@ -754,6 +763,9 @@ pub struct Row {
     /// The server's CPU per call of this phase, µs (with `--metrics-addr`;
     /// an Evaluate's share includes the generator's reports).
     pub server_cpu_us: Option<f64>,
+    /// Of `server_cpu_us`, the journal writer thread's: CPU the server
+    /// spends off the decision path (a spare core runs it in parallel).
+    pub journal_cpu_us: Option<f64>,
     /// The load generator's own CPU per call, µs.
     pub generator_cpu_us: Option<f64>,
 }
@@ -785,6 +797,7 @@ impl Row {
             report_errors: t.report_errors,
             late_ticks: t.late_ticks,
             server_cpu_us: None,
+            journal_cpu_us: None,
             generator_cpu_us: None,
         }
     }
@@ -985,13 +998,22 @@ impl BenchResult {
                 e / f.max(1e-9)
             ));
         }
+        let journal = |r: &Row| match r.journal_cpu_us {
+            Some(j) if j > 0.0 => format!(
+                "  (journal writer {j:.1}, decision path {})",
+                us(r.server_cpu_us.map(|s| s - j))
+            ),
+            _ => String::new(),
+        };
+        out.push_str(&journal(&self.evaluate));
         out.push('\n');
         for c in &self.compare {
             out.push_str(&format!(
-                "CPU per call, µs [{}]: Evaluate {} | {}\n",
+                "CPU per call, µs [{}]: Evaluate {} | {}{}\n",
                 c.label,
                 us(c.evaluate.server_cpu_us),
-                us(c.evaluate.generator_cpu_us)
+                us(c.evaluate.generator_cpu_us),
+                journal(&c.evaluate)
             ));
         }
         out
