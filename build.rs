@@ -20,8 +20,18 @@ fn main() -> Result<(), Box<dyn std::error::Error>> {
 
     let mut config = tonic_prost_build::Config::new();
     config.protoc_executable(protoc);
+    let descriptor = out_dir.join("riskgate_descriptor.bin");
+    // Well-known types come from pbjson-types, whose Timestamp has the
+    // canonical JSON form (RFC 3339) that the HTTP face needs.
     tonic_prost_build::configure()
-        .file_descriptor_set_path(out_dir.join("riskgate_descriptor.bin"))
+        .compile_well_known_types(true)
+        .extern_path(".google.protobuf", "::pbjson_types")
+        .file_descriptor_set_path(&descriptor)
         .compile_with_config(config, &[proto], &["proto"])?;
+    // serde for every message and enum, in the proto3 JSON mapping:
+    // lowerCamelCase names (the proto names accepted too), enums by name.
+    pbjson_build::Builder::new()
+        .register_descriptors(&std::fs::read(&descriptor)?)?
+        .build(&[".riskgate.v1"])?;
     Ok(())
 }

@@ -30,6 +30,7 @@ fn main() -> ExitCode {
         Command::Journal(JournalCommand::Stats { journal, json }) => {
             return report(journal::run_stats(&journal, json));
         }
+        Command::Openapi => return report(openapi()),
         other => other,
     };
     let runtime = match tokio::runtime::Builder::new_multi_thread()
@@ -84,7 +85,14 @@ fn main() -> ExitCode {
         Command::Journal(JournalCommand::Stats { journal, json }) => {
             report(journal::run_stats(&journal, json))
         }
+        Command::Openapi => report(openapi()),
     }
+}
+
+fn openapi() -> anyhow::Result<()> {
+    use std::io::Write as _;
+    std::io::stdout().write_all(riskgate::api::openapi::render()?.as_bytes())?;
+    Ok(())
 }
 
 fn report(r: anyhow::Result<()>) -> ExitCode {

@@ -149,7 +149,8 @@ pub fn load(paths: &TlsPaths) -> Result<ServerConfig, TlsError> {
             key: paths.key.clone(),
             reason: e.to_string(),
         })?;
-    config.alpn_protocols = vec![b"h2".to_vec()];
+    // HTTP/2 first (gRPC); HTTP/1.1 for the JSON face's plain HTTP clients.
+    config.alpn_protocols = vec![b"h2".to_vec(), b"http/1.1".to_vec()];
     Ok(config)
 }
 
@@ -350,6 +351,6 @@ mod tests {
             client_ca: None,
         })
         .unwrap();
-        assert_eq!(c.alpn_protocols, vec![b"h2".to_vec()]);
+        assert_eq!(c.alpn_protocols, vec![b"h2".to_vec(), b"http/1.1".to_vec()]);
     }
 }

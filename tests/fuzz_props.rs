@@ -48,7 +48,7 @@ fn valid_request() -> impl Strategy<Value = Vec<u8>> {
                 user_id: user,
                 channel,
                 ip_address: ip,
-                occurred_at: at.map(|(seconds, nanos)| prost_types::Timestamp { seconds, nanos }),
+                occurred_at: at.map(|(seconds, nanos)| pbjson_types::Timestamp { seconds, nanos }),
                 enrolled_factors: factors,
                 attributes: attributes.into_iter().collect(),
                 credential_result: 1,

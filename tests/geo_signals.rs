@@ -40,12 +40,12 @@ async fn geo_server(anonymous: bool) -> Option<TestServer> {
     Some(start_with(c).await)
 }
 
-fn minutes_ago(m: i64) -> prost_types::Timestamp {
+fn minutes_ago(m: i64) -> pbjson_types::Timestamp {
     let now = SystemTime::now()
         .duration_since(UNIX_EPOCH)
         .unwrap()
         .as_secs() as i64;
-    prost_types::Timestamp {
+    pbjson_types::Timestamp {
         seconds: now - m * 60,
         nanos: 0,
     }

@@ -283,7 +283,7 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
     expect_invalid(
         &mut s,
         pb::EvaluateRequest {
-            occurred_at: Some(prost_types::Timestamp {
+            occurred_at: Some(pbjson_types::Timestamp {
                 seconds: 4_000_000_000,
                 nanos: 0,
             }),

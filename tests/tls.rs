@@ -197,6 +197,60 @@ async fn tls_serves_good_clients_and_refuses_plain_text() {
     running.shutdown().await;
 }
 
+/// The HTTP/JSON face is under the same TLS: a plain HTTP/1.1 client
+/// (ALPN `http/1.1`) gets its answer; plain text gets none.
+#[tokio::test]
+async fn the_http_face_is_served_under_tls_to_http1_clients() {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let p = pki();
+    let f = files(&p);
+    let running = serve(&f, false).await;
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(p.server_ca.pem.as_bytes()).unwrap())
+        .unwrap();
+    let mut config = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    config.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(config))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let body = r#"{"userId":"alice","channel":"CHANNEL_WEB","ipAddress":"198.51.100.7","credentialResult":"CREDENTIAL_RESULT_VALID"}"#;
+    tls.write_all(
+        format!(
+            "POST /v1/evaluate HTTP/1.1\r\nhost: riskgate\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 200"), "{answer}");
+    assert!(answer.contains(r#""action":"ACTION_"#), "{answer}");
+
+    // The same request in plain text on the TLS port gets no HTTP answer.
+    let mut plain = tokio::net::TcpStream::connect(running.addr).await.unwrap();
+    plain
+        .write_all(b"GET /healthz HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\n\r\n")
+        .await
+        .unwrap();
+    let mut got = Vec::new();
+    let _ = tokio::time::timeout(Duration::from_secs(5), plain.read_to_end(&mut got)).await;
+    assert!(!got.starts_with(b"HTTP/1.1 200"), "plain text was served");
+    running.shutdown().await;
+}
+
 #[tokio::test]
 async fn mutual_tls_refuses_clients_without_a_certificate_from_the_client_ca() {
     let p = pki();

@@ -18,14 +18,14 @@ use crate::domain::UnixMillis;
 use crate::engine::{Engine, ProfileReport};
 use crate::store::{DeviceMark, Mark};
 
-fn timestamp(at: UnixMillis) -> prost_types::Timestamp {
-    prost_types::Timestamp {
+fn timestamp(at: UnixMillis) -> pbjson_types::Timestamp {
+    pbjson_types::Timestamp {
         seconds: at.0.div_euclid(1000),
         nanos: i32::try_from(at.0.rem_euclid(1000) * 1_000_000).unwrap_or(0),
     }
 }
 
-fn secs(s: u32) -> prost_types::Timestamp {
+fn secs(s: u32) -> pbjson_types::Timestamp {
     timestamp(UnixMillis(i64::from(s) * 1000))
 }
 

@@ -240,7 +240,7 @@ pub enum AdminRequest {
     },
 }
 
-fn ts(t: Option<&prost_types::Timestamp>) -> Value {
+fn ts(t: Option<&pbjson_types::Timestamp>) -> Value {
     t.map_or(Value::Null, |t| {
         json!(t.seconds * 1000 + i64::from(t.nanos / 1_000_000))
     })

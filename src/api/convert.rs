@@ -546,7 +546,7 @@ mod tests {
         );
         assert_eq!(
             field_of(pb::EvaluateRequest {
-                occurred_at: Some(prost_types::Timestamp {
+                occurred_at: Some(pbjson_types::Timestamp {
                     seconds: 1_700_000_000 + 3600,
                     nanos: 0
                 }),
@@ -556,7 +556,7 @@ mod tests {
         );
         assert_eq!(
             field_of(pb::EvaluateRequest {
-                occurred_at: Some(prost_types::Timestamp {
+                occurred_at: Some(pbjson_types::Timestamp {
                     seconds: i64::MAX,
                     nanos: 0
                 }),
@@ -620,7 +620,7 @@ mod tests {
         ) {
             let r = pb::EvaluateRequest {
                 user_id: user, channel: ch, ip_address: ip, credential_result: cr,
-                occurred_at: Some(prost_types::Timestamp { seconds: secs, nanos }),
+                occurred_at: Some(pbjson_types::Timestamp { seconds: secs, nanos }),
                 device: Some(pb::Device { device_id: "d".into(), user_agent: ua }),
                 enrolled_factors: factors,
                 ..Default::default()

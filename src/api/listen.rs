@@ -1,10 +1,11 @@
-//! The listeners: the decision port (`RiskService`, standard health,
-//! reflection), the admin port (`RiskAdmin`), and the metrics port
+//! The listeners: the decision port (`RiskService` over gRPC and
+//! HTTP/JSON, standard health, reflection), the admin port (`RiskAdmin`), and the metrics port
 //! (Prometheus text). TLS, when configured, is terminated by [`crate::tls`]
 //! and fed to tonic as a stream of connections.
 
 use std::net::SocketAddr;
 use std::sync::Arc;
+use std::sync::atomic::{AtomicBool, Ordering};
 use std::time::Duration;
 
 use tokio::net::TcpListener;
@@ -17,6 +18,7 @@ use tonic_health::server::HealthReporter;
 use crate::api::admin::AdminService;
 use crate::api::admission::Limits;
 use crate::api::auth::TokenAuth;
+use crate::api::http;
 use crate::api::pb;
 use crate::api::pb::risk_admin_server::RiskAdminServer;
 use crate::api::pb::risk_service_server::RiskServiceServer;
@@ -48,6 +50,8 @@ pub struct GrpcSettings {
 pub struct GrpcServer {
     pub addr: SocketAddr,
     health: HealthReporter,
+    /// What `GET /readyz` answers: true while health says SERVING.
+    ready: Arc<AtomicBool>,
     stop: oneshot::Sender<()>,
     task: ServeTask,
     /// The TLS accept loop, when TLS is on.
@@ -107,14 +111,27 @@ pub async fn serve_grpc(
         .build_v1alpha()
         .map_err(|e| ListenError::Reflection(e.to_string()))?;
     let metrics = engine.metrics().clone();
-    let risk = RiskServiceServer::new(RiskService::with_limits(engine, settings.limits))
+    let service = Arc::new(RiskService::with_limits(engine, settings.limits));
+    let risk = RiskServiceServer::from_arc(service.clone())
         .max_decoding_message_size(settings.max_request_bytes);
-    let router = tonic::transport::Server::builder()
-        .http2_keepalive_interval(Some(Duration::from_secs(30)))
-        .add_service(health_service)
+    // The HTTP/JSON face shares the port: its paths are not gRPC paths, and
+    // anything else gets gRPC's UNIMPLEMENTED or a JSON 404 by content type.
+    let ready = Arc::new(AtomicBool::new(true));
+    let routes = tonic::service::Routes::new(health_service)
         .add_service(reflection)
         .add_service(reflection_alpha)
-        .add_service(risk);
+        .add_service(risk)
+        .into_axum_router()
+        .merge(http::routes(
+            service,
+            ready.clone(),
+            settings.max_request_bytes,
+        ))
+        .fallback(http::fallback);
+    let router = tonic::transport::Server::builder()
+        .http2_keepalive_interval(Some(Duration::from_secs(30)))
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(routes));
     let (stop, stopped) = oneshot::channel::<()>();
     let (task, acceptor) = spawn_serve(router, listener, settings.tls.as_ref(), &metrics, async {
         let _ = stopped.await;
@@ -122,6 +139,7 @@ pub async fn serve_grpc(
     Ok(GrpcServer {
         addr,
         health,
+        ready,
         stop,
         task,
         acceptor,
@@ -131,6 +149,7 @@ pub async fn serve_grpc(
 impl GrpcServer {
     /// Health turns NOT_SERVING (the first step of a graceful shutdown).
     pub async fn not_serving(&self) {
+        self.ready.store(false, Ordering::Relaxed);
         self.health
             .set_not_serving::<RiskServiceServer<RiskService>>()
             .await;

@@ -21,7 +21,9 @@ pub mod audit;
 pub mod auth;
 pub mod client;
 pub mod convert;
+pub mod http;
 pub mod listen;
+pub mod openapi;
 pub mod risk;
 
 use tonic::{Code, Status};
@@ -37,6 +39,7 @@ use convert::InvalidField;
 #[allow(clippy::all, clippy::pedantic, missing_docs)]
 pub mod pb {
     tonic::include_proto!("riskgate.v1");
+    include!(concat!(env!("OUT_DIR"), "/riskgate.v1.serde.rs"));
 
     /// The encoded descriptor set, for server reflection.
     pub const FILE_DESCRIPTOR_SET: &[u8] =

@@ -66,6 +66,10 @@ pub enum Command {
     /// The decision journal.
     #[command(subcommand)]
     Journal(journal::JournalCommand),
+    /// Print the OpenAPI 3.1 document of the HTTP/JSON face, derived from
+    /// the proto (the repository keeps it in
+    /// proto/riskgate/v1/riskgate.openapi.json).
+    Openapi,
 }
 
 /// `riskgate serve`.
