@@ -22,7 +22,7 @@ ENV RISKGATE_LISTEN=0.0.0.0:50051 \
     RISKGATE_METRICS_LISTEN=0.0.0.0:9464 \
     RISKGATE_LOG_FORMAT=json \
     RISKGATE_DRAIN_DELAY_MS=5000
-# 50051: gRPC (RiskService, grpc.health.v1, reflection); 9464: /metrics
+# 50051: gRPC (RiskService, grpc.health.v1, reflection) and HTTP/JSON; 9464: /metrics
 EXPOSE 50051 9464
 HEALTHCHECK --interval=10s --timeout=3s --start-period=5s --retries=3 \
   CMD ["riskgate", "health", "--addr", "http://127.0.0.1:50051"]
