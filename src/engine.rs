@@ -210,6 +210,13 @@ impl Engine {
         self.hasher.key(Dim::User, user_id.as_bytes())
     }
 
+    /// The id a journaled decision was answered with (its uuid, user and
+    /// action, signed with the deployment key), so an analyst's label is
+    /// reported as ReportOutcome would.
+    pub fn decision_id(&self, decision: u128, user: Key, action: crate::domain::Action) -> String {
+        decision_id::encode(&self.hasher, decision, user, action)
+    }
+
     /// The keyed hash a device id gets.
     pub fn device_key(&self, device_id: &str) -> Key {
         self.hasher.key(Dim::Device, device_id.as_bytes())

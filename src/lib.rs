@@ -31,6 +31,7 @@
 pub mod api;
 pub mod cli;
 pub mod config;
+pub mod console;
 pub mod core;
 pub mod domain;
 pub mod engine;

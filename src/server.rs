@@ -217,11 +217,23 @@ pub async fn start_with_engine(
         (Some(a), Some(token)) => {
             let l = bind(a).await?;
             let auth = crate::api::auth::TokenAuth::new(token, &config.admin.token_name);
+            let console = Arc::new(crate::console::Console::new(
+                engine.clone(),
+                auth.clone(),
+                &config.admin.token_name,
+                config
+                    .admin
+                    .viewer_token
+                    .as_ref()
+                    .map(|v| crate::api::auth::TokenAuth::new(v, "viewer")),
+                tls.is_some(),
+            ));
             // Under the same TLS (and client CA) as the decision port.
             let admin = listen::serve_admin(
                 l,
                 engine.clone(),
                 auth,
+                console,
                 server.max_request_bytes,
                 tls.as_ref(),
             )?;

@@ -68,6 +68,17 @@ impl TokenAuth {
         }
     }
 
+    /// Whether `presented` is the token (in constant time; never for an
+    /// empty string).
+    pub fn matches(&self, presented: &str) -> bool {
+        let got = mac(&self.key, presented.as_bytes());
+        let diff = got
+            .iter()
+            .zip(&self.expected)
+            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
+        diff == 0 && !presented.is_empty()
+    }
+
     /// The identity of a request's caller, or [`ApiError::Unauthenticated`].
     pub fn identify(&self, metadata: &MetadataMap) -> Result<Identity, ApiError> {
         let presented = metadata
@@ -75,12 +86,7 @@ impl TokenAuth {
             .and_then(|v| v.to_str().ok())
             .and_then(|v| v.strip_prefix("Bearer "))
             .unwrap_or("");
-        let got = mac(&self.key, presented.as_bytes());
-        let diff = got
-            .iter()
-            .zip(&self.expected)
-            .fold(0u8, |acc, (a, b)| acc | (a ^ b));
-        if diff == 0 && !presented.is_empty() {
+        if self.matches(presented) {
             Ok(Identity::Token {
                 name: self.name.clone(),
             })

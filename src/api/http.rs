@@ -52,6 +52,21 @@ pub fn routes(risk: Arc<RiskService>, ready: Arc<AtomicBool>, max_request_bytes:
         .with_state(face)
 }
 
+/// The client's address of a request served by one of our listeners
+/// (tonic records it per connection, plain or TLS).
+pub fn client_ip(extensions: &axum::http::Extensions) -> Option<std::net::IpAddr> {
+    use tonic::transport::server::{TcpConnectInfo, TlsConnectInfo};
+    extensions
+        .get::<TcpConnectInfo>()
+        .and_then(TcpConnectInfo::remote_addr)
+        .or_else(|| {
+            extensions
+                .get::<TlsConnectInfo<TcpConnectInfo>>()
+                .and_then(|c| c.get_ref().remote_addr())
+        })
+        .map(|a| a.ip())
+}
+
 /// What answers a path nothing else serves: gRPC's UNIMPLEMENTED for a
 /// gRPC call, a JSON 404 for anything else.
 pub async fn fallback(headers: HeaderMap) -> Response {

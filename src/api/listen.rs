@@ -209,12 +209,13 @@ impl AdminServer {
     }
 }
 
-/// Serves the admin API on `listener` (its own port, never the decision
-/// port), under `tls` when given.
+/// Serves the admin API and the analyst console on `listener` (its own
+/// port, never the decision port), under `tls` when given.
 pub fn serve_admin(
     listener: TcpListener,
     engine: Arc<Engine>,
     auth: TokenAuth,
+    console: Arc<crate::console::Console>,
     max_request_bytes: usize,
     tls: Option<&Arc<tls::Current>>,
 ) -> Result<AdminServer, ListenError> {
@@ -222,7 +223,15 @@ pub fn serve_admin(
     let metrics = engine.metrics().clone();
     let service = RiskAdminServer::new(AdminService::new(engine, auth))
         .max_decoding_message_size(max_request_bytes);
-    let router = tonic::transport::Server::builder().add_service(service);
+    // The analyst console shares the admin port (HTTP/1.1 and HTTP/2, the
+    // same TLS); gRPC calls are told apart by path.
+    let routes = tonic::service::Routes::new(service)
+        .into_axum_router()
+        .merge(crate::console::routes(console))
+        .fallback(http::fallback);
+    let router = tonic::transport::Server::builder()
+        .accept_http1(true)
+        .add_routes(tonic::service::Routes::from(routes));
     let (stop, stopped) = oneshot::channel::<()>();
     let (task, acceptor) = spawn_serve(router, listener, tls, &metrics, async {
         let _ = stopped.await;

@@ -123,6 +123,9 @@ pub struct AdminSettings {
     pub token: Option<Secret>,
     /// Who audit events name as the token's holder.
     pub token_name: String,
+    /// The console's read-only token (`RISKGATE_CONSOLE_VIEWER_TOKEN`,
+    /// `server.console_viewer_token`).
+    pub viewer_token: Option<Secret>,
     /// A non-loopback listener may serve without TLS (`server.admin_insecure`).
     pub insecure: bool,
 }
@@ -529,6 +532,18 @@ fn resolve_admin<E: Fn(&str) -> Option<String>>(
             "server.admin_listen needs server.admin_token (RISKGATE_ADMIN_TOKEN): the admin API is never served without authentication",
         );
     }
+    let viewer_token = l
+        .env("RISKGATE_CONSOLE_VIEWER_TOKEN")
+        .map(Secret::new)
+        .or(raw.console_viewer_token.clone());
+    if let Some(v) = &viewer_token {
+        if v.expose().len() < 32 {
+            l.problem("server.console_viewer_token must be at least 32 bytes");
+        }
+        if token.as_ref().is_some_and(|t| t.expose() == v.expose()) {
+            l.problem("server.console_viewer_token must differ from the admin token");
+        }
+    }
     let token_name = raw
         .admin_token_name
         .clone()
@@ -554,6 +569,7 @@ fn resolve_admin<E: Fn(&str) -> Option<String>>(
         listen,
         token,
         token_name,
+        viewer_token,
         insecure,
     }
 }

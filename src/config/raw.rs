@@ -75,6 +75,8 @@ pub struct RawServer {
     pub admin_listen: Option<String>,
     /// The admin API's bearer token (at least 32 bytes).
     pub admin_token: Option<Secret>,
+    /// The analyst console's read-only token (at least 32 bytes; optional).
+    pub console_viewer_token: Option<Secret>,
     /// The name audit events give the token's holder (default `admin`).
     pub admin_token_name: Option<String>,
     /// Serve the admin API in plain text on a non-loopback address (the

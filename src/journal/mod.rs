@@ -320,6 +320,51 @@ pub struct Filter {
     pub label: Option<Option<Label>>,
     pub user: Option<Key>,
     pub decision: Option<u128>,
+    /// Newest first (the explorer) instead of oldest first.
+    pub newest_first: bool,
+    /// At most this many decisions.
+    pub limit: Option<u64>,
+}
+
+impl Filter {
+    /// The `ORDER BY … LIMIT …` both backends use.
+    pub fn order_sql(&self) -> String {
+        let order = if self.newest_first {
+            "ORDER BY at_ms DESC, id DESC"
+        } else {
+            "ORDER BY at_ms, id"
+        };
+        match self.limit {
+            Some(n) => format!("{order} LIMIT {n}"),
+            None => order.to_string(),
+        }
+    }
+}
+
+/// What the console's overview shows of a time window.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub struct Overview {
+    /// (hour start, action, channel, decisions), by hour.
+    pub hourly: Vec<(UnixMillis, Action, Channel, u64)>,
+    /// (reason code, shadow, decisions that carry it), most frequent first.
+    pub reasons: Vec<(String, bool, u64)>,
+    /// (label, action, decisions) of the labelled decisions.
+    pub labelled: Vec<(Label, Action, u64)>,
+}
+
+impl Overview {
+    /// Sorts the reason counts, most frequent first.
+    pub fn sort(&mut self) {
+        self.hourly
+            .sort_by_key(|h| (h.0, action_code(h.1), channel_code(h.2)));
+        self.reasons.sort_by(|a, b| {
+            b.2.cmp(&a.2)
+                .then_with(|| a.0.cmp(&b.0))
+                .then(a.1.cmp(&b.1))
+        });
+        self.labelled
+            .sort_by_key(|l| (l.0.code(), action_code(l.1)));
+    }
 }
 
 /// Counts for SREs (`riskgate journal stats`).
@@ -383,6 +428,10 @@ pub trait JournalStore: Send {
 
     /// The outcomes of one decision, oldest first.
     fn outcomes(&mut self, decision: u128) -> Result<Vec<OutcomeEntry>, JournalError>;
+
+    /// Decisions per hour by action and channel, reason counts and labels
+    /// of the decisions made at or after `from`.
+    fn overview(&mut self, from: UnixMillis) -> Result<Overview, JournalError>;
 }
 
 /// Opens (creating the schema when missing) the journal at `target`.

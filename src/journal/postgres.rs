@@ -11,9 +11,9 @@ use crate::core::keys::Key;
 use crate::domain::UnixMillis;
 
 use super::{
-    Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, RawRow, Record, Stats,
-    action_code, action_of, channel_code, codec, degraded_code, factor_code, factor_of, level_code,
-    outcome_code, outcome_of,
+    Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, Overview, RawRow, Record,
+    Stats, action_code, action_of, channel_code, codec, degraded_code, factor_code, factor_of,
+    level_code, outcome_code, outcome_of,
 };
 
 /// Held while the schema is created (any constant: riskgate's own).
@@ -372,7 +372,10 @@ impl JournalStore for PgJournal {
     ) -> Result<(), JournalError> {
         use postgres::fallible_iterator::FallibleIterator as _;
         let (clause, params) = where_clause(filter);
-        let sql = format!("SELECT {COLUMNS} FROM decisions {clause} ORDER BY at_ms, id");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM decisions {clause} {}",
+            filter.order_sql()
+        );
         let mut rows = self
             .client
             .query_raw(&sql, params.iter().map(|p| p.as_ref()))
@@ -420,5 +423,62 @@ impl JournalStore for PgJournal {
                 })
             })
             .collect())
+    }
+
+    fn overview(&mut self, from: UnixMillis) -> Result<Overview, JournalError> {
+        let mut o = Overview::default();
+        for r in self
+            .client
+            .query(
+                "SELECT at_ms / 3600000, action, channel, COUNT(*) FROM decisions \
+                 WHERE at_ms >= $1 GROUP BY 1, 2, 3",
+                &[&from.0],
+            )
+            .map_err(db)?
+        {
+            let hour: i64 = r.try_get(0).map_err(db)?;
+            let action = i64::from(r.try_get::<_, i16>(1).map_err(db)?);
+            let channel = i64::from(r.try_get::<_, i16>(2).map_err(db)?);
+            let n: i64 = r.try_get(3).map_err(db)?;
+            if let (Some(a), Some(ch)) = (action_of(action), super::channel_of(channel)) {
+                o.hourly
+                    .push((UnixMillis(hour * 3_600_000), a, ch, n as u64));
+            }
+        }
+        for r in self
+            .client
+            .query(
+                "SELECT code, false, COUNT(*) FROM decisions, unnest(codes) AS code \
+                 WHERE at_ms >= $1 GROUP BY code \
+                 UNION ALL \
+                 SELECT code, true, COUNT(*) FROM decisions, unnest(shadow_codes) AS code \
+                 WHERE at_ms >= $1 GROUP BY code",
+                &[&from.0],
+            )
+            .map_err(db)?
+        {
+            let code: String = r.try_get(0).map_err(db)?;
+            let shadow: bool = r.try_get(1).map_err(db)?;
+            let n: i64 = r.try_get(2).map_err(db)?;
+            o.reasons.push((code, shadow, n as u64));
+        }
+        for r in self
+            .client
+            .query(
+                "SELECT label, action, COUNT(*) FROM decisions \
+                 WHERE at_ms >= $1 AND label IS NOT NULL GROUP BY 1, 2",
+                &[&from.0],
+            )
+            .map_err(db)?
+        {
+            let label = i64::from(r.try_get::<_, i16>(0).map_err(db)?);
+            let action = i64::from(r.try_get::<_, i16>(1).map_err(db)?);
+            let n: i64 = r.try_get(2).map_err(db)?;
+            if let (Some(l), Some(a)) = (Label::from_code(label), action_of(action)) {
+                o.labelled.push((l, a, n as u64));
+            }
+        }
+        o.sort();
+        Ok(o)
     }
 }

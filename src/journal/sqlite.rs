@@ -9,9 +9,9 @@ use crate::core::keys::Key;
 use crate::domain::UnixMillis;
 
 use super::{
-    Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, RawRow, Record, Stats,
-    action_code, action_of, channel_code, codec, codes_text, degraded_code, factor_code, factor_of,
-    level_code, outcome_code, outcome_of,
+    Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, Overview, RawRow, Record,
+    Stats, action_code, action_of, channel_code, codec, codes_text, degraded_code, factor_code,
+    factor_of, level_code, outcome_code, outcome_of,
 };
 
 const SCHEMA: &str = "
@@ -315,7 +315,10 @@ impl JournalStore for SqliteJournal {
         each: &mut dyn FnMut(Record) -> bool,
     ) -> Result<(), JournalError> {
         let (clause, params) = where_clause(filter);
-        let sql = format!("SELECT {COLUMNS} FROM decisions {clause} ORDER BY at_ms, id");
+        let sql = format!(
+            "SELECT {COLUMNS} FROM decisions {clause} {}",
+            filter.order_sql()
+        );
         let mut q = self.conn.prepare(&sql).map_err(db)?;
         let mut rows = q.query(params_from_iter(params)).map_err(db)?;
         while let Some(r) = rows.next().map_err(db)? {
@@ -381,5 +384,75 @@ impl JournalStore for SqliteJournal {
             }
         }
         Ok(out)
+    }
+
+    fn overview(&mut self, from: UnixMillis) -> Result<Overview, JournalError> {
+        let mut o = Overview::default();
+        let c = &self.conn;
+        let mut q = c
+            .prepare(
+                "SELECT at_ms / 3600000, action, channel, COUNT(*) FROM decisions \
+                 WHERE at_ms >= ? GROUP BY 1, 2, 3",
+            )
+            .map_err(db)?;
+        let rows = q
+            .query_map(params![from.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                    r.get::<_, i64>(3)?,
+                ))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (hour, action, channel, n) = row.map_err(db)?;
+            if let (Some(a), Some(ch)) = (action_of(action), super::channel_of(channel)) {
+                o.hourly
+                    .push((UnixMillis(hour * 3_600_000), a, ch, n as u64));
+            }
+        }
+        // Reason codes live in one text column per kind (`,a,b,`).
+        let mut counts: std::collections::HashMap<(String, bool), u64> = Default::default();
+        let mut q = c
+            .prepare("SELECT codes, shadow_codes FROM decisions WHERE at_ms >= ?")
+            .map_err(db)?;
+        let mut rows = q.query(params![from.0]).map_err(db)?;
+        while let Some(r) = rows.next().map_err(db)? {
+            for (col, shadow) in [(0, false), (1, true)] {
+                let text = r
+                    .get_ref(col)
+                    .map_err(db)?
+                    .as_str()
+                    .map_err(|e| JournalError::Database(e.to_string()))?;
+                for code in text.split(',').filter(|c| !c.is_empty()) {
+                    *counts.entry((code.to_string(), shadow)).or_default() += 1;
+                }
+            }
+        }
+        o.reasons = counts.into_iter().map(|((c, s), n)| (c, s, n)).collect();
+        let mut q = c
+            .prepare(
+                "SELECT label, action, COUNT(*) FROM decisions \
+                 WHERE at_ms >= ? AND label IS NOT NULL GROUP BY 1, 2",
+            )
+            .map_err(db)?;
+        let rows = q
+            .query_map(params![from.0], |r| {
+                Ok((
+                    r.get::<_, i64>(0)?,
+                    r.get::<_, i64>(1)?,
+                    r.get::<_, i64>(2)?,
+                ))
+            })
+            .map_err(db)?;
+        for row in rows {
+            let (label, action, n) = row.map_err(db)?;
+            if let (Some(l), Some(a)) = (Label::from_code(label), action_of(action)) {
+                o.labelled.push((l, a, n as u64));
+            }
+        }
+        o.sort();
+        Ok(o)
     }
 }

@@ -86,6 +86,8 @@ pub struct Metrics {
     journal_queue: Gauge<i64, AtomicI64>,
     journal_pruned: Counter,
     journal_writer_cpu: Counter<f64, AtomicU64>,
+    console_requests: Family<Labels, Counter>,
+    console_duration: HistogramFamily,
 }
 
 impl Default for Metrics {
@@ -206,6 +208,20 @@ impl Metrics {
             "Journaled decisions deleted by retention",
             journal_pruned.clone(),
         );
+        let console_requests = Family::<Labels, Counter>::default();
+        registry.register(
+            "console_requests",
+            "Analyst console requests, by page and HTTP status",
+            console_requests.clone(),
+        );
+        let console_duration = HistogramFamily::new_with_constructor(
+            (|| Histogram::new(exponential_buckets(0.000_1, 2.0, 18))) as fn() -> Histogram,
+        );
+        registry.register(
+            "console_request_duration_seconds",
+            "Analyst console request latency, by page",
+            console_duration.clone(),
+        );
         let journal_writer_cpu = Counter::<f64, AtomicU64>::default();
         registry.register(
             "journal_writer_cpu_seconds",
@@ -304,7 +320,22 @@ impl Metrics {
             journal_queue,
             journal_pruned,
             journal_writer_cpu,
+            console_requests,
+            console_duration,
         }
+    }
+
+    /// Counts one console request of `page` answered with `status`.
+    pub fn console_request(&self, page: &str, status: u16, took: Duration) {
+        self.console_requests
+            .get_or_create(&vec![
+                ("page", page.to_string()),
+                ("code", status.to_string()),
+            ])
+            .inc();
+        self.console_duration
+            .get_or_create(&vec![("page", page.to_string())])
+            .observe(took.as_secs_f64());
     }
 
     /// Adds CPU seconds the journal's writer thread used.

@@ -190,6 +190,55 @@ pub fn run(j: &mut dyn JournalStore) {
         vec![4]
     );
 
+    // Newest first, bounded: the explorer's page.
+    assert_eq!(
+        ids(
+            Filter {
+                newest_first: true,
+                limit: Some(2),
+                ..Filter::default()
+            },
+            j
+        ),
+        vec![3, 2]
+    );
+
+    // The overview of the window from T0: hourly counts by action and
+    // channel, reason counts, labels by action.
+    let o = j.overview(UnixMillis(T0)).unwrap();
+    let hour = UnixMillis(T0 - T0 % 3_600_000);
+    let total: u64 = o.hourly.iter().map(|h| h.3).sum();
+    assert_eq!(total, 3, "{o:?}");
+    assert!(o.hourly.iter().all(|h| h.0 == hour), "{o:?}");
+    assert!(
+        o.hourly
+            .iter()
+            .any(|h| h.2 == Channel::MobileApp && h.1 == b.action && h.3 == 1),
+        "{o:?}"
+    );
+    let count = |code: &str, shadow: bool| {
+        o.reasons
+            .iter()
+            .find(|r| r.0 == code && r.1 == shadow)
+            .map_or(0, |r| r.2)
+    };
+    for e in [&a, &b, &c] {
+        for r in &e.reasons {
+            let expected = [&a, &b, &c]
+                .iter()
+                .filter(|x| x.reasons.iter().any(|y| y.0 == r.0))
+                .count() as u64;
+            assert_eq!(count(&r.0, false), expected, "{}: {o:?}", r.0);
+        }
+    }
+    assert!(
+        o.reasons.windows(2).all(|w| w[0].2 >= w[1].2),
+        "most frequent first"
+    );
+    let labelled: u64 = o.labelled.iter().map(|l| l.2).sum();
+    assert_eq!(labelled, 3, "{o:?}");
+    assert!(o.labelled.contains(&(Label::Legit, a.action, 1)), "{o:?}");
+
     // Filters.
     assert_eq!(
         ids(

@@ -1,0 +1,688 @@
+//! The analyst console on a real server: sign-in, sessions and CSRF over
+//! plain HTTP, and a real headless Chromium (Debian `chromium` +
+//! `chromium-driver`, driven over the WebDriver protocol) that signs in,
+//! explores the journal, opens a decision, labels it, and signs out;
+//! screenshots of each page go to `target/console-screenshots/`.
+#![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
+
+mod common;
+
+use std::collections::BTreeMap;
+use std::net::SocketAddr;
+use std::path::{Path, PathBuf};
+use std::process::{Child, Command, Stdio};
+use std::time::Duration;
+
+use common::*;
+use riskgate::config::{Config, Overrides};
+use riskgate::journal::{Filter, Label, Target};
+use serde_json::{Value, json};
+use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+
+const EDITOR: &str = "console-editor-token-0123456789abcdef";
+const VIEWER: &str = "console-viewer-token-0123456789abcdef";
+
+fn console_config(journal: &Path) -> Config {
+    let journal = journal.display().to_string();
+    let mut c = Config::resolve(
+        &Overrides {
+            listen: Some("127.0.0.1:0".into()),
+            metrics_listen: Some("off".into()),
+            admin_listen: Some("127.0.0.1:0".into()),
+            journal: Some(journal),
+            ..Overrides::default()
+        },
+        move |k| match k {
+            "RISKGATE_HMAC_KEY" => Some("console-test-hmac-key-0123456789".into()),
+            "RISKGATE_ADMIN_TOKEN" => Some(EDITOR.into()),
+            "RISKGATE_CONSOLE_VIEWER_TOKEN" => Some(VIEWER.into()),
+            _ => None,
+        },
+    )
+    .unwrap();
+    c.sources.reload_interval = Duration::from_millis(200);
+    c
+}
+
+struct Answer {
+    status: u16,
+    headers: BTreeMap<String, String>,
+    body: String,
+}
+
+async fn http(
+    addr: SocketAddr,
+    method: &str,
+    path: &str,
+    cookie: Option<&str>,
+    form: Option<&str>,
+) -> Answer {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = form.unwrap_or("");
+    let mut req = format!(
+        "{method} {path} HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if form.is_some() {
+        req.push_str("content-type: application/x-www-form-urlencoded\r\n");
+    }
+    if let Some(c) = cookie {
+        req.push_str(&format!("cookie: riskgate_console={c}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut raw))
+        .await
+        .unwrap()
+        .unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let mut lines = head.lines();
+    let status = lines
+        .next()
+        .unwrap()
+        .split(' ')
+        .nth(1)
+        .unwrap()
+        .parse()
+        .unwrap();
+    let headers = lines
+        .filter_map(|l| l.split_once(':'))
+        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+        .collect();
+    Answer {
+        status,
+        headers,
+        body: body.to_string(),
+    }
+}
+
+async fn sign_in(addr: SocketAddr, token: &str) -> String {
+    let a = http(
+        addr,
+        "POST",
+        "/console/login",
+        None,
+        Some(&format!("token={token}")),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    let cookie = &a.headers["set-cookie"];
+    cookie
+        .split(';')
+        .next()
+        .unwrap()
+        .strip_prefix("riskgate_console=")
+        .unwrap()
+        .to_string()
+}
+
+fn csrf_of(page: &str) -> String {
+    let at = page.find("name=\"csrf\" value=\"").unwrap() + "name=\"csrf\" value=\"".len();
+    page[at..at + 64].to_string()
+}
+
+/// Some decisions to look at: logins that are allowed, stepped up and
+/// denied, one reported as a success.
+async fn traffic(s: &mut TestServer) -> String {
+    let mut last = String::new();
+    for i in 0..6 {
+        let r = s
+            .client
+            .evaluate(attempt(
+                &format!("carla{i}"),
+                "198.51.100.30",
+                "laptop-c",
+                CHROME,
+            ))
+            .await
+            .unwrap()
+            .into_inner();
+        last = r.decision_id.clone();
+    }
+    let mut bad = attempt("mallory", "203.0.113.66", "", "curl/8.4.0");
+    bad.credential_result = riskgate::api::pb::CredentialResult::Invalid as i32;
+    s.client.evaluate(bad).await.unwrap();
+    engine(s).flush().await;
+    last
+}
+
+fn journal_label(path: &Path, uuid: u128) -> Option<Label> {
+    let mut j = riskgate::journal::open(&Target::Sqlite(path.to_path_buf())).unwrap();
+    let mut label = None;
+    j.scan(
+        &Filter {
+            decision: Some(uuid),
+            ..Filter::default()
+        },
+        &mut |r| {
+            label = r.label;
+            false
+        },
+    )
+    .unwrap();
+    label
+}
+
+#[tokio::test]
+async fn sign_in_sessions_and_csrf_guard_every_change() {
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.db");
+    let mut s = start_with(console_config(&journal)).await;
+    traffic(&mut s).await;
+    let addr = s.running.admin_addr.unwrap();
+
+    // Without a session: the sign-in page.
+    let a = http(addr, "GET", "/console/", None, None).await;
+    assert_eq!(a.status, 303);
+    assert_eq!(a.headers["location"], "/console/login");
+    let a = http(addr, "GET", "/console/login", None, None).await;
+    assert_eq!(a.status, 200);
+    assert!(a.headers["content-security-policy"].contains("default-src 'none'"));
+
+    // A wrong token: 401; the editor's token: a strict session cookie.
+    let a = http(
+        addr,
+        "POST",
+        "/console/login",
+        None,
+        Some("token=not-the-token"),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = http(
+        addr,
+        "POST",
+        "/console/login",
+        None,
+        Some(&format!("token={EDITOR}")),
+    )
+    .await;
+    let cookie = &a.headers["set-cookie"];
+    for attr in ["HttpOnly", "SameSite=Strict", "Path=/console"] {
+        assert!(cookie.contains(attr), "{cookie}");
+    }
+    assert!(!cookie.contains("Secure"), "plain HTTP here: {cookie}");
+    let editor = sign_in(addr, EDITOR).await;
+    let page = http(addr, "GET", "/console/decisions", Some(&editor), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("class=\"decision\""), "{}", page.body);
+    let uuid = {
+        let at = page.body.find("/console/decisions/").unwrap() + "/console/decisions/".len();
+        page.body[at..at + 32].to_string()
+    };
+    let decision_page = http(
+        addr,
+        "GET",
+        &format!("/console/decisions/{uuid}"),
+        Some(&editor),
+        None,
+    )
+    .await;
+    assert_eq!(decision_page.status, 200);
+    let csrf = csrf_of(&decision_page.body);
+    let label_path = format!("/console/decisions/{uuid}/label");
+
+    // No cookie: 401. A cookie without the CSRF token, or a wrong one: 403.
+    let a = http(
+        addr,
+        "POST",
+        &label_path,
+        None,
+        Some(&format!("csrf={csrf}&label=fraud")),
+    )
+    .await;
+    assert_eq!(a.status, 401);
+    let a = http(
+        addr,
+        "POST",
+        &label_path,
+        Some(&editor),
+        Some("label=fraud"),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    let a = http(
+        addr,
+        "POST",
+        &label_path,
+        Some(&editor),
+        Some(&format!("csrf={}&label=fraud", "0".repeat(64))),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    let id = u128::from_str_radix(&uuid, 16).unwrap();
+    assert_eq!(journal_label(&journal, id), None, "nothing was labelled");
+
+    // A viewer sees, but cannot label (and gets no buttons).
+    let viewer = sign_in(addr, VIEWER).await;
+    let page = http(
+        addr,
+        "GET",
+        &format!("/console/decisions/{uuid}"),
+        Some(&viewer),
+        None,
+    )
+    .await;
+    assert_eq!(page.status, 200);
+    assert!(!page.body.contains("label-fraud"));
+    let vcsrf = csrf_of(&page.body);
+    let a = http(
+        addr,
+        "POST",
+        &label_path,
+        Some(&viewer),
+        Some(&format!("csrf={vcsrf}&label=fraud")),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+
+    // The editor labels: the journal has it.
+    let a = http(
+        addr,
+        "POST",
+        &label_path,
+        Some(&editor),
+        Some(&format!("csrf={csrf}&label=fraud")),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(journal_label(&journal, id), Some(Label::Fraud));
+
+    // Signing out ends the session.
+    let a = http(
+        addr,
+        "POST",
+        "/console/logout",
+        Some(&editor),
+        Some(&format!("csrf={csrf}")),
+    )
+    .await;
+    assert_eq!(a.status, 303);
+    let a = http(addr, "GET", "/console/", Some(&editor), None).await;
+    assert_eq!(a.status, 303, "the session is over");
+
+    // Failed sign-ins are limited: after five a minute, 429.
+    let mut statuses = Vec::new();
+    for _ in 0..6 {
+        statuses.push(
+            http(addr, "POST", "/console/login", None, Some("token=guess"))
+                .await
+                .status,
+        );
+    }
+    assert_eq!(statuses.last(), Some(&429), "{statuses:?}");
+    assert_eq!(
+        http(
+            addr,
+            "POST",
+            "/console/login",
+            None,
+            Some(&format!("token={EDITOR}"))
+        )
+        .await
+        .status,
+        429,
+        "even the right token waits out the minute"
+    );
+
+    // The console's own metrics.
+    let m = engine(&s).metrics().render();
+    assert!(
+        m.contains("riskgate_console_requests_total{page=\"decision\",code=\"200\"}"),
+        "{m}"
+    );
+    assert!(
+        m.contains("riskgate_console_request_duration_seconds_count{page=\"explorer\"}"),
+        "{m}"
+    );
+    s.running.shutdown().await;
+}
+
+// ---------------------------------------------------------------------------
+// A real browser.
+
+/// A chromedriver on a free port, killed on drop.
+struct Driver {
+    child: Child,
+    addr: SocketAddr,
+}
+
+impl Drop for Driver {
+    fn drop(&mut self) {
+        let _ = self.child.kill();
+        let _ = self.child.wait();
+    }
+}
+
+fn find(names: &[&str]) -> Option<PathBuf> {
+    let path = std::env::var_os("PATH")?;
+    names
+        .iter()
+        .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
+        .find(|p| p.is_file())
+}
+
+fn start_driver() -> Option<Driver> {
+    let driver = find(&["chromedriver"])?;
+    find(&["chromium", "chromium-browser", "google-chrome"])?;
+    let port = std::net::TcpListener::bind("127.0.0.1:0")
+        .unwrap()
+        .local_addr()
+        .unwrap()
+        .port();
+    let child = Command::new(driver)
+        .arg(format!("--port={port}"))
+        .stdout(Stdio::null())
+        .stderr(Stdio::null())
+        .spawn()
+        .ok()?;
+    Some(Driver {
+        child,
+        addr: SocketAddr::from(([127, 0, 0, 1], port)),
+    })
+}
+
+/// A WebDriver session (W3C protocol over plain HTTP/1.1).
+struct Browser {
+    driver: SocketAddr,
+    session: String,
+    shots: PathBuf,
+}
+
+async fn wd_once(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
+    let body = body.map(|b| b.to_string()).unwrap_or_default();
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    s.write_all(
+        format!(
+            "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    // chromedriver keeps the connection open: read the headers, then the
+    // body by its length (or chunks up to the last one).
+    let read = async {
+        let mut raw: Vec<u8> = Vec::new();
+        let mut buf = [0u8; 16384];
+        loop {
+            let n = s.read(&mut buf).await.unwrap();
+            raw.extend_from_slice(&buf[..n]);
+            let text = String::from_utf8_lossy(&raw).to_string();
+            if let Some((head, rest)) = text.split_once("\r\n\r\n") {
+                let lower = head.to_ascii_lowercase();
+                let length = lower
+                    .lines()
+                    .find_map(|l| l.strip_prefix("content-length:"))
+                    .and_then(|v| v.trim().parse::<usize>().ok());
+                let done = match length {
+                    Some(len) => rest.len() >= len,
+                    None => rest.ends_with("0\r\n\r\n"),
+                };
+                if done || n == 0 {
+                    return (head.to_string(), rest.to_string());
+                }
+            } else if n == 0 {
+                return (text, String::new());
+            }
+        }
+    };
+    let (head, rest) = tokio::time::timeout(Duration::from_secs(60), read)
+        .await
+        .expect("the driver answered");
+    if head.is_empty() {
+        // The driver closed the connection without an answer.
+        return None;
+    }
+    // Chunked or not, the JSON is between the first { and the last }.
+    let json_start = rest.find('{').unwrap_or(0);
+    let json_end = rest.rfind('}').map_or(rest.len(), |i| i + 1);
+    let v: Value = serde_json::from_str(&rest[json_start..json_end])
+        .unwrap_or_else(|e| panic!("{e}: {head}\n{rest}"));
+    Some(v["value"].clone())
+}
+
+/// One WebDriver command; a connection the driver drops unanswered is
+/// retried.
+async fn wd(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Value {
+    for _ in 0..5 {
+        if let Some(v) = wd_once(addr, method, path, body.clone()).await {
+            return v;
+        }
+        tokio::time::sleep(Duration::from_millis(200)).await;
+    }
+    panic!("the driver did not answer {method} {path}");
+}
+
+impl Browser {
+    async fn start(driver: &Driver, shots: PathBuf) -> Option<Browser> {
+        for _ in 0..50 {
+            if tokio::net::TcpStream::connect(driver.addr).await.is_ok() {
+                break;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        let v = wd(
+            driver.addr,
+            "POST",
+            "/session",
+            Some(json!({"capabilities": {"alwaysMatch": {
+                "browserName": "chrome",
+                "goog:chromeOptions": {"args": [
+                    "--headless=new", "--no-sandbox", "--disable-gpu",
+                    "--disable-dev-shm-usage", "--window-size=1280,1000"
+                ]}
+            }}})),
+        )
+        .await;
+        let session = v["sessionId"].as_str()?.to_string();
+        std::fs::create_dir_all(&shots).unwrap();
+        Some(Browser {
+            driver: driver.addr,
+            session,
+            shots,
+        })
+    }
+
+    async fn call(&self, method: &str, path: &str, body: Option<Value>) -> Value {
+        wd(
+            self.driver,
+            method,
+            &format!("/session/{}{path}", self.session),
+            body,
+        )
+        .await
+    }
+
+    async fn go(&self, url: &str) {
+        self.call("POST", "/url", Some(json!({"url": url}))).await;
+    }
+
+    async fn find(&self, css: &str) -> String {
+        let v = self
+            .call(
+                "POST",
+                "/element",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_object()
+            .and_then(|o| o.values().next())
+            .and_then(Value::as_str)
+            .unwrap_or_else(|| panic!("no element `{css}`: {v}"))
+            .to_string()
+    }
+
+    async fn exists(&self, css: &str) -> bool {
+        let v = self
+            .call(
+                "POST",
+                "/elements",
+                Some(json!({"using": "css selector", "value": css})),
+            )
+            .await;
+        v.as_array().is_some_and(|a| !a.is_empty())
+    }
+
+    async fn text(&self, css: &str) -> String {
+        let e = self.find(css).await;
+        self.call("GET", &format!("/element/{e}/text"), None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    async fn click(&self, css: &str) {
+        let e = self.find(css).await;
+        self.call("POST", &format!("/element/{e}/click"), Some(json!({})))
+            .await;
+    }
+
+    async fn type_into(&self, css: &str, text: &str) {
+        let e = self.find(css).await;
+        self.call(
+            "POST",
+            &format!("/element/{e}/value"),
+            Some(json!({"text": text})),
+        )
+        .await;
+    }
+
+    /// Waits (up to 10 s) until `css`'s text contains `text`: a click that
+    /// submits a form returns before the next page has loaded.
+    async fn wait_text(&self, css: &str, text: &str) -> String {
+        let mut seen = String::new();
+        for _ in 0..100 {
+            if self.exists(css).await {
+                seen = self.text(css).await;
+                if seen.contains(text) {
+                    return seen;
+                }
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("`{css}` never said `{text}` (last: `{seen}`)");
+    }
+
+    /// Waits (up to 10 s) until the address ends with `end`.
+    async fn wait_url(&self, end: &str) -> String {
+        let mut url = String::new();
+        for _ in 0..100 {
+            url = self.url().await;
+            if url.ends_with(end) {
+                return url;
+            }
+            tokio::time::sleep(Duration::from_millis(100)).await;
+        }
+        panic!("the browser never reached `…{end}` (at {url})");
+    }
+
+    async fn url(&self) -> String {
+        self.call("GET", "/url", None)
+            .await
+            .as_str()
+            .unwrap_or("")
+            .to_string()
+    }
+
+    async fn screenshot(&self, name: &str) {
+        use base64::Engine as _;
+        let v = self.call("GET", "/screenshot", None).await;
+        let png = base64::engine::general_purpose::STANDARD
+            .decode(v.as_str().unwrap_or(""))
+            .unwrap();
+        std::fs::write(self.shots.join(format!("{name}.png")), png).unwrap();
+    }
+
+    async fn quit(self) {
+        wd(
+            self.driver,
+            "DELETE",
+            &format!("/session/{}", self.session),
+            None,
+        )
+        .await;
+    }
+}
+
+#[tokio::test]
+async fn an_analyst_signs_in_finds_a_decision_and_labels_it_in_a_real_browser() {
+    let Some(driver) = start_driver() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs chromium and chromium-driver for the console's browser tests"
+        );
+        eprintln!("skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    let Some(b) = Browser::start(&driver, shots.clone()).await else {
+        panic!("chromedriver did not start a session");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let journal = dir.path().join("j.db");
+    let mut s = start_with(console_config(&journal)).await;
+    traffic(&mut s).await;
+    let base = format!("http://{}", s.running.admin_addr.unwrap());
+
+    // Sign in: a wrong token is refused on the page, the right one enters.
+    b.go(&format!("{base}/console/")).await;
+    assert!(b.url().await.ends_with("/console/login"));
+    b.screenshot("1-sign-in").await;
+    b.type_into("#token", "wrong-token").await;
+    b.click("#sign-in").await;
+    b.wait_text("#problem", "not valid").await;
+    b.type_into("#token", EDITOR).await;
+    b.click("#sign-in").await;
+    b.wait_url("/console/").await;
+    assert_eq!(b.wait_text("#total", "7").await, "7");
+    assert!(
+        b.exists("figure.chart svg").await,
+        "the overview draws its charts"
+    );
+    b.screenshot("2-overview").await;
+
+    // The explorer: denied decisions only, then the first one opened.
+    b.go(&format!("{base}/console/decisions?action=deny")).await;
+    assert!(
+        b.wait_text("#count", "decision")
+            .await
+            .starts_with("1 decision"),
+        "{}",
+        b.text("#count").await
+    );
+    b.screenshot("3-explorer").await;
+    b.click("a.decision").await;
+    b.wait_text("#reasons", "invalid_credential").await;
+    assert!(b.text("#features").await.contains("\"credential_result\""));
+    b.screenshot("4-decision").await;
+
+    // Label it as fraud: the page says so and the journal has it.
+    b.click("#label-fraud").await;
+    b.wait_text("#flash", "Labelled fraud").await;
+    assert_eq!(b.text("#label").await, "fraud");
+    let url = b.url().await;
+    let uuid = url.rsplit('/').next().unwrap().split('?').next().unwrap();
+    assert_eq!(
+        journal_label(&journal, u128::from_str_radix(uuid, 16).unwrap()),
+        Some(Label::Fraud)
+    );
+
+    // Sign out; a viewer sees the same page without the buttons.
+    b.click("header button.link").await;
+    b.wait_url("/console/login").await;
+    b.type_into("#token", VIEWER).await;
+    b.click("#sign-in").await;
+    b.wait_url("/console/").await;
+    b.go(&url).await;
+    assert_eq!(b.wait_text("#label", "fraud").await, "fraud");
+    assert!(!b.exists("#label-fraud").await, "viewers cannot label");
+    b.quit().await;
+    s.running.shutdown().await;
+    eprintln!("screenshots in {}", shots.display());
+}
