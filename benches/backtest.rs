@@ -156,13 +156,13 @@ fn main() {
     );
     let baseline = Side {
         origin: "shipped".into(),
-        rules: RuleSet::embedded().unwrap(),
-        model: Model::embedded().unwrap(),
+        rules: Arc::new(RuleSet::embedded().unwrap()),
+        model: Arc::new(Model::embedded().unwrap()),
     };
     let candidate = Side {
         origin: "candidate".into(),
-        rules: RuleSet::parse(&candidate_text, "candidate.toml").unwrap(),
-        model: Model::embedded().unwrap(),
+        rules: Arc::new(RuleSet::parse(&candidate_text, "candidate.toml").unwrap()),
+        model: Arc::new(Model::embedded().unwrap()),
     };
     for run in 1..=3 {
         let mut j = journal::open(&target).unwrap();

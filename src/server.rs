@@ -226,6 +226,7 @@ pub async fn start_with_engine(
                     .viewer_token
                     .as_ref()
                     .map(|v| crate::api::auth::TokenAuth::new(v, "viewer")),
+                config.sources.rules.clone(),
                 tls.is_some(),
             ));
             // Under the same TLS (and client CA) as the decision port.

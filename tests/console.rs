@@ -341,6 +341,249 @@ async fn sign_in_sessions_and_csrf_guard_every_change() {
     s.running.shutdown().await;
 }
 
+/// A rule that steps up a new user's first login on the web.
+const NEW_RULE: &str = "\n[[rule]]\nname = \"new_users_on_web_step_up\"\ndescription = \"a first login on the web proves a second factor\"\nwhen = \"user.is_new && attempt.channel == 'web'\"\neffect = \"step_up\"\n";
+
+fn rules_config(dir: &Path) -> (Config, PathBuf) {
+    let rules = dir.join("rules.toml");
+    std::fs::write(&rules, riskgate::core::rules::DEFAULT_RULES_TOML).unwrap();
+    let mut c = console_config(&dir.join("j.db"));
+    c.sources.rules = Some(rules.clone());
+    (c, rules)
+}
+
+async fn shadow_codes_for_a_new_web_user(
+    s: &mut TestServer,
+    user: &str,
+) -> (Vec<String>, Vec<String>) {
+    let r = s
+        .client
+        .evaluate(attempt(user, "192.0.2.77", &format!("{user}-dev"), CHROME))
+        .await
+        .unwrap()
+        .into_inner();
+    let acting = r
+        .reasons
+        .iter()
+        .filter(|x| !x.shadow)
+        .map(|x| x.code.clone())
+        .collect();
+    let shadow = r
+        .reasons
+        .iter()
+        .filter(|x| x.shadow)
+        .map(|x| x.code.clone())
+        .collect();
+    (acting, shadow)
+}
+
+fn form(pairs: &[(&str, &str)]) -> String {
+    pairs
+        .iter()
+        .map(|(k, v)| {
+            let enc: String = v
+                .bytes()
+                .map(|b| match b {
+                    b'A'..=b'Z' | b'a'..=b'z' | b'0'..=b'9' | b'-' | b'_' | b'.' | b'~' => {
+                        (b as char).to_string()
+                    }
+                    _ => format!("%{b:02X}"),
+                })
+                .collect();
+            format!("{k}={enc}")
+        })
+        .collect::<Vec<_>>()
+        .join("&")
+}
+
+async fn check(addr: SocketAddr, cookie: &str, csrf: Option<&str>, text: &str) -> (u16, Value) {
+    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let body = json!({ "text": text }).to_string();
+    let mut req = format!(
+        "POST /console/rules/check HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\ncontent-type: application/json\r\ncookie: riskgate_console={cookie}\r\ncontent-length: {}\r\n",
+        body.len()
+    );
+    if let Some(c) = csrf {
+        req.push_str(&format!("x-csrf-token: {c}\r\n"));
+    }
+    req.push_str("\r\n");
+    req.push_str(&body);
+    s.write_all(req.as_bytes()).await.unwrap();
+    let mut raw = Vec::new();
+    s.read_to_end(&mut raw).await.unwrap();
+    let text = String::from_utf8_lossy(&raw).to_string();
+    let (head, body) = text.split_once("\r\n\r\n").unwrap();
+    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
+    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+}
+
+#[tokio::test]
+async fn rules_are_checked_backtested_published_in_shadow_promoted_and_rolled_back() {
+    let dir = tempfile::tempdir().unwrap();
+    let (config, rules_path) = rules_config(dir.path());
+    let base = riskgate::core::rules::DEFAULT_RULES_TOML;
+    let mut s = start_with(config).await;
+    traffic(&mut s).await;
+    let addr = s.running.admin_addr.unwrap();
+    let editor = sign_in(addr, EDITOR).await;
+    let page = http(addr, "GET", "/console/rules", Some(&editor), None).await;
+    assert_eq!(page.status, 200);
+    assert!(page.body.contains("new_device") || page.body.contains("[policy]"));
+    let csrf = csrf_of(&page.body);
+
+    // Checked as typed: a typo is an error at its line, with a suggestion;
+    // without the CSRF header the check is refused.
+    let typo = format!("{base}{}", NEW_RULE.replace("user.is_new", "user.is_neww"));
+    let (status, _) = check(addr, &editor, None, &typo).await;
+    assert_eq!(status, 403);
+    let (status, v) = check(addr, &editor, Some(&csrf), &typo).await;
+    assert_eq!(status, 200);
+    assert_eq!(v["ok"], false, "{v}");
+    let when_line = base.lines().count() + 5;
+    assert_eq!(v["errors"][0]["line"], when_line, "{v}");
+    assert!(
+        v["errors"][0]["message"]
+            .as_str()
+            .unwrap()
+            .contains("did you mean `user.is_new`"),
+        "{v}"
+    );
+    let shadow_draft = format!("{base}{NEW_RULE}mode = \"shadow\"\n");
+    let (_, v) = check(addr, &editor, Some(&csrf), &shadow_draft).await;
+    assert_eq!(v["ok"], true, "{v}");
+    assert!(v["tests_passed"].as_u64().unwrap() > 0);
+
+    // Backtest the enforcing draft: some of the journaled decisions change.
+    let enforce_draft = format!("{base}{NEW_RULE}");
+    let bt = http(
+        addr,
+        "POST",
+        "/console/rules/backtest",
+        Some(&editor),
+        Some(&form(&[
+            ("csrf", &csrf),
+            ("text", &enforce_draft),
+            ("hours", "1"),
+        ])),
+    )
+    .await;
+    assert_eq!(bt.status, 200, "{}", bt.body);
+    assert!(bt.body.contains("id=\"backtest-summary\""));
+    assert!(
+        bt.body.contains("/console/decisions/"),
+        "changed decisions are linked"
+    );
+
+    // A viewer cannot publish; a publish needs a comment.
+    let viewer = sign_in(addr, VIEWER).await;
+    let vpage = http(addr, "GET", "/console/rules", Some(&viewer), None).await;
+    assert!(!vpage.body.contains("id=\"publish\""));
+    let vcsrf = csrf_of(&vpage.body);
+    let a = http(
+        addr,
+        "POST",
+        "/console/rules/publish",
+        Some(&viewer),
+        Some(&form(&[
+            ("csrf", &vcsrf),
+            ("text", &shadow_draft),
+            ("comment", "x"),
+        ])),
+    )
+    .await;
+    assert_eq!(a.status, 403);
+    let a = http(
+        addr,
+        "POST",
+        "/console/rules/publish",
+        Some(&editor),
+        Some(&form(&[
+            ("csrf", &csrf),
+            ("text", &shadow_draft),
+            ("comment", ""),
+        ])),
+    )
+    .await;
+    assert_eq!(a.status, 400);
+    assert_eq!(
+        std::fs::read_to_string(&rules_path).unwrap(),
+        base,
+        "nothing written"
+    );
+
+    // Publish in shadow: written, swapped in at once, a shadow hit.
+    let a = http(
+        addr,
+        "POST",
+        "/console/rules/publish",
+        Some(&editor),
+        Some(&form(&[
+            ("csrf", &csrf),
+            ("text", &shadow_draft),
+            ("comment", "shadow first"),
+        ])),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(std::fs::read_to_string(&rules_path).unwrap(), shadow_draft);
+    let (acting, shadow) = shadow_codes_for_a_new_web_user(&mut s, "nina").await;
+    assert!(
+        shadow.contains(&"new_users_on_web_step_up".to_string()),
+        "{shadow:?}"
+    );
+    assert!(!acting.contains(&"new_users_on_web_step_up".to_string()));
+
+    // Promote it: enforce.
+    let a = http(
+        addr,
+        "POST",
+        "/console/rules/publish",
+        Some(&editor),
+        Some(&form(&[
+            ("csrf", &csrf),
+            ("text", &enforce_draft),
+            ("comment", "promote"),
+        ])),
+    )
+    .await;
+    assert_eq!(a.status, 303);
+    let (acting, _) = shadow_codes_for_a_new_web_user(&mut s, "otto").await;
+    assert!(
+        acting.contains(&"new_users_on_web_step_up".to_string()),
+        "{acting:?}"
+    );
+
+    // History: found, shadow, promote, with diffs; roll back to the file as
+    // found.
+    let h = http(addr, "GET", "/console/rules/history", Some(&editor), None).await;
+    assert!(
+        h.body.contains("shadow first") && h.body.contains("promote"),
+        "{}",
+        h.body
+    );
+    assert!(h.body.contains("class=\"add\""), "a diff is shown");
+    let a = http(
+        addr,
+        "POST",
+        "/console/rules/rollback",
+        Some(&editor),
+        Some(&form(&[("csrf", &csrf), ("n", "1")])),
+    )
+    .await;
+    assert_eq!(a.status, 303, "{}", a.body);
+    assert_eq!(std::fs::read_to_string(&rules_path).unwrap(), base);
+    let (acting, shadow) = shadow_codes_for_a_new_web_user(&mut s, "paula").await;
+    assert!(
+        !acting
+            .iter()
+            .chain(&shadow)
+            .any(|c| c == "new_users_on_web_step_up")
+    );
+    let h = http(addr, "GET", "/console/rules/history", Some(&editor), None).await;
+    assert!(h.body.contains("roll back to #1"), "{}", h.body);
+    s.running.shutdown().await;
+}
+
 // ---------------------------------------------------------------------------
 // A real browser.
 
@@ -364,6 +607,10 @@ fn find(names: &[&str]) -> Option<PathBuf> {
         .flat_map(|n| std::env::split_paths(&path).map(move |d| d.join(n)))
         .find(|p| p.is_file())
 }
+
+/// One browser at a time: two Chromiums on two shared cores make each
+/// other's commands time out.
+static ONE_BROWSER: tokio::sync::Mutex<()> = tokio::sync::Mutex::const_new(());
 
 fn start_driver() -> Option<Driver> {
     let driver = find(&["chromedriver"])?;
@@ -394,7 +641,9 @@ struct Browser {
 
 async fn wd_once(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> Option<Value> {
     let body = body.map(|b| b.to_string()).unwrap_or_default();
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
+    let Ok(mut s) = tokio::net::TcpStream::connect(addr).await else {
+        return None;
+    };
     s.write_all(
         format!(
             "{method} {path} HTTP/1.1\r\nhost: 127.0.0.1\r\nconnection: close\r\ncontent-type: application/json\r\ncontent-length: {}\r\n\r\n{body}",
@@ -403,14 +652,15 @@ async fn wd_once(addr: SocketAddr, method: &str, path: &str, body: Option<Value>
         .as_bytes(),
     )
     .await
-    .unwrap();
+    .ok()?;
     // chromedriver keeps the connection open: read the headers, then the
     // body by its length (or chunks up to the last one).
     let read = async {
         let mut raw: Vec<u8> = Vec::new();
         let mut buf = [0u8; 16384];
         loop {
-            let n = s.read(&mut buf).await.unwrap();
+            // A reset connection is an unanswered command (retried).
+            let n = s.read(&mut buf).await.unwrap_or(0);
             raw.extend_from_slice(&buf[..n]);
             let text = String::from_utf8_lossy(&raw).to_string();
             if let Some((head, rest)) = text.split_once("\r\n\r\n") {
@@ -582,6 +832,16 @@ impl Browser {
         panic!("the browser never reached `…{end}` (at {url})");
     }
 
+    /// Runs `script` in the page (the test's stand-in for pasting).
+    async fn run(&self, script: &str, args: Value) -> Value {
+        self.call(
+            "POST",
+            "/execute/sync",
+            Some(json!({"script": script, "args": args})),
+        )
+        .await
+    }
+
     async fn url(&self) -> String {
         self.call("GET", "/url", None)
             .await
@@ -612,6 +872,7 @@ impl Browser {
 
 #[tokio::test]
 async fn an_analyst_signs_in_finds_a_decision_and_labels_it_in_a_real_browser() {
+    let _one = ONE_BROWSER.lock().await;
     let Some(driver) = start_driver() else {
         assert!(
             std::env::var_os("CI").is_none(),
@@ -685,4 +946,89 @@ async fn an_analyst_signs_in_finds_a_decision_and_labels_it_in_a_real_browser() 
     b.quit().await;
     s.running.shutdown().await;
     eprintln!("screenshots in {}", shots.display());
+}
+
+#[tokio::test]
+async fn an_analyst_edits_backtests_publishes_and_rolls_back_a_rule_in_a_real_browser() {
+    let _one = ONE_BROWSER.lock().await;
+    let Some(driver) = start_driver() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs chromium and chromium-driver for the console's browser tests"
+        );
+        eprintln!("skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)");
+        return;
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    let Some(b) = Browser::start(&driver, shots.clone()).await else {
+        panic!("chromedriver did not start a session");
+    };
+    let dir = tempfile::tempdir().unwrap();
+    let (config, rules_path) = rules_config(dir.path());
+    let base_text = riskgate::core::rules::DEFAULT_RULES_TOML;
+    let mut s = start_with(config).await;
+    traffic(&mut s).await;
+    let base = format!("http://{}", s.running.admin_addr.unwrap());
+    b.go(&format!("{base}/console/login")).await;
+    b.type_into("#token", EDITOR).await;
+    b.click("#sign-in").await;
+    b.wait_url("/console/").await;
+
+    // The editor: a typo is flagged at its line as it is typed.
+    b.go(&format!("{base}/console/rules")).await;
+    b.wait_text("#diagnostics", "valid").await;
+    b.run(
+        "var d = document.getElementById('draft'); d.focus(); d.setSelectionRange(d.value.length, d.value.length);",
+        json!([]),
+    )
+    .await;
+    b.type_into("#draft", &NEW_RULE.replace("user.is_new", "user.is_neww"))
+        .await;
+    let line = base_text.lines().count() + 5;
+    let said = b.wait_text("#diagnostics", &format!("line {line}")).await;
+    assert!(said.contains("did you mean"), "{said}");
+    assert!(
+        b.exists("#gutter .bad").await,
+        "the line is marked in the gutter"
+    );
+    b.screenshot("5-rules-error").await;
+
+    // Fixed (in shadow), checked, backtested, published.
+    b.run(
+        "var d = document.getElementById('draft'); d.value = arguments[0]; d.dispatchEvent(new Event('input'));",
+        json!([format!("{base_text}{NEW_RULE}mode = \"shadow\"\n")]),
+    )
+    .await;
+    b.wait_text("#diagnostics", "tests passed").await;
+    b.click("#backtest").await;
+    b.wait_text("#backtest-summary", "decisions").await;
+    b.screenshot("6-backtest").await;
+    b.type_into("#comment", "new web users: shadow first").await;
+    b.click("#publish").await;
+    b.wait_text("#flash", "is live").await;
+    b.screenshot("7-history").await;
+    assert!(
+        std::fs::read_to_string(&rules_path)
+            .unwrap()
+            .contains("new_users_on_web_step_up")
+    );
+    let (_, shadow) = shadow_codes_for_a_new_web_user(&mut s, "quinn").await;
+    assert!(
+        shadow.contains(&"new_users_on_web_step_up".to_string()),
+        "{shadow:?}"
+    );
+
+    // Roll back to the file as found, in one click.
+    b.click("button.rollback[data-n='1']").await;
+    b.wait_text("#flash", "#3 is live").await;
+    assert_eq!(std::fs::read_to_string(&rules_path).unwrap(), base_text);
+    let (acting, shadow) = shadow_codes_for_a_new_web_user(&mut s, "rosa").await;
+    assert!(
+        !acting
+            .iter()
+            .chain(&shadow)
+            .any(|c| c == "new_users_on_web_step_up")
+    );
+    b.quit().await;
+    s.running.shutdown().await;
 }

@@ -177,16 +177,20 @@ fn side(rules: Option<&PathBuf>, model: Option<&PathBuf>) -> anyhow::Result<Side
     let origin = |p: Option<&PathBuf>| p.map_or("shipped".to_string(), |p| p.display().to_string());
     Ok(Side {
         origin: format!("{} / {}", origin(rules), origin(model)),
-        rules: match rules {
-            Some(p) => RuleSet::load(p),
-            None => RuleSet::embedded(),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))?,
-        model: match model {
-            Some(p) => Model::load(p),
-            None => Model::embedded(),
-        }
-        .map_err(|e| anyhow::anyhow!("{e}"))?,
+        rules: std::sync::Arc::new(
+            match rules {
+                Some(p) => RuleSet::load(p),
+                None => RuleSet::embedded(),
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
+        model: std::sync::Arc::new(
+            match model {
+                Some(p) => Model::load(p),
+                None => Model::embedded(),
+            }
+            .map_err(|e| anyhow::anyhow!("{e}"))?,
+        ),
     })
 }
 

@@ -11,6 +11,7 @@
 
 pub mod chart;
 pub mod pages;
+pub mod rules;
 pub mod session;
 
 use std::sync::Arc;
@@ -45,6 +46,9 @@ pub struct Console {
     editor: TokenAuth,
     editor_name: String,
     viewer: Option<TokenAuth>,
+    /// The rule file publishing writes (`--rules`); `None`: embedded rules,
+    /// nothing to publish to.
+    rules_path: Option<std::path::PathBuf>,
     /// Cookies are marked Secure (the listener is under TLS).
     secure: bool,
     sessions: Mutex<Sessions>,
@@ -57,6 +61,7 @@ impl Console {
         editor: TokenAuth,
         editor_name: &str,
         viewer: Option<TokenAuth>,
+        rules_path: Option<std::path::PathBuf>,
         secure: bool,
     ) -> Self {
         let journal = engine.journal().map_or(Target::Off, |j| j.target().clone());
@@ -66,6 +71,7 @@ impl Console {
             editor,
             editor_name: editor_name.to_string(),
             viewer,
+            rules_path,
             secure,
             sessions: Mutex::new(Sessions::default()),
             limiter: Mutex::new(Limiter::default()),
@@ -119,6 +125,13 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/decisions", get(explorer))
         .route("/console/decisions/{id}", get(decision))
         .route("/console/decisions/{id}/label", post(label))
+        .route("/console/rules", get(rules::page_rules))
+        .route("/console/rules/check", post(rules::check))
+        .route("/console/rules/backtest", post(rules::run_backtest))
+        .route("/console/rules/edit", post(rules::edit))
+        .route("/console/rules/publish", post(rules::publish))
+        .route("/console/rules/history", get(rules::page_history))
+        .route("/console/rules/rollback", post(rules::rollback))
         .route("/console/static/console.css", get(css))
         .route("/console/static/console.js", get(js))
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
@@ -139,7 +152,7 @@ pub fn routes(console: Arc<Console>) -> Router {
                 h.insert(
                     "content-security-policy",
                     HeaderValue::from_static(
-                        "default-src 'none'; style-src 'self'; script-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
+                        "default-src 'none'; style-src 'self'; script-src 'self'; connect-src 'self'; img-src 'self' data:; form-action 'self'; frame-ancestors 'none'; base-uri 'none'",
                     ),
                 );
                 h.entry(header::CACHE_CONTROL)
@@ -158,6 +171,12 @@ fn page_name(path: &str) -> &'static str {
         "/console/decisions" => "explorer",
         "/console/decisions/{id}" => "decision",
         "/console/decisions/{id}/label" => "label",
+        "/console/rules" | "/console/rules/edit" => "rules",
+        "/console/rules/check" => "rules_check",
+        "/console/rules/backtest" => "backtest",
+        "/console/rules/publish" => "publish",
+        "/console/rules/history" => "history",
+        "/console/rules/rollback" => "rollback",
         _ if path.starts_with("/console/static/") => "static",
         _ => "other",
     }

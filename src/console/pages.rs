@@ -54,6 +54,8 @@ pub fn layout(title: &str, session: &Session, nav: &str, body: Markup) -> Markup
                     nav {
                         a href="/console/" class=[(nav == "overview").then_some("on")] { "Overview" }
                         a href="/console/decisions" class=[(nav == "decisions").then_some("on")] { "Decisions" }
+                        a href="/console/rules" class=[(nav == "rules").then_some("on")] { "Rules" }
+                        a href="/console/rules/history" class=[(nav == "history").then_some("on")] { "History" }
                     }
                     span class="who" { (session.who) " · " (session.role.as_str()) }
                     form method="post" action="/console/logout" class="inline" {
@@ -397,6 +399,17 @@ dl.meta dd { margin:0; }
 pre.features { background:#fff; border:1px solid var(--line); padding:.8rem; overflow:auto; max-height:32rem; font-size:12.5px; }
 .label-form { margin:1rem 0; display:flex; gap:.6rem; }
 .tag { font-size:11px; color:#8a5a00; }
+.editor { display:flex; border:1px solid #cbd2d9; border-radius:4px; background:#fff; height:30rem; overflow:hidden; }
+.editor .gutter { margin:0; padding:.5rem .4rem; min-width:3.2rem; text-align:right; color:#9aa3ad; background:#f6f7f9; border-right:1px solid var(--line); font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; overflow:hidden; user-select:none; }
+.editor .gutter .bad { color:#fff; background:#c62828; } .editor .gutter .warn { background:#ffe9b3; }
+.editor textarea { flex:1; border:none; border-radius:0; resize:none; padding:.5rem; font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; white-space:pre; overflow:auto; outline:none; }
+.diagnostics { margin:.5rem 0; } .diagnostics ul { margin:.3rem 0; padding-left:1.2rem; }
+.diagnostics .ok { color:#2e7d32; } .diagnostics .warning { color:#8a5a00; }
+.actions { display:flex; flex-wrap:wrap; gap:.5rem; align-items:center; margin:.6rem 0 1rem; }
+details.fields { margin-top:1rem; } code.insert { cursor:pointer; }
+pre.diff { font-size:12px; background:#fff; border:1px solid var(--line); padding:.5rem; overflow:auto; max-height:24rem; }
+pre.diff .add { background:#e6ffec; display:block; } pre.diff .del { background:#ffebe9; display:block; } pre.diff .fold { color:var(--muted); display:block; }
+.summary-line { font-weight:600; }
 .muted { color:var(--muted); }
 .error { color:#b71c1c; } .flash { background:#e8f5e9; border:1px solid #a5d6a7; padding:.5rem .8rem; border-radius:4px; }
 .notice { background:#fff; border:1px solid var(--line); padding:1rem; }
@@ -404,9 +417,75 @@ body.sign-in { display:flex; min-height:100vh; align-items:center; justify-conte
 .card { background:#fff; border:1px solid var(--line); border-radius:8px; padding:1.5rem 2rem; width:min(420px,92vw); display:flex; flex-direction:column; gap:.6rem; }
 "#;
 
-/// The console's script: sortable tables and selects that submit their
-/// form. Nothing else runs in the page (the CSP allows no inline script).
+/// The console's script: sortable tables, selects that submit their form,
+/// and the rule editor (line numbers, a check as you type, field
+/// insertion). Nothing else runs in the page (the CSP allows no inline
+/// script).
 pub const JS: &str = r#"
+(function () {
+  var draft = document.getElementById('draft');
+  if (!draft) { return; }
+  var gutter = document.getElementById('gutter');
+  var out = document.getElementById('diagnostics');
+  var csrf = document.querySelector('input[name=csrf]').value;
+  var marks = {};
+  function numbers() {
+    var n = draft.value.split('\n').length, html = '';
+    for (var i = 1; i <= n; i++) {
+      var cls = marks[i] ? ' class="' + marks[i] + '"' : '';
+      html += '<span' + cls + '>' + i + '</span>\n';
+    }
+    gutter.innerHTML = html;
+    gutter.scrollTop = draft.scrollTop;
+  }
+  function esc(s) { var d = document.createElement('div'); d.textContent = s; return d.innerHTML; }
+  function show(r) {
+    marks = {};
+    var html = '';
+    if (r.ok) {
+      html += '<p class="ok">✓ valid: ' + r.rules + ' rules, ' + r.tests_passed + ' tests passed — <code>' + esc(r.version || '') + '</code></p>';
+    }
+    html += '<ul>';
+    r.errors.forEach(function (d) {
+      marks[d.line] = 'bad';
+      html += '<li class="error" data-line="' + d.line + '">line ' + d.line + ', column ' + d.column + ': ' + (d.item ? '`' + esc(d.item) + '`: ' : '') + esc(d.message) + '</li>';
+    });
+    r.warnings.forEach(function (d) {
+      if (!marks[d.line]) { marks[d.line] = 'warn'; }
+      html += '<li class="warning" data-line="' + d.line + '">warning, line ' + d.line + ', column ' + d.column + ': ' + esc(d.message) + '</li>';
+    });
+    out.innerHTML = html + '</ul>';
+    numbers();
+  }
+  var timer = null, seq = 0;
+  function check() {
+    var mine = ++seq;
+    fetch(draft.dataset.check, {
+      method: 'POST', credentials: 'same-origin',
+      headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+      body: JSON.stringify({ text: draft.value })
+    }).then(function (r) { return r.json(); }).then(function (r) { if (mine === seq) { show(r); } });
+  }
+  draft.addEventListener('input', function () { numbers(); clearTimeout(timer); timer = setTimeout(check, 300); });
+  draft.addEventListener('scroll', function () { gutter.scrollTop = draft.scrollTop; });
+  out.addEventListener('click', function (e) {
+    var line = e.target.dataset && e.target.dataset.line;
+    if (!line) { return; }
+    var lines = draft.value.split('\n'), pos = 0;
+    for (var i = 0; i < line - 1; i++) { pos += lines[i].length + 1; }
+    draft.focus(); draft.setSelectionRange(pos, pos + (lines[line - 1] || '').length);
+  });
+  document.querySelectorAll('code.insert').forEach(function (c) {
+    c.addEventListener('click', function () {
+      var a = draft.selectionStart, b = draft.selectionEnd;
+      draft.value = draft.value.slice(0, a) + c.textContent + draft.value.slice(b);
+      draft.focus(); draft.setSelectionRange(a + c.textContent.length, a + c.textContent.length);
+      draft.dispatchEvent(new Event('input'));
+    });
+  });
+  document.querySelectorAll('.diagnostics li[data-line]').forEach(function (li) { marks[li.dataset.line] = li.classList.contains('error') ? 'bad' : 'warn'; });
+  numbers();
+})();
 document.querySelectorAll('select[data-autosubmit]').forEach(function (s) {
   s.addEventListener('change', function () { s.form.submit(); });
 });

@@ -30,8 +30,8 @@ pub const CAVEAT: &str = "features that depend on earlier decisions (a profile t
 pub struct Side {
     /// Where the rules and model came from ("shipped", a path).
     pub origin: String,
-    pub rules: RuleSet,
-    pub model: Model,
+    pub rules: std::sync::Arc<RuleSet>,
+    pub model: std::sync::Arc<Model>,
 }
 
 /// Counts of actions (replay's tally).

@@ -102,6 +102,14 @@ impl Schema for Features {
     }
 }
 
+/// Every field rules may read: (path, type, description), for editors.
+pub fn catalogue() -> Vec<(&'static str, String, &'static str)> {
+    FIELDS
+        .iter()
+        .map(|f| (f.path, format!("{:?}", f.ty).to_lowercase(), f.doc))
+        .collect()
+}
+
 /// True if `path` names a schema field.
 pub fn is_settable(path: &str) -> bool {
     FIELDS.iter().any(|f| f.path == path)
