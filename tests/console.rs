@@ -149,6 +149,18 @@ async fn traffic(s: &mut TestServer) -> String {
     last
 }
 
+/// The oldest journaled decision (carla0's first login on the web).
+fn first_decision(path: &Path) -> riskgate::journal::Record {
+    let mut j = riskgate::journal::open(&Target::Sqlite(path.to_path_buf())).unwrap();
+    let mut first = None;
+    j.scan(&Filter::default(), &mut |r| {
+        first = Some(r);
+        false
+    })
+    .unwrap();
+    first.unwrap()
+}
+
 fn journal_label(path: &Path, uuid: u128) -> Option<Label> {
     let mut j = riskgate::journal::open(&Target::Sqlite(path.to_path_buf())).unwrap();
     let mut label = None;
@@ -473,6 +485,53 @@ async fn rules_are_checked_backtested_published_in_shadow_promoted_and_rolled_ba
         bt.body.contains("/console/decisions/"),
         "changed decisions are linked"
     );
+
+    // What if: a journaled first login on the web, decided by the live
+    // rules and by the draft.
+    let first = first_decision(&dir.path().join("j.db"));
+    let page = http(
+        addr,
+        "GET",
+        &format!("/console/rules?from={:032x}", first.entry.id),
+        Some(&editor),
+        None,
+    )
+    .await;
+    assert!(
+        page.body.contains("&quot;is_new&quot;: true") || page.body.contains("\"is_new\": true"),
+        "the decision's features fill the form"
+    );
+    let body = json!({
+        "text": enforce_draft,
+        "features": serde_json::to_string(&first.entry.features).unwrap(),
+        "enrolled": "totp",
+    })
+    .to_string();
+    let w = {
+        let mut st = tokio::net::TcpStream::connect(addr).await.unwrap();
+        st.write_all(format!("POST /console/rules/whatif HTTP/1.1\r\nhost: r\r\nconnection: close\r\ncontent-type: application/json\r\ncookie: riskgate_console={editor}\r\nx-csrf-token: {csrf}\r\ncontent-length: {}\r\n\r\n{body}", body.len()).as_bytes()).await.unwrap();
+        let mut raw = Vec::new();
+        st.read_to_end(&mut raw).await.unwrap();
+        let text = String::from_utf8_lossy(&raw).to_string();
+        serde_json::from_str::<Value>(text.split_once("\r\n\r\n").unwrap().1).unwrap()
+    };
+    let codes = |side: &str| -> Vec<String> {
+        w[side]["reasons"]
+            .as_array()
+            .unwrap()
+            .iter()
+            .map(|r| r["code"].as_str().unwrap().to_string())
+            .collect()
+    };
+    assert!(
+        codes("draft").contains(&"new_users_on_web_step_up".to_string()),
+        "{w}"
+    );
+    assert!(
+        !codes("live").contains(&"new_users_on_web_step_up".to_string()),
+        "{w}"
+    );
+    assert_eq!(w["draft"]["action"], "step_up", "{w}");
 
     // A viewer cannot publish; a publish needs a comment.
     let viewer = sign_in(addr, VIEWER).await;
@@ -1000,13 +1059,36 @@ async fn an_analyst_edits_backtests_publishes_and_rolls_back_a_rule_in_a_real_br
     )
     .await;
     b.wait_text("#diagnostics", "tests passed").await;
+
+    // What if, from a journaled first login: the shadow rule shows on the
+    // draft's side only.
+    let first = first_decision(&dir.path().join("j.db"));
+    b.go(&format!("{base}/console/decisions/{:032x}", first.entry.id))
+        .await;
+    b.click("#whatif-link").await;
+    b.wait_text("#whatif", "The features of decision").await;
+    b.run(
+        "var d = document.getElementById('draft'); d.value = arguments[0]; d.dispatchEvent(new Event('input'));",
+        json!([format!("{base_text}{NEW_RULE}mode = \"shadow\"\n")]),
+    )
+    .await;
+    b.click("#whatif-run").await;
+    b.wait_text("#whatif-draft", "new_users_on_web_step_up")
+        .await;
+    assert!(
+        !b.text("#whatif-live")
+            .await
+            .contains("new_users_on_web_step_up")
+    );
+    b.screenshot("6-whatif").await;
+    b.wait_text("#diagnostics", "tests passed").await;
     b.click("#backtest").await;
     b.wait_text("#backtest-summary", "decisions").await;
-    b.screenshot("6-backtest").await;
+    b.screenshot("7-backtest").await;
     b.type_into("#comment", "new web users: shadow first").await;
     b.click("#publish").await;
     b.wait_text("#flash", "is live").await;
-    b.screenshot("7-history").await;
+    b.screenshot("8-history").await;
     assert!(
         std::fs::read_to_string(&rules_path)
             .unwrap()

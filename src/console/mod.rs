@@ -127,6 +127,7 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/decisions/{id}/label", post(label))
         .route("/console/rules", get(rules::page_rules))
         .route("/console/rules/check", post(rules::check))
+        .route("/console/rules/whatif", post(rules::whatif))
         .route("/console/rules/backtest", post(rules::run_backtest))
         .route("/console/rules/edit", post(rules::edit))
         .route("/console/rules/publish", post(rules::publish))
@@ -173,6 +174,7 @@ fn page_name(path: &str) -> &'static str {
         "/console/decisions/{id}/label" => "label",
         "/console/rules" | "/console/rules/edit" => "rules",
         "/console/rules/check" => "rules_check",
+        "/console/rules/whatif" => "whatif",
         "/console/rules/backtest" => "backtest",
         "/console/rules/publish" => "publish",
         "/console/rules/history" => "history",

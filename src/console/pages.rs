@@ -351,6 +351,7 @@ pub fn decision(
                 button type="submit" name="label" value="legit" id="label-legit" { "Confirm legit" }
             }
         }
+        p { a href={ "/console/rules?from=" (id) "#whatif" } id="whatif-link" { "What if… (decide these features with a draft of the rules)" } }
         h2 { "Features as the rules saw them" }
         pre class="features" id="features" { (features) }
     }
@@ -410,6 +411,8 @@ details.fields { margin-top:1rem; } code.insert { cursor:pointer; }
 pre.diff { font-size:12px; background:#fff; border:1px solid var(--line); padding:.5rem; overflow:auto; max-height:24rem; }
 pre.diff .add { background:#e6ffec; display:block; } pre.diff .del { background:#ffebe9; display:block; } pre.diff .fold { color:var(--muted); display:block; }
 .summary-line { font-weight:600; }
+.whatif textarea { width:100%; font:12.5px/1.45 ui-monospace,SFMono-Regular,Menlo,monospace; }
+.whatif h3 { font-size:.95rem; margin:.6rem 0 .3rem; }
 .muted { color:var(--muted); }
 .error { color:#b71c1c; } .flash { background:#e8f5e9; border:1px solid #a5d6a7; padding:.5rem .8rem; border-radius:4px; }
 .notice { background:#fff; border:1px solid var(--line); padding:1rem; }
@@ -483,6 +486,30 @@ pub const JS: &str = r#"
       draft.dispatchEvent(new Event('input'));
     });
   });
+  var run = document.getElementById('whatif-run');
+  if (run) {
+    run.addEventListener('click', function () {
+      var box = document.getElementById('whatif-result');
+      fetch(document.getElementById('whatif-features').dataset.whatif, {
+        method: 'POST', credentials: 'same-origin',
+        headers: { 'content-type': 'application/json', 'x-csrf-token': csrf },
+        body: JSON.stringify({ text: draft.value, features: document.getElementById('whatif-features').value,
+                               enrolled: document.getElementById('whatif-enrolled').value })
+      }).then(function (r) { return r.json(); }).then(function (r) {
+        if (r.error) { box.innerHTML = '<p class="error">' + esc(r.error) + '</p>'; return; }
+        function side(id, title, d) {
+          if (!d) { return '<div id="' + id + '"><h3>' + title + '</h3><p class="error">the draft has errors</p></div>'; }
+          var html = '<div id="' + id + '"><h3>' + title + '</h3><p><span class="badge ' + d.action.replace('_', '-') + '">' +
+            esc(d.action.toUpperCase()) + '</span> score ' + d.score.toFixed(3) + ' · ' + esc(d.level) + '</p><ul>';
+          d.reasons.forEach(function (x) {
+            html += '<li><code' + (x.shadow ? ' class="shadow"' : '') + '>' + esc(x.code) + '</code>' + (x.shadow ? ' (shadow)' : '') + ' ' + esc(x.message) + '</li>';
+          });
+          return html + '</ul><p class="muted">' + esc(d.rules) + '</p></div>';
+        }
+        box.innerHTML = side('whatif-live', 'Live rules', r.live) + side('whatif-draft', 'Draft', r.draft);
+      });
+    });
+  }
   document.querySelectorAll('.diagnostics li[data-line]').forEach(function (li) { marks[li.dataset.line] = li.classList.contains('error') ? 'bad' : 'warn'; });
   numbers();
 })();

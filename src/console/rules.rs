@@ -182,7 +182,36 @@ fn check_text(text: &str) -> (Checked, Option<RuleSet>) {
     }
 }
 
+/// What the what-if form starts from: a journaled decision's features and
+/// enrolled factors, or defaults to fill in.
+pub struct WhatIfStart {
+    pub features: String,
+    pub enrolled: String,
+    pub from: Option<String>,
+}
+
+impl Default for WhatIfStart {
+    fn default() -> Self {
+        WhatIfStart {
+            features: serde_json::to_string_pretty(&crate::core::features::Features::default())
+                .unwrap_or_default(),
+            enrolled: String::new(),
+            from: None,
+        }
+    }
+}
+
 fn editor(c: &Console, s: &Session, draft: &str, checked_now: &Checked) -> Markup {
+    editor_with(c, s, draft, checked_now, &WhatIfStart::default())
+}
+
+fn editor_with(
+    c: &Console,
+    s: &Session,
+    draft: &str,
+    checked_now: &Checked,
+    whatif: &WhatIfStart,
+) -> Markup {
     let live = c.engine.rules();
     let (_, origin) = live_text(c);
     let can_publish = s.role == Role::Editor && c.rules_path.is_some();
@@ -211,6 +240,24 @@ fn editor(c: &Console, s: &Session, draft: &str, checked_now: &Checked) -> Marku
                     button type="submit" id="publish" formaction="/console/rules/publish" class="danger" { "Publish" }
                 }
             }
+        }
+        section class="whatif" id="whatif" {
+            h2 { "What if" }
+            p class="muted" {
+                @if let Some(from) = &whatif.from {
+                    "The features of decision " a href={ "/console/decisions/" (from) } { code { (from) } } " as the rules saw them; "
+                } @else {
+                    "Features to decide on (open a decision and choose " em { "What if…" } " to start from real ones); "
+                }
+                "edit them and compare the live rules with the draft above."
+            }
+            textarea id="whatif-features" spellcheck="false" wrap="off" rows="14" data-whatif="/console/rules/whatif" { (whatif.features) }
+            div class="actions" {
+                label for="whatif-enrolled" { "Enrolled factors" }
+                input id="whatif-enrolled" value=(whatif.enrolled) placeholder="totp, webauthn (empty: any)" size="30";
+                button type="button" id="whatif-run" { "Decide: live vs draft" }
+            }
+            div id="whatif-result" class="columns" {}
         }
         details class="fields" {
             summary { "Fields rules can read (click to insert)" }
@@ -244,16 +291,146 @@ fn diagnostics(c: &Checked) -> Markup {
     }
 }
 
-pub async fn page_rules(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+#[derive(Deserialize, Default)]
+pub struct RulesQuery {
+    /// A journaled decision whose features start the what-if.
+    #[serde(default)]
+    from: Option<String>,
+}
+
+pub async fn page_rules(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    Query(q): Query<RulesQuery>,
+) -> Response {
     let Some((_, s)) = c.session(&headers) else {
         return to_sign_in();
     };
     let (text, _) = live_text(&c);
     let (now, _) = check_text(&text);
+    let mut start = WhatIfStart::default();
+    if let Some(uuid) = q.from.as_deref().and_then(super::parse_decision) {
+        let found = c
+            .read(move |j| {
+                let mut hit = None;
+                j.scan(
+                    &Filter {
+                        decision: Some(uuid),
+                        ..Filter::default()
+                    },
+                    &mut |r| {
+                        hit = Some(r);
+                        false
+                    },
+                )?;
+                Ok(hit)
+            })
+            .await;
+        if let Ok(Some(r)) = found {
+            start = WhatIfStart {
+                features: serde_json::to_string_pretty(&r.entry.features).unwrap_or_default(),
+                enrolled: r
+                    .entry
+                    .enrolled
+                    .iter()
+                    .map(|f| f.as_str())
+                    .collect::<Vec<_>>()
+                    .join(", "),
+                from: Some(format!("{uuid:032x}")),
+            };
+        }
+    }
     page(
         StatusCode::OK,
-        pages::layout("Rules", &s, "rules", editor(&c, &s, &text, &now)),
+        pages::layout(
+            "Rules",
+            &s,
+            "rules",
+            editor_with(&c, &s, &text, &now, &start),
+        ),
     )
+}
+
+#[derive(Deserialize)]
+pub struct WhatIfBody {
+    text: String,
+    features: String,
+    #[serde(default)]
+    enrolled: String,
+}
+
+#[derive(Serialize)]
+struct Decided {
+    rules: String,
+    action: &'static str,
+    level: &'static str,
+    score: f64,
+    reasons: Vec<crate::domain::Reason>,
+}
+
+fn decided(d: crate::domain::Decision) -> Decided {
+    Decided {
+        rules: d.policy_version.clone(),
+        action: d.action.as_str(),
+        level: d.level.as_str(),
+        score: d.score,
+        reasons: d.all_reasons().cloned().collect(),
+    }
+}
+
+/// `POST /console/rules/whatif`: one attempt's features decided by the
+/// live rules and by the draft (JSON in and out; CSRF in `x-csrf-token`).
+pub async fn whatif(
+    State(c): State<Arc<Console>>,
+    headers: HeaderMap,
+    body: axum::body::Bytes,
+) -> Response {
+    let csrf = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    if let Err(r) = checked(&c, &headers, csrf) {
+        return r.into_response();
+    }
+    let Ok(b) = serde_json::from_slice::<WhatIfBody>(&body) else {
+        return (
+            StatusCode::BAD_REQUEST,
+            "the body is {\"text\", \"features\", \"enrolled\"}",
+        )
+            .into_response();
+    };
+    let live = c.engine.rules();
+    let model = c.engine.model();
+    let out = tokio::task::spawn_blocking(move || -> serde_json::Value {
+        let features: crate::core::features::Features = match serde_json::from_str(&b.features) {
+            Ok(f) => f,
+            Err(e) => return serde_json::json!({ "error": format!("the features: {e}") }),
+        };
+        let mut enrolled = crate::domain::FactorSet::EMPTY;
+        for name in b.enrolled.split([',', ' ']).filter(|n| !n.is_empty()) {
+            match crate::domain::Factor::parse(name) {
+                Some(f) => enrolled = enrolled.iter().chain([f]).collect(),
+                None => return serde_json::json!({ "error": format!("no factor `{name}`") }),
+            }
+        }
+        let (checked_draft, draft) = check_text(&b.text);
+        let live_d = crate::core::decide(&features, enrolled, &model, &live);
+        let draft_d = draft.map(|d| decided(crate::core::decide(&features, enrolled, &model, &d)));
+        serde_json::json!({
+            "live": decided(live_d),
+            "draft": draft_d,
+            "draft_errors": checked_draft.errors,
+        })
+    })
+    .await;
+    match out {
+        Ok(v) => (
+            [(axum::http::header::CONTENT_TYPE, "application/json")],
+            v.to_string(),
+        )
+            .into_response(),
+        Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the what-if failed").into_response(),
+    }
 }
 
 #[derive(Deserialize)]
