@@ -303,6 +303,14 @@ async fn sign_in_sessions_and_csrf_guard_every_change() {
     assert_eq!(a.status, 303, "{}", a.body);
     assert_eq!(journal_label(&journal, id), Some(Label::Fraud));
 
+    // The label is in the audit trail, with the decision.
+    let audit = http(addr, "GET", "/console/audit", Some(&editor), None).await;
+    assert!(
+        audit.body.contains("console.label") && audit.body.contains(&format!("decision {uuid}")),
+        "{}",
+        audit.body
+    );
+
     // Signing out ends the session.
     let a = http(
         addr,
@@ -640,6 +648,32 @@ async fn rules_are_checked_backtested_published_in_shadow_promoted_and_rolled_ba
     );
     let h = http(addr, "GET", "/console/rules/history", Some(&editor), None).await;
     assert!(h.body.contains("roll back to #1"), "{}", h.body);
+
+    // The audit trail shows each step, the refused one included.
+    let a = http(addr, "GET", "/console/audit", Some(&viewer), None).await;
+    assert_eq!(a.status, 200);
+    let rows: Vec<&str> = a.body.split("<tr>").skip(2).collect();
+    let row = |action: &str, detail: &str| {
+        rows.iter()
+            .any(|r| r.contains(&format!("<code>{action}</code>")) && r.contains(detail))
+    };
+    assert!(
+        row("console.sign_in", "editor") && row("console.sign_in", "viewer"),
+        "{}",
+        a.body
+    );
+    assert!(row("console.publish", "shadow first"), "{}", a.body);
+    assert!(row("console.publish", "promote"));
+    assert!(
+        row("console.publish", "permission_denied"),
+        "the viewer's try"
+    );
+    assert!(row("console.rollback", "roll back to #1"));
+    let newest = rows.first().unwrap();
+    assert!(
+        newest.contains("console.rollback"),
+        "newest first: {newest}"
+    );
     s.running.shutdown().await;
 }
 

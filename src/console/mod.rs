@@ -89,6 +89,42 @@ impl Console {
         Some((id, s))
     }
 
+    /// Records a console action: an audit event in the log (target
+    /// `riskgate::audit`) and, with the journal on, a row the audit page
+    /// shows.
+    async fn audit(
+        &self,
+        who: &str,
+        action: &'static str,
+        target: &str,
+        detail: &str,
+        result: &str,
+        user: Option<Key>,
+    ) {
+        audit::record(&audit::Event {
+            who,
+            method: action,
+            user,
+            device: None,
+            reason: detail,
+            result,
+        });
+        if matches!(self.journal, Target::Off) {
+            return;
+        }
+        let r = journal::AuditRecord {
+            at: UnixMillis::now(),
+            who: who.to_string(),
+            action: action.to_string(),
+            target: target.to_string(),
+            detail: detail.to_string(),
+            result: result.to_string(),
+        };
+        if let Err(e) = self.read(move |j| j.record_audit(&r)).await {
+            tracing::warn!(error = %e, "console: the audit record could not be kept in the journal");
+        }
+    }
+
     /// Runs `f` on the journal, on a blocking task.
     async fn read<T: Send + 'static>(
         &self,
@@ -133,6 +169,7 @@ pub fn routes(console: Arc<Console>) -> Router {
         .route("/console/rules/publish", post(rules::publish))
         .route("/console/rules/history", get(rules::page_history))
         .route("/console/rules/rollback", post(rules::rollback))
+        .route("/console/audit", get(audit_page))
         .route("/console/static/console.css", get(css))
         .route("/console/static/console.js", get(js))
         .layer(axum::middleware::from_fn(move |req: Request, next: Next| {
@@ -179,6 +216,7 @@ fn page_name(path: &str) -> &'static str {
         "/console/rules/publish" => "publish",
         "/console/rules/history" => "history",
         "/console/rules/rollback" => "rollback",
+        "/console/audit" => "audit",
         _ if path.starts_with("/console/static/") => "static",
         _ => "other",
     }
@@ -244,14 +282,15 @@ async fn sign_in(State(c): State<Arc<Console>>, req: Request) -> Response {
         token: String::new(),
     });
     if !c.limiter.lock().allows(client) {
-        audit::record(&audit::Event {
-            who: "unauthenticated",
-            method: "console.sign_in",
-            user: None,
-            device: None,
-            reason: "too many failed sign-ins",
-            result: "resource_exhausted",
-        });
+        c.audit(
+            "unauthenticated",
+            "console.sign_in",
+            "",
+            "too many failed sign-ins",
+            "resource_exhausted",
+            None,
+        )
+        .await;
         let mut r = html(
             StatusCode::TOO_MANY_REQUESTS,
             pages::sign_in(Some(
@@ -271,28 +310,23 @@ async fn sign_in(State(c): State<Arc<Console>>, req: Request) -> Response {
     };
     let Some((role, who)) = role else {
         c.limiter.lock().failed(client);
-        audit::record(&audit::Event {
-            who: "unauthenticated",
-            method: "console.sign_in",
-            user: None,
-            device: None,
-            reason: "",
-            result: "unauthenticated",
-        });
+        c.audit(
+            "unauthenticated",
+            "console.sign_in",
+            "",
+            "",
+            "unauthenticated",
+            None,
+        )
+        .await;
         return html(
             StatusCode::UNAUTHORIZED,
             pages::sign_in(Some("That token is not valid for this console.")),
         );
     };
     let id = c.sessions.lock().start(role, &who);
-    audit::record(&audit::Event {
-        who: &who,
-        method: "console.sign_in",
-        user: None,
-        device: None,
-        reason: role.as_str(),
-        result: "ok",
-    });
+    c.audit(&who, "console.sign_in", "", role.as_str(), "ok", None)
+        .await;
     let mut r = Redirect::to("/console/").into_response();
     if let Ok(v) = HeaderValue::from_str(&session::set_cookie(&id, c.secure)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -336,14 +370,8 @@ async fn sign_out(
         Err(r) => return r.into_response(),
     };
     c.sessions.lock().end(&id);
-    audit::record(&audit::Event {
-        who: &s.who,
-        method: "console.sign_out",
-        user: None,
-        device: None,
-        reason: "",
-        result: "ok",
-    });
+    c.audit(&s.who, "console.sign_out", "", "", "ok", None)
+        .await;
     let mut r = Redirect::to("/console/login").into_response();
     if let Ok(v) = HeaderValue::from_str(&session::set_cookie("", c.secure)) {
         r.headers_mut().insert(header::SET_COOKIE, v);
@@ -641,14 +669,15 @@ async fn label(
         Err(r) => return r.into_response(),
     };
     if s.role != Role::Editor {
-        audit::record(&audit::Event {
-            who: &s.who,
-            method: "console.label",
-            user: None,
-            device: None,
-            reason: &f.label,
-            result: "permission_denied",
-        });
+        c.audit(
+            &s.who,
+            "console.label",
+            &id,
+            &f.label,
+            "permission_denied",
+            None,
+        )
+        .await;
         return (StatusCode::FORBIDDEN, "viewers cannot label decisions").into_response();
     }
     let (outcome, label) = match f.label.as_str() {
@@ -693,14 +722,15 @@ async fn label(
         }
         Err(_) => "unavailable",
     };
-    audit::record(&audit::Event {
-        who: &s.who,
-        method: "console.label",
-        user: Some(user),
-        device: None,
-        reason: label.as_str(),
-        result: code,
-    });
+    c.audit(
+        &s.who,
+        "console.label",
+        &format!("decision {uuid:032x}"),
+        label.as_str(),
+        code,
+        Some(user),
+    )
+    .await;
     if code != "ok" {
         return (
             StatusCode::SERVICE_UNAVAILABLE,
@@ -717,4 +747,15 @@ async fn label(
         label.as_str()
     ))
     .into_response()
+}
+
+async fn audit_page(State(c): State<Arc<Console>>, headers: HeaderMap) -> Response {
+    let Some((_, s)) = c.session(&headers) else {
+        return to_sign_in();
+    };
+    let body = match c.read(|j| j.audit_log(500)).await {
+        Err(e) => pages::notice(&e),
+        Ok(rows) => pages::audit(&rows),
+    };
+    html(StatusCode::OK, pages::layout("Audit", &s, "audit", body))
 }

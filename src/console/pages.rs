@@ -56,6 +56,7 @@ pub fn layout(title: &str, session: &Session, nav: &str, body: Markup) -> Markup
                         a href="/console/decisions" class=[(nav == "decisions").then_some("on")] { "Decisions" }
                         a href="/console/rules" class=[(nav == "rules").then_some("on")] { "Rules" }
                         a href="/console/rules/history" class=[(nav == "history").then_some("on")] { "History" }
+                        a href="/console/audit" class=[(nav == "audit").then_some("on")] { "Audit" }
                     }
                     span class="who" { (session.who) " · " (session.role.as_str()) }
                     form method="post" action="/console/logout" class="inline" {
@@ -272,6 +273,28 @@ pub fn explorer(
                             @for c in &e.shadow { code class="shadow" title="shadow" { (c.0) } " " }
                         }
                         td { (label_name(r.label)) }
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// The audit page's body: the newest records first.
+pub fn audit(rows: &[crate::journal::AuditRecord]) -> Markup {
+    html! {
+        p class="muted" { "Every state-changing console action, newest first (the last 500), as kept in the journal database; the same events go to the log target " code { "riskgate::audit" } "." }
+        table class="sortable" id="audit" {
+            thead { tr { th { "time (UTC)" } th { "who" } th { "action" } th { "on" } th { "detail" } th { "result" } } }
+            tbody {
+                @for r in rows {
+                    tr {
+                        td class="nowrap" { (time(r.at)) }
+                        td { (r.who) }
+                        td { code { (r.action) } }
+                        td { (r.target) }
+                        td { (r.detail) }
+                        td { (r.result) }
                     }
                 }
             }

@@ -19,7 +19,6 @@ use axum::response::{IntoResponse, Redirect, Response};
 use maud::{Markup, PreEscaped, html};
 use serde::{Deserialize, Serialize};
 
-use crate::api::audit;
 use crate::core::rules::{Diagnostic, RuleSet, schema};
 use crate::domain::UnixMillis;
 use crate::journal::Filter;
@@ -686,18 +685,12 @@ fn publish_text(
     Ok(n)
 }
 
-fn refuse_viewer(s: &Session, method: &str) -> Option<Response> {
+async fn refuse_viewer(c: &Console, s: &Session, method: &'static str) -> Option<Response> {
     if s.role == Role::Editor {
         return None;
     }
-    audit::record(&audit::Event {
-        who: &s.who,
-        method,
-        user: None,
-        device: None,
-        reason: "",
-        result: "permission_denied",
-    });
+    c.audit(&s.who, method, "", "", "permission_denied", None)
+        .await;
     Some((StatusCode::FORBIDDEN, "viewers cannot change the rules").into_response())
 }
 
@@ -710,7 +703,7 @@ pub async fn publish(
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
-    if let Some(r) = refuse_viewer(&s, "console.publish") {
+    if let Some(r) = refuse_viewer(&c, &s, "console.publish").await {
         return r;
     }
     let comment = f.comment.trim().to_string();
@@ -733,18 +726,23 @@ pub async fn publish(
     })
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
-    audit::record(&audit::Event {
-        who: &s.who,
-        method: "console.publish",
-        user: None,
-        device: None,
-        reason: &comment,
-        result: if done.is_ok() {
+    let target = match &done {
+        Ok(n) => format!("rules version #{n}"),
+        Err(_) => String::new(),
+    };
+    c.audit(
+        &s.who,
+        "console.publish",
+        &target,
+        &comment,
+        if done.is_ok() {
             "ok"
         } else {
             "invalid_argument"
         },
-    });
+        None,
+    )
+    .await;
     match done {
         Ok(n) => Redirect::to(&format!("/console/rules/history?published={n}")).into_response(),
         Err(problem) => {
@@ -774,7 +772,7 @@ pub async fn rollback(
         Ok(x) => x,
         Err(r) => return r.into_response(),
     };
-    if let Some(r) = refuse_viewer(&s, "console.rollback") {
+    if let Some(r) = refuse_viewer(&c, &s, "console.rollback").await {
         return r;
     }
     let Some(path) = c.rules_path.clone() else {
@@ -801,18 +799,23 @@ pub async fn rollback(
     .await
     .unwrap_or_else(|e| Err(e.to_string()));
     let reason = format!("roll back to #{}", f.n);
-    audit::record(&audit::Event {
-        who: &s.who,
-        method: "console.rollback",
-        user: None,
-        device: None,
-        reason: &reason,
-        result: if done.is_ok() {
+    let target = match &done {
+        Ok(m) => format!("rules version #{m}"),
+        Err(_) => String::new(),
+    };
+    c.audit(
+        &s.who,
+        "console.rollback",
+        &target,
+        &reason,
+        if done.is_ok() {
             "ok"
         } else {
             "failed_precondition"
         },
-    });
+        None,
+    )
+    .await;
     match done {
         Ok(m) => Redirect::to(&format!("/console/rules/history?published={m}")).into_response(),
         Err(problem) => (StatusCode::BAD_REQUEST, problem).into_response(),

@@ -341,6 +341,22 @@ impl Filter {
     }
 }
 
+/// One audit record kept in the journal database: a state-changing console
+/// action (sign-in, label, publish, rollback), who did it, when, on what.
+#[derive(Clone, Debug, PartialEq, Eq)]
+pub struct AuditRecord {
+    pub at: UnixMillis,
+    pub who: String,
+    /// `console.sign_in`, `console.label`, `console.publish`, …
+    pub action: String,
+    /// What it acted on (a decision, a rule version), or empty.
+    pub target: String,
+    /// The comment, the label, the reason.
+    pub detail: String,
+    /// `ok` or why not.
+    pub result: String,
+}
+
 /// What the console's overview shows of a time window.
 #[derive(Clone, Debug, Default, PartialEq)]
 pub struct Overview {
@@ -432,6 +448,12 @@ pub trait JournalStore: Send {
     /// Decisions per hour by action and channel, reason counts and labels
     /// of the decisions made at or after `from`.
     fn overview(&mut self, from: UnixMillis) -> Result<Overview, JournalError>;
+
+    /// Keeps an audit record (never pruned by retention).
+    fn record_audit(&mut self, r: &AuditRecord) -> Result<(), JournalError>;
+
+    /// The newest `limit` audit records, newest first.
+    fn audit_log(&mut self, limit: u64) -> Result<Vec<AuditRecord>, JournalError>;
 }
 
 /// Opens (creating the schema when missing) the journal at `target`.

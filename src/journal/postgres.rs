@@ -11,9 +11,9 @@ use crate::core::keys::Key;
 use crate::domain::UnixMillis;
 
 use super::{
-    Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, Overview, RawRow, Record,
-    Stats, action_code, action_of, channel_code, codec, degraded_code, factor_code, factor_of,
-    level_code, outcome_code, outcome_of,
+    AuditRecord, Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, Overview, RawRow,
+    Record, Stats, action_code, action_of, channel_code, codec, degraded_code, factor_code,
+    factor_of, level_code, outcome_code, outcome_of,
 };
 
 /// Held while the schema is created (any constant: riskgate's own).
@@ -52,6 +52,16 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_decision ON outcomes (decision);
 CREATE INDEX IF NOT EXISTS outcomes_at ON outcomes (at_ms);
+CREATE TABLE IF NOT EXISTS audit (
+    id BIGSERIAL PRIMARY KEY,
+    at_ms BIGINT NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at_ms);
 ";
 
 const COLUMNS: &str = "id, at_ms, user_key, channel, action, level, score, degraded, \
@@ -480,5 +490,39 @@ impl JournalStore for PgJournal {
         }
         o.sort();
         Ok(o)
+    }
+
+    fn record_audit(&mut self, r: &AuditRecord) -> Result<(), JournalError> {
+        self.client
+            .execute(
+                "INSERT INTO audit (at_ms, who, action, target, detail, result) VALUES ($1, $2, $3, $4, $5, $6)",
+                &[&r.at.0, &r.who, &r.action, &r.target, &r.detail, &r.result],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, limit: u64) -> Result<Vec<AuditRecord>, JournalError> {
+        let limit = i64::try_from(limit).unwrap_or(i64::MAX);
+        let rows = self
+            .client
+            .query(
+                "SELECT at_ms, who, action, target, detail, result FROM audit \
+                 ORDER BY at_ms DESC, id DESC LIMIT $1",
+                &[&limit],
+            )
+            .map_err(db)?;
+        rows.iter()
+            .map(|r| {
+                Ok(AuditRecord {
+                    at: UnixMillis(r.try_get(0).map_err(db)?),
+                    who: r.try_get(1).map_err(db)?,
+                    action: r.try_get(2).map_err(db)?,
+                    target: r.try_get(3).map_err(db)?,
+                    detail: r.try_get(4).map_err(db)?,
+                    result: r.try_get(5).map_err(db)?,
+                })
+            })
+            .collect()
     }
 }

@@ -9,9 +9,9 @@ use crate::core::keys::Key;
 use crate::domain::UnixMillis;
 
 use super::{
-    Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, Overview, RawRow, Record,
-    Stats, action_code, action_of, channel_code, codec, codes_text, degraded_code, factor_code,
-    factor_of, level_code, outcome_code, outcome_of,
+    AuditRecord, Entry, Filter, JournalError, JournalStore, Label, OutcomeEntry, Overview, RawRow,
+    Record, Stats, action_code, action_of, channel_code, codec, codes_text, degraded_code,
+    factor_code, factor_of, level_code, outcome_code, outcome_of,
 };
 
 const SCHEMA: &str = "
@@ -44,6 +44,15 @@ CREATE TABLE IF NOT EXISTS outcomes (
 );
 CREATE INDEX IF NOT EXISTS outcomes_decision ON outcomes (decision);
 CREATE INDEX IF NOT EXISTS outcomes_at ON outcomes (at_ms);
+CREATE TABLE IF NOT EXISTS audit (
+    at_ms INTEGER NOT NULL,
+    who TEXT NOT NULL,
+    action TEXT NOT NULL,
+    target TEXT NOT NULL,
+    detail TEXT NOT NULL,
+    result TEXT NOT NULL
+);
+CREATE INDEX IF NOT EXISTS audit_at ON audit (at_ms);
 ";
 
 const COLUMNS: &str = "id, at_ms, user_key, channel, action, level, score, degraded, \
@@ -454,5 +463,38 @@ impl JournalStore for SqliteJournal {
         }
         o.sort();
         Ok(o)
+    }
+
+    fn record_audit(&mut self, r: &AuditRecord) -> Result<(), JournalError> {
+        self.conn
+            .execute(
+                "INSERT INTO audit (at_ms, who, action, target, detail, result) VALUES (?, ?, ?, ?, ?, ?)",
+                params![r.at.0, r.who, r.action, r.target, r.detail, r.result],
+            )
+            .map_err(db)?;
+        Ok(())
+    }
+
+    fn audit_log(&mut self, limit: u64) -> Result<Vec<AuditRecord>, JournalError> {
+        let mut q = self
+            .conn
+            .prepare(
+                "SELECT at_ms, who, action, target, detail, result FROM audit \
+                 ORDER BY at_ms DESC, rowid DESC LIMIT ?",
+            )
+            .map_err(db)?;
+        let rows = q
+            .query_map(params![i64::try_from(limit).unwrap_or(i64::MAX)], |r| {
+                Ok(AuditRecord {
+                    at: UnixMillis(r.get(0)?),
+                    who: r.get(1)?,
+                    action: r.get(2)?,
+                    target: r.get(3)?,
+                    detail: r.get(4)?,
+                    result: r.get(5)?,
+                })
+            })
+            .map_err(db)?;
+        rows.collect::<Result<Vec<_>, _>>().map_err(db)
     }
 }

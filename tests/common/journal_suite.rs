@@ -239,6 +239,28 @@ pub fn run(j: &mut dyn JournalStore) {
     assert_eq!(labelled, 3, "{o:?}");
     assert!(o.labelled.contains(&(Label::Legit, a.action, 1)), "{o:?}");
 
+    // Audit records: kept, read back newest first.
+    for (i, action) in ["console.sign_in", "console.publish", "console.rollback"]
+        .iter()
+        .enumerate()
+    {
+        j.record_audit(&riskgate::journal::AuditRecord {
+            at: UnixMillis(T0 + i as i64),
+            who: "admin".into(),
+            action: (*action).into(),
+            target: format!("#{i}"),
+            detail: "why".into(),
+            result: "ok".into(),
+        })
+        .unwrap();
+    }
+    let log = j.audit_log(2).unwrap();
+    assert_eq!(
+        log.iter().map(|r| r.action.as_str()).collect::<Vec<_>>(),
+        vec!["console.rollback", "console.publish"]
+    );
+    assert_eq!(log[0].target, "#2");
+
     // Filters.
     assert_eq!(
         ids(
