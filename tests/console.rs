@@ -1086,6 +1086,10 @@ async fn an_analyst_edits_backtests_publishes_and_rolls_back_a_rule_in_a_real_br
     );
     b.screenshot("5-rules-error").await;
 
+    // Field names complete: `velocity.ip_fa` offers `velocity.ip_failures_1h`.
+    b.type_into("#draft", "\n# velocity.ip_fa").await;
+    b.wait_text("#complete", "velocity.ip_failures_1h").await;
+
     // Fixed (in shadow), checked, backtested, published.
     b.run(
         "var d = document.getElementById('draft'); d.value = arguments[0]; d.dispatchEvent(new Event('input'));",
@@ -1134,9 +1138,27 @@ async fn an_analyst_edits_backtests_publishes_and_rolls_back_a_rule_in_a_real_br
         "{shadow:?}"
     );
 
+    // Promote: the same rule, enforced.
+    b.go(&format!("{base}/console/rules")).await;
+    b.wait_text("#diagnostics", "valid").await;
+    b.run(
+        "var d = document.getElementById('draft'); d.value = arguments[0]; d.dispatchEvent(new Event('input'));",
+        json!([format!("{base_text}{NEW_RULE}")]),
+    )
+    .await;
+    b.wait_text("#diagnostics", "tests passed").await;
+    b.type_into("#comment", "promote: enforce").await;
+    b.click("#publish").await;
+    b.wait_text("#flash", "#3 is live").await;
+    let (acting, _) = shadow_codes_for_a_new_web_user(&mut s, "quentin").await;
+    assert!(
+        acting.contains(&"new_users_on_web_step_up".to_string()),
+        "{acting:?}"
+    );
+
     // Roll back to the file as found, in one click.
     b.click("button.rollback[data-n='1']").await;
-    b.wait_text("#flash", "#3 is live").await;
+    b.wait_text("#flash", "#4 is live").await;
     assert_eq!(std::fs::read_to_string(&rules_path).unwrap(), base_text);
     let (acting, shadow) = shadow_codes_for_a_new_web_user(&mut s, "rosa").await;
     assert!(

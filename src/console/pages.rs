@@ -427,6 +427,8 @@ pre.features { background:#fff; border:1px solid var(--line); padding:.8rem; ove
 .editor .gutter { margin:0; padding:.5rem .4rem; min-width:3.2rem; text-align:right; color:#9aa3ad; background:#f6f7f9; border-right:1px solid var(--line); font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; overflow:hidden; user-select:none; }
 .editor .gutter .bad { color:#fff; background:#c62828; } .editor .gutter .warn { background:#ffe9b3; }
 .editor textarea { flex:1; border:none; border-radius:0; resize:none; padding:.5rem; font:12.5px/1.5 ui-monospace,SFMono-Regular,Menlo,monospace; white-space:pre; overflow:auto; outline:none; }
+ul.complete { list-style:none; margin:.3rem 0 0; padding:0; display:flex; flex-wrap:wrap; gap:.3rem; min-height:1.6rem; }
+ul.complete li { cursor:pointer; } ul.complete li:first-child code { background:#dbe9fb; }
 .diagnostics { margin:.5rem 0; } .diagnostics ul { margin:.3rem 0; padding-left:1.2rem; }
 .diagnostics .ok { color:#2e7d32; } .diagnostics .warning { color:#8a5a00; }
 .actions { display:flex; flex-wrap:wrap; gap:.5rem; align-items:center; margin:.6rem 0 1rem; }
@@ -501,6 +503,37 @@ pub const JS: &str = r#"
     for (var i = 0; i < line - 1; i++) { pos += lines[i].length + 1; }
     draft.focus(); draft.setSelectionRange(pos, pos + (lines[line - 1] || '').length);
   });
+  // Completion of field names: the word before the caret against the
+  // field table below the editor; Tab or a click takes the first match.
+  var fields = Array.prototype.map.call(document.querySelectorAll('code.insert'), function (c) { return c.textContent; });
+  var list = document.getElementById('complete');
+  function word() {
+    var before = draft.value.slice(0, draft.selectionStart);
+    var m = before.match(/[a-z_][a-z0-9_.]*$/);
+    return m ? m[0] : '';
+  }
+  function take(f) {
+    var w = word(), a = draft.selectionStart - w.length, b = draft.selectionStart;
+    draft.value = draft.value.slice(0, a) + f + draft.value.slice(b);
+    draft.setSelectionRange(a + f.length, a + f.length);
+    list.innerHTML = ''; draft.focus();
+    draft.dispatchEvent(new Event('input'));
+  }
+  function suggest() {
+    var w = word();
+    var hits = w.length < 2 ? [] : fields.filter(function (f) { return f.indexOf(w) === 0 && f !== w; }).slice(0, 8);
+    list.innerHTML = hits.map(function (f) { return '<li><code>' + esc(f) + '</code></li>'; }).join('');
+  }
+  if (list) {
+    draft.addEventListener('keyup', function (e) { if (e.key !== 'Tab') { suggest(); } });
+    draft.addEventListener('keydown', function (e) {
+      if (e.key === 'Tab' && list.firstChild) { e.preventDefault(); take(list.firstChild.textContent); }
+      if (e.key === 'Escape') { list.innerHTML = ''; }
+    });
+    list.addEventListener('mousedown', function (e) {
+      var li = e.target.closest('li'); if (li) { e.preventDefault(); take(li.textContent); }
+    });
+  }
   document.querySelectorAll('code.insert').forEach(function (c) {
     c.addEventListener('click', function () {
       var a = draft.selectionStart, b = draft.selectionEnd;

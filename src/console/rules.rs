@@ -225,6 +225,7 @@ fn editor_with(
                 pre class="gutter" id="gutter" aria-hidden="true" {}
                 textarea id="draft" name="text" spellcheck="false" wrap="off" data-check="/console/rules/check" { (draft) }
             }
+            ul id="complete" class="complete" title="field names: Tab takes the first" {}
             div id="diagnostics" class="diagnostics" { (diagnostics(checked_now)) }
             div class="actions" {
                 label for="hours" { "Backtest over" }
