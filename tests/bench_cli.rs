@@ -85,9 +85,11 @@ async fn bench_compares_the_redis_store_with_the_memory_store_in_one_run() {
     let on_memory = common::start().await;
     let addr = format!("http://{}", on_memory.running.addr);
     let other = format!("redis=http://{}", on_redis.running.addr);
+    let their_redis = format!("redis={}", redis.url());
     let out = tokio::task::spawn_blocking(move || {
         Command::new(env!("CARGO_BIN_EXE_riskgate"))
             .args(["bench", "--addr", &addr, "--compare", &other])
+            .args(["--compare-redis", &their_redis])
             .args(["--concurrency", "4", "--duration", "1", "--warmup", "0.3"])
             .args(["--users", "300", "--json"])
             .output()
@@ -107,6 +109,10 @@ async fn bench_compares_the_redis_store_with_the_memory_store_in_one_run() {
     assert_eq!(c["evaluate"]["errors"], serde_json::json!({}), "{c}");
     assert_eq!(c["evaluate"]["report_errors"], 0, "{c}");
     assert!(c["throughput_ratio"].as_f64().unwrap() > 0.0, "{c}");
+    // Redis's own cost per Evaluate, from its INFO: CPU and commands.
+    assert!(c["evaluate"]["redis_cpu_us"].as_f64().unwrap() > 0.0, "{c}");
+    assert!(c["evaluate"]["redis_commands"].as_f64().unwrap() >= 1.0, "{c}");
+    assert!(v["evaluate"]["redis_commands"].is_null(), "no --redis-url: {v}");
     // The Redis server really held the state.
     assert!(
         redis

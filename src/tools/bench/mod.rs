@@ -119,6 +119,14 @@ pub struct BenchArgs {
     /// The metrics listener of a `--compare` server, as LABEL=HOST:PORT.
     #[arg(long, value_name = "LABEL=HOST:PORT")]
     pub compare_metrics: Vec<String>,
+    /// The Redis that `--addr`'s server uses: its `INFO cpu` and
+    /// `INFO commandstats` are read before and after each phase, and
+    /// Redis's CPU and commands per call printed.
+    #[arg(long, value_name = "URL")]
+    pub redis_url: Option<String>,
+    /// The Redis of a `--compare` server, as LABEL=URL.
+    #[arg(long, value_name = "LABEL=URL")]
+    pub compare_redis: Vec<String>,
     #[command(flatten)]
     pub tls: crate::api::client::ClientTls,
 }
@@ -152,32 +160,93 @@ async fn server_cpu(addr: &str) -> Option<(f64, f64)> {
         .flatten()
 }
 
+/// A Redis's CPU seconds (user + system) and commands served so far (the
+/// `INFO` calls that read them excluded).
+async fn redis_usage(url: &str) -> Option<(f64, u64)> {
+    let read = async {
+        let client = redis::Client::open(url).ok()?;
+        let mut c = client.get_multiplexed_async_connection().await.ok()?;
+        let cpu: String = redis::cmd("INFO").arg("cpu").query_async(&mut c).await.ok()?;
+        let stats: String = redis::cmd("INFO")
+            .arg("commandstats")
+            .query_async(&mut c)
+            .await
+            .ok()?;
+        let field = |name: &str| {
+            cpu.lines()
+                .find_map(|l| l.strip_prefix(name)?.strip_prefix(':'))
+                .and_then(|v| v.trim().parse::<f64>().ok())
+        };
+        let seconds = field("used_cpu_user")? + field("used_cpu_sys")?;
+        let calls = stats
+            .lines()
+            .filter(|l| l.starts_with("cmdstat_") && !l.starts_with("cmdstat_info:"))
+            .filter_map(|l| {
+                l.split_once(':')?
+                    .1
+                    .split(',')
+                    .find_map(|kv| kv.strip_prefix("calls="))?
+                    .parse::<u64>()
+                    .ok()
+            })
+            .sum();
+        Some((seconds, calls))
+    };
+    tokio::time::timeout(Duration::from_secs(5), read)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// This process's CPU seconds (the load generator's own cost).
 fn own_cpu() -> Option<f64> {
     crate::telemetry::process::sample().map(|s| s.0)
 }
 
-/// CPU seconds before a phase: the server's (when known) and ours.
-struct CpuMark(Option<(f64, f64)>, Option<f64>);
+/// The value after `prefix` (`LABEL=`) in a list of LABEL=VALUE options.
+fn find_labelled<'a>(list: &'a [String], prefix: &str) -> Option<&'a str> {
+    list.iter().find_map(|m| m.strip_prefix(prefix))
+}
+
+/// Where a phase's costs are read: the server's metrics listener and its
+/// Redis, when known.
+#[derive(Clone, Copy, Default)]
+struct Probe<'a> {
+    metrics: Option<&'a str>,
+    redis: Option<&'a str>,
+}
+
+/// CPU seconds before a phase: the server's (when known), ours, and the
+/// Redis's with its command count.
+struct CpuMark(Option<(f64, f64)>, Option<f64>, Option<(f64, u64)>);
 
 impl CpuMark {
-    async fn now(metrics: Option<&str>) -> CpuMark {
-        let server = match metrics {
+    async fn now(probe: Probe<'_>) -> CpuMark {
+        let server = match probe.metrics {
             Some(a) => server_cpu(a).await,
             None => None,
         };
-        CpuMark(server, own_cpu())
+        let redis = match probe.redis {
+            Some(u) => redis_usage(u).await,
+            None => None,
+        };
+        CpuMark(server, own_cpu(), redis)
     }
 
     /// Per-call µs of CPU since this mark, for `calls` calls (their
     /// reports included), into `row`.
-    async fn charge(self, metrics: Option<&str>, row: &mut Row) {
-        let after = CpuMark::now(metrics).await;
+    async fn charge(self, probe: Probe<'_>, row: &mut Row) {
+        let after = CpuMark::now(probe).await;
         let calls = row.calls.max(1) as f64;
         let per = |a: Option<f64>, b: Option<f64>| Some((b? - a?) * 1e6 / calls);
         row.server_cpu_us = per(self.0.map(|c| c.0), after.0.map(|c| c.0));
         row.journal_cpu_us = per(self.0.map(|c| c.1), after.0.map(|c| c.1));
         row.generator_cpu_us = per(self.1, after.1);
+        row.redis_cpu_us = per(self.2.map(|r| r.0), after.2.map(|r| r.0));
+        row.redis_commands = match (self.2, after.2) {
+            (Some(a), Some(b)) => Some(b.1.saturating_sub(a.1) as f64 / calls),
+            _ => None,
+        };
     }
 }
 
@@ -199,23 +268,27 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
             run_phase(Target::Evaluate, ch, &plan, &population, 0, plan.warmup).await?;
         }
     }
-    let metrics = args.metrics_addr.as_deref();
-    let phase = |target, channels, phase, metrics| {
-        measured(metrics, target, channels, &plan, &population, phase)
+    let probe = Probe {
+        metrics: args.metrics_addr.as_deref(),
+        redis: args.redis_url.as_deref(),
     };
-    let floor1 = phase(Target::Floor, &channels, 1, metrics).await?;
-    let evaluate = phase(Target::Evaluate, &channels, 2, metrics).await?;
+    let phase = |target, channels, phase, probe| {
+        measured(probe, target, channels, &plan, &population, phase)
+    };
+    let floor1 = phase(Target::Floor, &channels, 1, probe).await?;
+    let evaluate = phase(Target::Evaluate, &channels, 2, probe).await?;
     let mut compared = Vec::new();
     for (label, addr, ch) in &others {
-        let their = args
-            .compare_metrics
-            .iter()
-            .find_map(|m| m.strip_prefix(&format!("{label}=")));
+        let prefix = format!("{label}=");
+        let their = Probe {
+            metrics: find_labelled(&args.compare_metrics, &prefix),
+            redis: find_labelled(&args.compare_redis, &prefix),
+        };
         // The same seed as `--addr`'s Evaluate phase: the same attempts.
         let row = phase(Target::Evaluate, ch, 2, their).await?;
         compared.push(Compared::new(label, addr, row, &evaluate));
     }
-    let floor2 = phase(Target::Floor, &channels, 3, metrics).await?;
+    let floor2 = phase(Target::Floor, &channels, 3, probe).await?;
 
     let mut result = BenchResult::new(&args, floor1, evaluate, floor2);
     result.compare = compared;
@@ -596,16 +669,16 @@ struct Shape {
 /// A measured phase, with the CPU per call of the server whose metrics
 /// listener is `metrics` (when given) and of this process.
 async fn measured(
-    metrics: Option<&str>,
+    probe: Probe<'_>,
     target: Target,
     channels: &[Connection],
     plan: &Plan,
     population: &Arc<Vec<User>>,
     phase: u64,
 ) -> anyhow::Result<Row> {
-    let mark = CpuMark::now(metrics).await;
+    let mark = CpuMark::now(probe).await;
     let mut row = run_phase(target, channels, plan, population, phase, plan.duration).await?;
-    mark.charge(metrics, &mut row).await;
+    mark.charge(probe, &mut row).await;
     Ok(row)
 }
 
@@ -766,6 +839,10 @@ pub struct Row {
     /// Of `server_cpu_us`, the journal writer thread's: CPU the server
     /// spends off the decision path (a spare core runs it in parallel).
     pub journal_cpu_us: Option<f64>,
+    /// The server's Redis: CPU per call, µs, and commands per call (with
+    /// `--redis-url`).
+    pub redis_cpu_us: Option<f64>,
+    pub redis_commands: Option<f64>,
     /// The load generator's own CPU per call, µs.
     pub generator_cpu_us: Option<f64>,
 }
@@ -798,6 +875,8 @@ impl Row {
             late_ticks: t.late_ticks,
             server_cpu_us: None,
             journal_cpu_us: None,
+            redis_cpu_us: None,
+            redis_commands: None,
             generator_cpu_us: None,
         }
     }
@@ -1007,6 +1086,13 @@ impl BenchResult {
         };
         out.push_str(&journal(&self.evaluate));
         out.push('\n');
+        let redis = |label: &str, r: &Row| match (r.redis_cpu_us, r.redis_commands) {
+            (Some(cpu), Some(cmds)) => format!(
+                "Redis per Evaluate{label} (its reports included): CPU {cpu:.1} µs, {cmds:.1} commands\n"
+            ),
+            _ => String::new(),
+        };
+        out.push_str(&redis("", &self.evaluate));
         for c in &self.compare {
             out.push_str(&format!(
                 "CPU per call, µs [{}]: Evaluate {} | {}{}\n",
@@ -1015,6 +1101,7 @@ impl BenchResult {
                 us(c.evaluate.generator_cpu_us),
                 journal(&c.evaluate)
             ));
+            out.push_str(&redis(&format!(" [{}]", c.label), &c.evaluate));
         }
         out
     }
@@ -1083,6 +1170,8 @@ mod tests {
             compare: vec!["nolabel".into()],
             metrics_addr: None,
             compare_metrics: Vec::new(),
+            redis_url: None,
+            compare_redis: Vec::new(),
             tls: Default::default(),
         };
         let e = Plan::from_args(&args).unwrap_err().0;
