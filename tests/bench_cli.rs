@@ -111,8 +111,14 @@ async fn bench_compares_the_redis_store_with_the_memory_store_in_one_run() {
     assert!(c["throughput_ratio"].as_f64().unwrap() > 0.0, "{c}");
     // Redis's own cost per Evaluate, from its INFO: CPU and commands.
     assert!(c["evaluate"]["redis_cpu_us"].as_f64().unwrap() > 0.0, "{c}");
-    assert!(c["evaluate"]["redis_commands"].as_f64().unwrap() >= 1.0, "{c}");
-    assert!(v["evaluate"]["redis_commands"].is_null(), "no --redis-url: {v}");
+    assert!(
+        c["evaluate"]["redis_commands"].as_f64().unwrap() >= 1.0,
+        "{c}"
+    );
+    assert!(
+        v["evaluate"]["redis_commands"].is_null(),
+        "no --redis-url: {v}"
+    );
     // The Redis server really held the state.
     assert!(
         redis

@@ -166,7 +166,11 @@ async fn redis_usage(url: &str) -> Option<(f64, u64)> {
     let read = async {
         let client = redis::Client::open(url).ok()?;
         let mut c = client.get_multiplexed_async_connection().await.ok()?;
-        let cpu: String = redis::cmd("INFO").arg("cpu").query_async(&mut c).await.ok()?;
+        let cpu: String = redis::cmd("INFO")
+            .arg("cpu")
+            .query_async(&mut c)
+            .await
+            .ok()?;
         let stats: String = redis::cmd("INFO")
             .arg("commandstats")
             .query_async(&mut c)
