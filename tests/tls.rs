@@ -546,6 +546,65 @@ async fn the_admin_api_is_served_under_the_same_mutual_tls() {
     running.shutdown().await;
 }
 
+/// The console is on the admin listener, under the same TLS: its session
+/// cookie is marked Secure there.
+#[tokio::test]
+async fn the_console_is_served_under_tls_with_a_secure_cookie() {
+    use rustls::pki_types::pem::PemObject;
+    use tokio::io::{AsyncReadExt as _, AsyncWriteExt as _};
+    let p = pki();
+    let f = files(&p);
+    let mut config = config();
+    config.tls = Some(TlsPaths {
+        cert: f.cert.clone(),
+        key: f.key.clone(),
+        client_ca: None,
+    });
+    config.admin.listen = Some("127.0.0.1:0".parse().unwrap());
+    config.admin.token = Some(riskgate::config::Secret::new(ADMIN_TOKEN));
+    let running = server::start(&config).await.unwrap();
+    let mut roots = rustls::RootCertStore::empty();
+    roots
+        .add(CertificateDer::from_pem_slice(p.server_ca.pem.as_bytes()).unwrap())
+        .unwrap();
+    let mut tls_client = rustls::ClientConfig::builder_with_provider(Arc::new(
+        rustls::crypto::ring::default_provider(),
+    ))
+    .with_safe_default_protocol_versions()
+    .unwrap()
+    .with_root_certificates(roots)
+    .with_no_client_auth();
+    tls_client.alpn_protocols = vec![b"http/1.1".to_vec()];
+    let tcp = tokio::net::TcpStream::connect(running.admin_addr.unwrap())
+        .await
+        .unwrap();
+    let mut tls = tokio_rustls::TlsConnector::from(Arc::new(tls_client))
+        .connect(ServerName::try_from("127.0.0.1").unwrap(), tcp)
+        .await
+        .unwrap();
+    let body = format!("token={ADMIN_TOKEN}");
+    tls.write_all(
+        format!(
+            "POST /console/login HTTP/1.1\r\nhost: riskgate\r\ncontent-type: application/x-www-form-urlencoded\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{body}",
+            body.len()
+        )
+        .as_bytes(),
+    )
+    .await
+    .unwrap();
+    let mut answer = Vec::new();
+    let _ = tls.read_to_end(&mut answer).await;
+    let answer = String::from_utf8_lossy(&answer);
+    assert!(answer.starts_with("HTTP/1.1 303"), "{answer}");
+    let cookie = answer
+        .lines()
+        .find(|l| l.to_ascii_lowercase().starts_with("set-cookie:"))
+        .unwrap();
+    assert!(cookie.contains("; Secure"), "{cookie}");
+    assert!(cookie.contains("HttpOnly") && cookie.contains("SameSite=Strict"));
+    running.shutdown().await;
+}
+
 #[test]
 fn an_admin_listener_off_loopback_without_tls_refuses_to_start() {
     let resolve = |insecure: Option<&'static str>| {
