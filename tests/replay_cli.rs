@@ -305,6 +305,53 @@ fn the_attacker_column_labels_synthetic_attacks() {
     assert_eq!(v["labels"]["legit"]["attempts"], 33);
 }
 
+/// `--check-against freeman` gates on the baseline: its verdict, its exit
+/// code and its list of cells agree; it needs both scorers.
+#[test]
+fn the_check_against_freeman_agrees_with_its_exit_code() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = std::fs::read_to_string(SMALL).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let label = if i == 0 {
+            "Attacker"
+        } else if line.contains(",True,True,False") || line.contains(",False,True,False") {
+            "stuffing"
+        } else {
+            ""
+        };
+        out.push_str(&format!("{line},{label}\n"));
+    }
+    let path = dir.path().join("labelled.csv");
+    std::fs::write(&path, out).unwrap();
+    let (code, stdout, err) = riskgate(&["replay", p(&path), "--check-against", "freeman"]);
+    match code {
+        0 => assert!(
+            stdout.contains("check against freeman: no cell worse"),
+            "{stdout}"
+        ),
+        1 => {
+            assert!(stdout.contains("cells worse:"), "{stdout}");
+            assert!(
+                stdout.contains("stuffing"),
+                "cells name the label: {stdout}"
+            );
+            assert!(err.contains("worse than the Freeman baseline"), "{err}");
+        }
+        other => panic!("exit {other}: {err}"),
+    }
+    let (code, _, err) = riskgate(&[
+        "replay",
+        p(&path),
+        "--scorer",
+        "riskgate",
+        "--check-against",
+        "freeman",
+    ]);
+    assert_eq!(code, 64, "{err}");
+    assert!(err.contains("--scorer both"), "{err}");
+}
+
 #[test]
 fn two_rule_files_run_side_by_side_and_print_the_delta() {
     let dir = tempfile::tempdir().unwrap();

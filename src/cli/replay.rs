@@ -31,6 +31,13 @@ pub enum Scorer {
     Both,
 }
 
+/// A published baseline to check against.
+#[derive(Clone, Copy, Debug, PartialEq, Eq, clap::ValueEnum)]
+pub enum Baseline {
+    /// Freeman et al. (NDSS 2016), as `--scorer freeman` computes it.
+    Freeman,
+}
+
 /// `riskgate replay`.
 #[derive(Debug, clap::Args)]
 pub struct ReplayArgs {
@@ -52,6 +59,17 @@ pub struct ReplayArgs {
     /// Which scorers to run.
     #[arg(long, value_enum, default_value = "both")]
     pub scorer: Scorer,
+    /// Gate a change on the published baseline: after the report, compare
+    /// riskgate with it per attacker label (AUC) and per history bucket
+    /// (re-authentication at 99 % and 99.5 % blocked), print every cell
+    /// where riskgate is worse, and exit 1 if there is one. Needs
+    /// `--scorer both`.
+    #[arg(long, value_enum)]
+    pub check_against: Option<Baseline>,
+    /// Re-authentication points riskgate may be above the baseline in a
+    /// cell before it counts as worse (noise).
+    #[arg(long, default_value_t = 0.5)]
+    pub check_tolerance_points: f64,
     /// Write one line per row: index, label, history, score, action, reasons
     /// (per variant) and the Freeman score.
     #[arg(long)]
@@ -178,6 +196,12 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         variants(&a, config.as_ref())?
     };
     let compare = variants.len() == 2;
+    if a.check_against.is_some() && a.scorer != Scorer::Both {
+        return Err(UsageError("`--check-against freeman` needs `--scorer both`".into()).into());
+    }
+    if !(0.0..=100.0).contains(&a.check_tolerance_points) {
+        return Err(UsageError("`--check-tolerance-points` must be 0 to 100".into()).into());
+    }
 
     let mut geo_paths = config.as_ref().map(|c| c.geoip.clone()).unwrap_or_default();
     geo_paths.city = a.geoip_city.clone().or(geo_paths.city);
@@ -259,6 +283,36 @@ pub fn run(a: ReplayArgs) -> anyhow::Result<()> {
         let title = format!("re-authentication vs block rate — {}", file_name(&a.file));
         std::fs::write(p, replay::plot::svg(&title, &summary.evaluation))
             .with_context(|| format!("cannot write `{}`", p.display()))?;
+    }
+    if a.check_against == Some(Baseline::Freeman) {
+        let base = summary.evaluation.iter().find(|e| e.scorer == "freeman");
+        let ours = summary.evaluation.iter().filter(|e| e.scorer != "freeman");
+        let Some(base) = base else {
+            anyhow::bail!("the Freeman baseline was not evaluated");
+        };
+        let mut worse = Vec::new();
+        for e in ours {
+            for cell in replay::eval::worse_cells(e, base, a.check_tolerance_points / 100.0) {
+                worse.push(format!("{}: {cell}", e.scorer));
+            }
+        }
+        if worse.is_empty() {
+            writeln!(
+                out,
+                "check against freeman: no cell worse (AUC per label; re-auth at 99 % and 99.5 % blocked per history bucket, +{} point)",
+                a.check_tolerance_points
+            )?;
+        } else {
+            writeln!(out, "check against freeman: {} cells worse:", worse.len())?;
+            for w in &worse {
+                writeln!(out, "  {w}")?;
+            }
+            out.flush()?;
+            anyhow::bail!(
+                "riskgate is worse than the Freeman baseline in {} cells",
+                worse.len()
+            );
+        }
     }
     Ok(())
 }

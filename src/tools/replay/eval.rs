@@ -251,10 +251,99 @@ pub fn evaluate(scorer: &str, samples: &Samples, labels: &[String]) -> ScorerEva
     }
 }
 
+/// The block rates a check against a baseline compares at (issue: 99 %
+/// and 99.5 % blocked).
+pub const CHECKED_BLOCK_RATES: [f64; 2] = [0.99, 0.995];
+
+/// The cells where `ours` is worse than `baseline`: per attacker label, a
+/// lower AUC, or — at each checked block rate and history bucket — a
+/// re-authentication rate more than `tolerance` (a share: 0.005 is half a
+/// point) above the baseline's. Cells either side cannot measure (no
+/// attempt of the label, no legitimate login in the bucket) are skipped.
+pub fn worse_cells(ours: &ScorerEval, baseline: &ScorerEval, tolerance: f64) -> Vec<String> {
+    let mut out = Vec::new();
+    for l in &ours.labels {
+        let Some(b) = baseline.labels.iter().find(|b| b.label == l.label) else {
+            continue;
+        };
+        if let (Some(a), Some(ba)) = (l.auc, b.auc)
+            && a < ba
+        {
+            out.push(format!(
+                "{}: AUC {a:.4} < {} {ba:.4}",
+                l.label, baseline.scorer
+            ));
+        }
+        for rate in CHECKED_BLOCK_RATES {
+            let row = |e: &LabelEval| {
+                e.targets
+                    .iter()
+                    .find(|t| (t.target_block_rate - rate).abs() < 1e-9)
+                    .cloned()
+            };
+            let (Some(mine), Some(theirs)) = (row(l), row(b)) else {
+                continue;
+            };
+            for (m, t) in mine.reauth_by_history.iter().zip(&theirs.reauth_by_history) {
+                if let (Some(x), Some(y)) = (m.reauth_rate, t.reauth_rate)
+                    && x > y + tolerance
+                {
+                    out.push(format!(
+                        "{}, {:.1} % blocked, history {}: re-auth {:.2} % > {} {:.2} % (+{:.1} point)",
+                        l.label,
+                        100.0 * rate,
+                        m.history,
+                        100.0 * x,
+                        baseline.scorer,
+                        100.0 * y,
+                        100.0 * tolerance
+                    ));
+                }
+            }
+        }
+    }
+    out
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
     use proptest::prelude::*;
+
+    #[test]
+    fn the_check_against_a_baseline_names_every_worse_cell() {
+        // Legit logins in the 40+ bucket (index 3) and 1-4 (index 0); one
+        // attacker label. `ours` challenges more of the 40+ bucket.
+        let mut ours = Samples::default();
+        let mut base = Samples::default();
+        for i in 0..1000 {
+            let s = f64::from(i) / 1000.0;
+            ours.push(0, s * 0.5, 0);
+            base.push(0, s * 0.5, 0);
+            ours.push(0, if i < 100 { 0.95 } else { s * 0.5 }, 3);
+            base.push(0, s * 0.5, 3);
+            ours.push(1, 0.9 + s * 0.1, 0);
+            base.push(1, 0.9 + s * 0.1, 0);
+        }
+        let labels = vec!["naive".to_string()];
+        let a = evaluate("riskgate", &ours, &labels);
+        let b = evaluate("freeman", &base, &labels);
+        let cells = worse_cells(&a, &b, 0.005);
+        assert!(cells.iter().any(|c| c.contains("history 40+")), "{cells:?}");
+        assert!(
+            cells.iter().all(|c| !c.contains("history 1-4")),
+            "{cells:?}"
+        );
+        assert!(
+            cells.iter().any(|c| c.contains("99.5 % blocked")),
+            "{cells:?}"
+        );
+        assert!(worse_cells(&b, &b, 0.005).is_empty());
+        assert!(
+            worse_cells(&b, &a, 0.005).is_empty(),
+            "the baseline is not worse than ours"
+        );
+    }
 
     #[test]
     fn thresholds_and_reauth_on_a_hand_computed_example() {
