@@ -7,12 +7,12 @@
 
 mod common;
 
-use std::collections::BTreeMap;
 use std::net::SocketAddr;
 use std::path::{Path, PathBuf};
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
+use common::http::{Answer, request};
 use common::*;
 use riskgate::config::{Config, Overrides};
 use riskgate::journal::{Filter, Label, Target};
@@ -44,12 +44,7 @@ fn console_config(journal: &Path) -> Config {
     c
 }
 
-struct Answer {
-    status: u16,
-    headers: BTreeMap<String, String>,
-    body: String,
-}
-
+/// A console request: the session cookie and a form body when given.
 async fn http(
     addr: SocketAddr,
     method: &str,
@@ -57,46 +52,34 @@ async fn http(
     cookie: Option<&str>,
     form: Option<&str>,
 ) -> Answer {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = form.unwrap_or("");
-    let mut req = format!(
-        "{method} {path} HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\ncontent-length: {}\r\n",
-        body.len()
-    );
+    let cookie = cookie.map(|c| format!("riskgate_console={c}"));
+    let mut headers = Vec::new();
     if form.is_some() {
-        req.push_str("content-type: application/x-www-form-urlencoded\r\n");
+        headers.push(("content-type", "application/x-www-form-urlencoded"));
     }
-    if let Some(c) = cookie {
-        req.push_str(&format!("cookie: riskgate_console={c}\r\n"));
+    if let Some(c) = &cookie {
+        headers.push(("cookie", c.as_str()));
     }
-    req.push_str("\r\n");
-    req.push_str(body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    tokio::time::timeout(Duration::from_secs(20), s.read_to_end(&mut raw))
-        .await
-        .unwrap()
-        .unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let mut lines = head.lines();
-    let status = lines
-        .next()
-        .unwrap()
-        .split(' ')
-        .nth(1)
-        .unwrap()
-        .parse()
-        .unwrap();
-    let headers = lines
-        .filter_map(|l| l.split_once(':'))
-        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-        .collect();
-    Answer {
-        status,
-        headers,
-        body: body.to_string(),
+    request(addr, method, path, &headers, form.unwrap_or("").as_bytes()).await
+}
+
+/// An editor page's JSON fetch (the CSRF token in `x-csrf-token`).
+async fn fetch(
+    addr: SocketAddr,
+    path: &str,
+    cookie: &str,
+    csrf: Option<&str>,
+    body: &Value,
+) -> Answer {
+    let cookie = format!("riskgate_console={cookie}");
+    let mut headers = vec![
+        ("content-type", "application/json"),
+        ("cookie", cookie.as_str()),
+    ];
+    if let Some(c) = csrf {
+        headers.push(("x-csrf-token", c));
     }
+    request(addr, "POST", path, &headers, body.to_string().as_bytes()).await
 }
 
 async fn sign_in(addr: SocketAddr, token: &str) -> String {
@@ -417,24 +400,18 @@ fn form(pairs: &[(&str, &str)]) -> String {
 }
 
 async fn check(addr: SocketAddr, cookie: &str, csrf: Option<&str>, text: &str) -> (u16, Value) {
-    let mut s = tokio::net::TcpStream::connect(addr).await.unwrap();
-    let body = json!({ "text": text }).to_string();
-    let mut req = format!(
-        "POST /console/rules/check HTTP/1.1\r\nhost: riskgate\r\nconnection: close\r\ncontent-type: application/json\r\ncookie: riskgate_console={cookie}\r\ncontent-length: {}\r\n",
-        body.len()
-    );
-    if let Some(c) = csrf {
-        req.push_str(&format!("x-csrf-token: {c}\r\n"));
-    }
-    req.push_str("\r\n");
-    req.push_str(&body);
-    s.write_all(req.as_bytes()).await.unwrap();
-    let mut raw = Vec::new();
-    s.read_to_end(&mut raw).await.unwrap();
-    let text = String::from_utf8_lossy(&raw).to_string();
-    let (head, body) = text.split_once("\r\n\r\n").unwrap();
-    let status = head.split(' ').nth(1).unwrap().parse().unwrap();
-    (status, serde_json::from_str(body).unwrap_or(Value::Null))
+    let a = fetch(
+        addr,
+        "/console/rules/check",
+        cookie,
+        csrf,
+        &json!({ "text": text }),
+    )
+    .await;
+    (
+        a.status,
+        serde_json::from_str(&a.body).unwrap_or(Value::Null),
+    )
 }
 
 #[tokio::test]
@@ -509,20 +486,19 @@ async fn rules_are_checked_backtested_published_in_shadow_promoted_and_rolled_ba
         page.body.contains("&quot;is_new&quot;: true") || page.body.contains("\"is_new\": true"),
         "the decision's features fill the form"
     );
-    let body = json!({
-        "text": enforce_draft,
-        "features": serde_json::to_string(&first.entry.features).unwrap(),
-        "enrolled": "totp",
-    })
-    .to_string();
-    let w = {
-        let mut st = tokio::net::TcpStream::connect(addr).await.unwrap();
-        st.write_all(format!("POST /console/rules/whatif HTTP/1.1\r\nhost: r\r\nconnection: close\r\ncontent-type: application/json\r\ncookie: riskgate_console={editor}\r\nx-csrf-token: {csrf}\r\ncontent-length: {}\r\n\r\n{body}", body.len()).as_bytes()).await.unwrap();
-        let mut raw = Vec::new();
-        st.read_to_end(&mut raw).await.unwrap();
-        let text = String::from_utf8_lossy(&raw).to_string();
-        serde_json::from_str::<Value>(text.split_once("\r\n\r\n").unwrap().1).unwrap()
-    };
+    let w = fetch(
+        addr,
+        "/console/rules/whatif",
+        &editor,
+        Some(&csrf),
+        &json!({
+            "text": enforce_draft,
+            "features": serde_json::to_string(&first.entry.features).unwrap(),
+            "enrolled": "totp",
+        }),
+    )
+    .await
+    .json();
     let codes = |side: &str| -> Vec<String> {
         w[side]["reasons"]
             .as_array()
@@ -801,6 +777,25 @@ async fn wd(addr: SocketAddr, method: &str, path: &str, body: Option<Value>) -> 
     panic!("the driver did not answer {method} {path}");
 }
 
+/// A driver and a browser session for one test, screenshots going to
+/// `target/console-screenshots/`; `None` (the test skips) where Chromium is
+/// not installed, which CI does not allow.
+async fn browser() -> Option<(Driver, Browser)> {
+    let Some(driver) = start_driver() else {
+        assert!(
+            std::env::var_os("CI").is_none(),
+            "CI installs chromium and chromium-driver for the console's browser tests"
+        );
+        eprintln!("skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)");
+        return None;
+    };
+    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
+    let b = Browser::start(&driver, shots)
+        .await
+        .expect("chromedriver did not start a session");
+    Some((driver, b))
+}
+
 impl Browser {
     async fn start(driver: &Driver, shots: PathBuf) -> Option<Browser> {
         for _ in 0..50 {
@@ -966,17 +961,8 @@ impl Browser {
 #[tokio::test]
 async fn an_analyst_signs_in_finds_a_decision_and_labels_it_in_a_real_browser() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(driver) = start_driver() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI installs chromium and chromium-driver for the console's browser tests"
-        );
-        eprintln!("skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)");
+    let Some((_driver, b)) = browser().await else {
         return;
-    };
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
-    let Some(b) = Browser::start(&driver, shots.clone()).await else {
-        panic!("chromedriver did not start a session");
     };
     let dir = tempfile::tempdir().unwrap();
     let journal = dir.path().join("j.db");
@@ -1036,25 +1022,16 @@ async fn an_analyst_signs_in_finds_a_decision_and_labels_it_in_a_real_browser() 
     b.go(&url).await;
     assert_eq!(b.wait_text("#label", "fraud").await, "fraud");
     assert!(!b.exists("#label-fraud").await, "viewers cannot label");
+    eprintln!("screenshots in {}", b.shots.display());
     b.quit().await;
     s.running.shutdown().await;
-    eprintln!("screenshots in {}", shots.display());
 }
 
 #[tokio::test]
 async fn an_analyst_edits_backtests_publishes_and_rolls_back_a_rule_in_a_real_browser() {
     let _one = ONE_BROWSER.lock().await;
-    let Some(driver) = start_driver() else {
-        assert!(
-            std::env::var_os("CI").is_none(),
-            "CI installs chromium and chromium-driver for the console's browser tests"
-        );
-        eprintln!("skipped: no chromium/chromedriver (apt-get install chromium chromium-driver)");
+    let Some((_driver, b)) = browser().await else {
         return;
-    };
-    let shots = Path::new(env!("CARGO_MANIFEST_DIR")).join("target/console-screenshots");
-    let Some(b) = Browser::start(&driver, shots.clone()).await else {
-        panic!("chromedriver did not start a session");
     };
     let dir = tempfile::tempdir().unwrap();
     let (config, rules_path) = rules_config(dir.path());

@@ -53,6 +53,8 @@ pub struct Console {
     secure: bool,
     sessions: Mutex<Sessions>,
     limiter: Mutex<Limiter>,
+    /// The console's own journal connection (never the writer's).
+    connection: Arc<Mutex<Option<Box<dyn journal::JournalStore>>>>,
 }
 
 impl Console {
@@ -75,6 +77,7 @@ impl Console {
             secure,
             sessions: Mutex::new(Sessions::default()),
             limiter: Mutex::new(Limiter::default()),
+            connection: Arc::new(Mutex::new(None)),
         }
     }
 
@@ -137,9 +140,21 @@ impl Console {
                     .into(),
             );
         }
+        let connection = self.connection.clone();
         tokio::task::spawn_blocking(move || {
-            let mut j = journal::open(&target)?;
-            f(j.as_mut())
+            // One connection, opened on first use (schema check included)
+            // and kept; console reads take turns on it. A failed call
+            // drops it, so the next one reconnects.
+            let mut slot = connection.lock();
+            let j = match slot.as_mut() {
+                Some(j) => j,
+                None => slot.insert(journal::open(&target)?),
+            };
+            let r = f(j.as_mut());
+            if r.is_err() {
+                *slot = None;
+            }
+            r
         })
         .await
         .map_err(|e| format!("the journal read failed: {e}"))?
@@ -147,6 +162,18 @@ impl Console {
             tracing::warn!(error = %e, "console: journal read failed");
             format!("The journal could not be read: {e}")
         })
+    }
+}
+
+impl Drop for Console {
+    fn drop(&mut self) {
+        // The PostgreSQL client owns a runtime of its own, which must not be
+        // dropped on an async thread (the console ends with the server).
+        if let Some(c) = self.connection.lock().take() {
+            let _ = std::thread::Builder::new()
+                .name("riskgate-console-close".into())
+                .spawn(move || drop(c));
+        }
     }
 }
 
@@ -360,6 +387,43 @@ fn checked(
     Ok((id, s))
 }
 
+/// The journaled decision `uuid`, if the journal holds it.
+fn find(j: &mut dyn journal::JournalStore, uuid: u128) -> Result<Option<Record>, JournalError> {
+    let mut found = None;
+    j.scan(
+        &Filter {
+            decision: Some(uuid),
+            ..Filter::default()
+        },
+        &mut |r| {
+            found = Some(r);
+            false
+        },
+    )?;
+    Ok(found)
+}
+
+/// The JSON body of an editor page's fetch, once its session and the CSRF
+/// token in `x-csrf-token` are checked; `shape` says what the body is.
+fn json_call<T: serde::de::DeserializeOwned>(
+    c: &Console,
+    headers: &HeaderMap,
+    body: &[u8],
+    shape: &'static str,
+) -> Result<T, (StatusCode, &'static str)> {
+    let csrf = headers
+        .get("x-csrf-token")
+        .and_then(|v| v.to_str().ok())
+        .unwrap_or("");
+    checked(c, headers, csrf)?;
+    serde_json::from_slice(body).map_err(|_| (StatusCode::BAD_REQUEST, shape))
+}
+
+/// A JSON answer to an editor page's fetch.
+fn json_answer(json: String) -> Response {
+    ([(header::CONTENT_TYPE, "application/json")], json).into_response()
+}
+
 async fn sign_out(
     State(c): State<Arc<Console>>,
     headers: HeaderMap,
@@ -561,17 +625,7 @@ async fn decision(
     };
     let found = c
         .read(move |j| {
-            let mut record: Option<Record> = None;
-            j.scan(
-                &Filter {
-                    decision: Some(uuid),
-                    ..Filter::default()
-                },
-                &mut |r| {
-                    record = Some(r);
-                    false
-                },
-            )?;
+            let record = find(j, uuid)?;
             let outcomes = if record.is_some() {
                 j.outcomes(uuid)?
             } else {
@@ -689,20 +743,7 @@ async fn label(
         return (StatusCode::NOT_FOUND, "no such decision").into_response();
     };
     let found = c
-        .read(move |j| {
-            let mut hit: Option<(Key, Action)> = None;
-            j.scan(
-                &Filter {
-                    decision: Some(uuid),
-                    ..Filter::default()
-                },
-                &mut |r| {
-                    hit = Some((r.entry.user, r.entry.action));
-                    false
-                },
-            )?;
-            Ok(hit)
-        })
+        .read(move |j| Ok(find(j, uuid)?.map(|r| (r.entry.user, r.entry.action))))
         .await;
     let (user, action) = match found {
         Ok(Some(x)) => x,

@@ -25,7 +25,7 @@ use crate::journal::Filter;
 use crate::tools::backtest::{self, Side};
 
 use super::session::{Role, Session};
-use super::{Console, checked, html as page, pages, to_sign_in};
+use super::{Console, checked, html as page, json_answer, json_call, pages, to_sign_in};
 
 /// The largest draft accepted, bytes (the loader's own limit).
 const MAX_DRAFT: usize = crate::core::rules::MAX_FILE_BYTES;
@@ -310,22 +310,7 @@ pub async fn page_rules(
     let (now, _) = check_text(&text);
     let mut start = WhatIfStart::default();
     if let Some(uuid) = q.from.as_deref().and_then(super::parse_decision) {
-        let found = c
-            .read(move |j| {
-                let mut hit = None;
-                j.scan(
-                    &Filter {
-                        decision: Some(uuid),
-                        ..Filter::default()
-                    },
-                    &mut |r| {
-                        hit = Some(r);
-                        false
-                    },
-                )?;
-                Ok(hit)
-            })
-            .await;
+        let found = c.read(move |j| super::find(j, uuid)).await;
         if let Ok(Some(r)) = found {
             start = WhatIfStart {
                 features: serde_json::to_string_pretty(&r.entry.features).unwrap_or_default(),
@@ -385,19 +370,14 @@ pub async fn whatif(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let csrf = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if let Err(r) = checked(&c, &headers, csrf) {
-        return r.into_response();
-    }
-    let Ok(b) = serde_json::from_slice::<WhatIfBody>(&body) else {
-        return (
-            StatusCode::BAD_REQUEST,
-            "the body is {\"text\", \"features\", \"enrolled\"}",
-        )
-            .into_response();
+    let b: WhatIfBody = match json_call(
+        &c,
+        &headers,
+        &body,
+        "the body is {\"text\", \"features\", \"enrolled\"}",
+    ) {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
     };
     let live = c.engine.rules();
     let model = c.engine.model();
@@ -424,11 +404,7 @@ pub async fn whatif(
     })
     .await;
     match out {
-        Ok(v) => (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            v.to_string(),
-        )
-            .into_response(),
+        Ok(v) => json_answer(v.to_string()),
         Err(_) => (StatusCode::INTERNAL_SERVER_ERROR, "the what-if failed").into_response(),
     }
 }
@@ -445,23 +421,13 @@ pub async fn check(
     headers: HeaderMap,
     body: axum::body::Bytes,
 ) -> Response {
-    let csrf = headers
-        .get("x-csrf-token")
-        .and_then(|v| v.to_str().ok())
-        .unwrap_or("");
-    if let Err(r) = checked(&c, &headers, csrf) {
-        return r.into_response();
-    }
-    let Ok(b) = serde_json::from_slice::<CheckBody>(&body) else {
-        return (StatusCode::BAD_REQUEST, "the body is {\"text\": …}").into_response();
+    let b: CheckBody = match json_call(&c, &headers, &body, "the body is {\"text\": …}") {
+        Ok(b) => b,
+        Err(r) => return r.into_response(),
     };
     let out = tokio::task::spawn_blocking(move || check_text(&b.text).0).await;
     match out.map(|x| serde_json::to_string(&x)) {
-        Ok(Ok(json)) => (
-            [(axum::http::header::CONTENT_TYPE, "application/json")],
-            json,
-        )
-            .into_response(),
+        Ok(Ok(json)) => json_answer(json),
         _ => (StatusCode::INTERNAL_SERVER_ERROR, "the check failed").into_response(),
     }
 }

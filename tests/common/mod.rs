@@ -81,5 +81,6 @@ pub fn action(r: &pb::EvaluateResponse) -> pb::Action {
 }
 
 pub mod conformance;
+pub mod http;
 pub mod pki;
 pub mod redis;
