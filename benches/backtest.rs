@@ -62,7 +62,7 @@ fn main() {
             let mut view = StoreView::default();
             view.profile.verified_logins = 12;
             if known {
-                view.profile.seen = [3; 11];
+                view.profile.seen = [3; riskgate::core::keys::PROFILE_DIMS.len()];
             }
             view.velocity.user_failures.h1 = failures;
             let attempt = LoginAttempt {
@@ -70,6 +70,7 @@ fn main() {
                 channel: Channel::ALL[i % 2],
                 ip: "198.51.100.7".parse().unwrap(),
                 device_id: Some("d".into()),
+                device_binding: riskgate::domain::DeviceBinding::None,
                 user_agent: Some(agent.to_string()),
                 occurred_at: UnixMillis(T0),
                 credential_result: if ok {

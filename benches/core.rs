@@ -49,6 +49,7 @@ fn attempt(
         channel: Channel::Web,
         ip: ip.parse().unwrap(),
         device_id: device.map(str::to_string),
+        device_binding: riskgate::domain::DeviceBinding::None,
         user_agent: Some(ua.into()),
         occurred_at: UnixMillis(at),
         credential_result: if ok {

@@ -63,6 +63,7 @@ fn observation(h: &IdHasher, i: u64) -> Observation {
         facts,
         place: None,
         failed: false,
+        bound: false,
     }
 }
 

@@ -28,6 +28,7 @@ fn attempt(at: i64) -> LoginAttempt {
         channel: Channel::Web,
         ip: "81.2.69.142".parse().unwrap(),
         device_id: Some("bench-device".into()),
+        device_binding: riskgate::domain::DeviceBinding::None,
         user_agent: Some(UA.into()),
         occurred_at: UnixMillis(1_700_000_000_000 + at),
         credential_result: CredentialResult::Valid,

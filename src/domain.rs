@@ -153,6 +153,22 @@ named_enum!(
     }
 );
 
+named_enum!(
+    /// How the login service knows the device: an identifier it was sent,
+    /// or a key bound to the device that it verified in this attempt.
+    DeviceBinding {
+        None => "none",
+        KeyVerified => "key_verified",
+    }
+);
+
+#[expect(clippy::derivable_impls, reason = "the enum is declared by a macro")]
+impl Default for DeviceBinding {
+    fn default() -> Self {
+        DeviceBinding::None
+    }
+}
+
 #[expect(clippy::derivable_impls, reason = "the enum is declared by a macro")]
 impl Default for Channel {
     fn default() -> Self {
@@ -284,6 +300,8 @@ pub struct LoginAttempt {
     pub channel: Channel,
     pub ip: IpAddr,
     pub device_id: Option<String>,
+    /// How the login service knows `device_id` (always `None` without one).
+    pub device_binding: DeviceBinding,
     pub user_agent: Option<String>,
     pub occurred_at: UnixMillis,
     pub credential_result: CredentialResult,

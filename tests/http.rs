@@ -285,6 +285,7 @@ async fn the_openapi_document_matches_the_proto_and_is_served() {
         device: Some(pb::Device {
             device_id: "d".into(),
             user_agent: "a".into(),
+            binding: pb::DeviceBinding::KeyVerified as i32,
         }),
         occurred_at: Some(pbjson_types::Timestamp {
             seconds: 1,

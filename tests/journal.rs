@@ -118,6 +118,7 @@ async fn eval(
             device: Some(pb::Device {
                 device_id: device.into(),
                 user_agent: ua.into(),
+                binding: 0,
             }),
             credential_result: pb::CredentialResult::Valid as i32,
             ..Default::default()
@@ -453,6 +454,7 @@ async fn a_model_trained_on_a_servers_journal_ranks_held_out_attacks_above_legit
                 device: Some(pb::Device {
                     device_id: String::new(),
                     user_agent: row.user_agent.unwrap_or("").into(),
+                    binding: 0,
                 }),
                 credential_result: if row.success {
                     pb::CredentialResult::Valid

@@ -54,7 +54,9 @@ fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str)
     let mut facts = Facts::default();
     facts.set(Dim::Ip, Some(h.key(Dim::Ip, ip.as_bytes())));
     facts.set(Dim::Network, Some(h.key(Dim::Network, ip.as_bytes())));
-    facts.set(Dim::Device, Some(h.key(Dim::Device, device.as_bytes())));
+    let d = h.key(Dim::Device, device.as_bytes());
+    facts.set(Dim::Device, Some(d));
+    facts.set(Dim::BoundDevice, Some(d));
     Observation {
         decision,
         at: UnixMillis::now(),
@@ -62,6 +64,9 @@ fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str)
         facts,
         place: None,
         failed: false,
+        // Key-verified: a taught login writes the bound-device fact too, on
+        // the user's slot and in the global counts.
+        bound: true,
     }
 }
 

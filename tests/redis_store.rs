@@ -51,6 +51,7 @@ fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str)
         facts,
         place: None,
         failed: decision % 2 == 0,
+        bound: false,
     }
 }
 

@@ -76,6 +76,87 @@ async fn a_verified_login_teaches_the_profile_and_the_next_scores_lower() {
     s.running.shutdown().await;
 }
 
+/// A device whose verified logins showed its bound key: with the key it is
+/// strong evidence, without it (a copied id) it is challenged and says why;
+/// a binding without a device id is refused.
+#[tokio::test]
+async fn a_bound_device_without_its_key_is_challenged() {
+    let mut s = start().await;
+    let bound = |user: &str, ip: &str| {
+        let mut a = attempt(user, ip, "phone-1", CHROME);
+        if let Some(d) = a.device.as_mut() {
+            d.binding = pb::DeviceBinding::KeyVerified as i32;
+        }
+        a
+    };
+    for _ in 0..5 {
+        let d = s
+            .client
+            .evaluate(bound("dana", "198.51.100.30"))
+            .await
+            .unwrap()
+            .into_inner();
+        let r = report(&mut s.client, &d.decision_id, pb::Outcome::LoginSucceeded)
+            .await
+            .unwrap();
+        assert!(r.profile_updated, "{d:?}");
+    }
+    let with_key = s
+        .client
+        .evaluate(bound("dana", "198.51.100.30"))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_eq!(action(&with_key), pb::Action::Allow, "{with_key:?}");
+    assert!(codes(&with_key).is_empty(), "{with_key:?}");
+
+    // The same id, network and browser, without the key.
+    let copied = s
+        .client
+        .evaluate(attempt("dana", "198.51.100.30", "phone-1", CHROME))
+        .await
+        .unwrap()
+        .into_inner();
+    assert_ne!(action(&copied), pb::Action::Allow, "{copied:?}");
+    assert!(
+        codes(&copied).contains(&"device_binding_missing".to_string()),
+        "{copied:?}"
+    );
+    assert!(copied.score > with_key.score);
+
+    // A device that never showed a key is not suspicious without one.
+    let plain = s
+        .client
+        .evaluate(attempt("erin", "198.51.100.31", "laptop-2", CHROME))
+        .await
+        .unwrap()
+        .into_inner();
+    report(
+        &mut s.client,
+        &plain.decision_id,
+        pb::Outcome::LoginSucceeded,
+    )
+    .await
+    .unwrap();
+    let again = s
+        .client
+        .evaluate(attempt("erin", "198.51.100.31", "laptop-2", CHROME))
+        .await
+        .unwrap()
+        .into_inner();
+    assert!(!codes(&again).contains(&"device_binding_missing".to_string()));
+
+    // A binding needs a device id.
+    let mut no_id = bound("dana", "198.51.100.30");
+    if let Some(d) = no_id.device.as_mut() {
+        d.device_id.clear();
+    }
+    let e = s.client.evaluate(no_id).await.unwrap_err();
+    assert_eq!(e.code(), Code::InvalidArgument);
+    assert!(e.message().contains("`device.binding`"), "{}", e.message());
+    s.running.shutdown().await;
+}
+
 #[tokio::test]
 async fn outcomes_that_are_not_verified_successes_never_teach() {
     let mut s = start().await;
@@ -274,6 +355,7 @@ async fn bad_input_is_invalid_argument_naming_the_field() {
             device: Some(pb::Device {
                 device_id: "d".into(),
                 user_agent: "x".repeat(5000),
+                binding: 0,
             }),
             ..ok.clone()
         },

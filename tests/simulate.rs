@@ -46,6 +46,8 @@ const COL_SUCCESS: usize = 13;
 const COL_ATTACK_IP: usize = 14;
 const COL_ATO: usize = 15;
 const COL_ATTACKER: usize = 16;
+const COL_DEVICE_ID: usize = 17;
+const COL_BINDING: usize = 18;
 
 fn parse_bool(s: &str) -> bool {
     match s {
@@ -104,7 +106,7 @@ fn rows_are_well_formed_ordered_and_consistent() {
     let mut last_ts = String::new();
     let mut ip_geo: HashMap<String, (String, String, String, String)> = HashMap::new();
     for (i, r) in rows.iter().enumerate() {
-        assert_eq!(r.len(), 17, "row {i}: {r:?}");
+        assert_eq!(r.len(), 19, "row {i}: {r:?}");
         assert_eq!(r[0].parse::<usize>().unwrap(), i);
         let ts = &r[COL_TS];
         assert_eq!(ts.len(), 23, "{ts}");
@@ -150,6 +152,73 @@ fn rows_are_well_formed_ordered_and_consistent() {
     }
     // A field with commas is quoted and parses back whole.
     assert!(bytes.windows(13).any(|w| w == b"\"Mozilla/5.0 "));
+}
+
+#[test]
+fn devices_are_bound_for_some_users_and_copied_but_never_bound_by_targeted_attackers() {
+    let mut cfg = SimConfig::new(5, 3000, 40);
+    cfg.attack_rate = 0.05;
+    cfg.mix = simulate::parse_mix("targeted=3,naive=1,stuffing=1").unwrap();
+    let (bytes, _) = generate(&cfg, &mut Sources::builtin().unwrap());
+    let rows = records(&bytes);
+    // Devices each user's legitimate logins used so far.
+    let mut legit_devices: HashMap<String, HashSet<String>> = HashMap::new();
+    let (mut legit, mut legit_bound, mut no_id) = (0u32, 0u32, 0u32);
+    let (mut targeted, mut copied) = (0u32, 0u32);
+    for r in &rows {
+        let (user, device, binding) = (&r[COL_USER], &r[COL_DEVICE_ID], &r[COL_BINDING]);
+        assert!(
+            device.is_empty() || (device.starts_with('d') && device[1..].parse::<u32>().is_ok()),
+            "{device}"
+        );
+        assert!(["", "key_verified"].contains(&binding), "{binding}");
+        if r[COL_ATTACKER].is_empty() {
+            legit += 1;
+            no_id += u32::from(device.is_empty());
+            if binding == "key_verified" {
+                assert!(!device.is_empty());
+                legit_bound += 1;
+            }
+            if !device.is_empty() {
+                legit_devices
+                    .entry(user.to_string())
+                    .or_default()
+                    .insert(device.to_string());
+            }
+            continue;
+        }
+        // No attacker ever shows a key.
+        assert_eq!(binding, "", "{r:?}");
+        let known = legit_devices.get(user).is_some_and(|d| d.contains(device));
+        if &r[COL_ATTACKER] == "targeted" {
+            targeted += 1;
+            copied += u32::from(known);
+        } else {
+            assert!(!known, "only targeted attackers copy device ids: {r:?}");
+        }
+    }
+    let bound_share = f64::from(legit_bound) / f64::from(legit);
+    assert!((0.15..0.45).contains(&bound_share), "{bound_share}");
+    let no_id_share = f64::from(no_id) / f64::from(legit);
+    assert!((0.01..0.06).contains(&no_id_share), "{no_id_share}");
+    // Most targeted attempts carry a device id the victim has used.
+    assert!(
+        targeted > 50 && copied * 2 > targeted,
+        "{copied} of {targeted}"
+    );
+
+    // No bound users: no binding anywhere; the other columns are unchanged.
+    cfg.bound_share = 0.0;
+    let (unbound, _) = generate(&cfg, &mut Sources::builtin().unwrap());
+    let unbound = records(&unbound);
+    assert!(unbound.iter().all(|r| r[COL_BINDING].is_empty()));
+    assert_eq!(unbound.len(), rows.len());
+    for (a, b) in rows.iter().zip(&unbound) {
+        assert_eq!(
+            a.iter().take(17).collect::<Vec<_>>(),
+            b.iter().take(17).collect::<Vec<_>>()
+        );
+    }
 }
 
 #[test]

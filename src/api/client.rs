@@ -18,7 +18,9 @@ use crate::api::pb::risk_admin_client::RiskAdminClient;
 use crate::api::pb::risk_service_client::RiskServiceClient;
 use crate::api::{code_label, convert, pb};
 use crate::cli::eval::UsageError;
-use crate::domain::{Action, Channel as LoginChannel, CredentialResult, Decision, Factor, Outcome};
+use crate::domain::{
+    Action, Channel as LoginChannel, CredentialResult, Decision, DeviceBinding, Factor, Outcome,
+};
 
 /// TLS options of a client subcommand.
 #[derive(Debug, Clone, Default, clap::Args)]
@@ -78,6 +80,7 @@ pub struct Attempt {
     pub channel: LoginChannel,
     pub ip: String,
     pub device_id: Option<String>,
+    pub device_binding: DeviceBinding,
     pub user_agent: Option<String>,
     pub credential: CredentialResult,
 }

@@ -8,8 +8,8 @@ use std::net::IpAddr;
 use crate::api::client::Attempt;
 use crate::api::pb;
 use crate::domain::{
-    Action, Channel, CredentialResult, Decision, Degraded, Factor, FactorSet, LoginAttempt,
-    Outcome, Reason, RiskLevel, UnixMillis,
+    Action, Channel, CredentialResult, Decision, Degraded, DeviceBinding, Factor, FactorSet,
+    LoginAttempt, Outcome, Reason, RiskLevel, UnixMillis,
 };
 use crate::engine::Candidates;
 
@@ -191,6 +191,22 @@ pub fn attempt_from_proto(
     let device = r.device.unwrap_or_default();
     let device_id = optional("device.device_id", device.device_id, limits::DEVICE_ID)?;
     let user_agent = optional("device.user_agent", device.user_agent, limits::USER_AGENT)?;
+    let device_binding = match pb::DeviceBinding::try_from(device.binding) {
+        Ok(pb::DeviceBinding::None) => DeviceBinding::None,
+        Ok(pb::DeviceBinding::KeyVerified) if device_id.is_some() => DeviceBinding::KeyVerified,
+        Ok(pb::DeviceBinding::KeyVerified) => {
+            return Err(invalid(
+                "device.binding",
+                "DEVICE_BINDING_KEY_VERIFIED needs device.device_id",
+            ));
+        }
+        Err(_) => {
+            return Err(invalid(
+                "device.binding",
+                format!("`{}` is not a known value", device.binding),
+            ));
+        }
+    };
     let occurred_at = match r.occurred_at {
         None => now,
         Some(ts) => {
@@ -255,6 +271,7 @@ pub fn attempt_from_proto(
         channel,
         ip,
         device_id,
+        device_binding,
         user_agent,
         occurred_at,
         credential_result,
@@ -354,6 +371,14 @@ pub fn device_request(user_id: &str, device_id: &str, reason: &str) -> Result<()
     required("reason", reason, limits::REASON)
 }
 
+/// The protobuf value of a device binding.
+pub fn device_binding_to_proto(b: DeviceBinding) -> pb::DeviceBinding {
+    match b {
+        DeviceBinding::None => pb::DeviceBinding::None,
+        DeviceBinding::KeyVerified => pb::DeviceBinding::KeyVerified,
+    }
+}
+
 /// The action of a protobuf number (`None`: unknown or unspecified).
 pub fn action_from_proto(n: i32) -> Option<Action> {
     pb::Action::try_from(n).ok().and_then(action)
@@ -369,6 +394,7 @@ pub fn attempt_to_proto(a: Attempt) -> pb::EvaluateRequest {
         device: Some(pb::Device {
             device_id: a.device_id.unwrap_or_default(),
             user_agent: a.user_agent.unwrap_or_default(),
+            binding: device_binding_to_proto(a.device_binding) as i32,
         }),
         credential_result: credential_to_proto(a.credential) as i32,
         ..Default::default()
@@ -528,7 +554,8 @@ mod tests {
             field_of(pb::EvaluateRequest {
                 device: Some(pb::Device {
                     device_id: "d".repeat(300),
-                    user_agent: "".into()
+                    user_agent: "".into(),
+                    binding: 0,
                 }),
                 ..valid()
             }),
@@ -538,12 +565,49 @@ mod tests {
             field_of(pb::EvaluateRequest {
                 device: Some(pb::Device {
                     device_id: "".into(),
-                    user_agent: "u".repeat(2000)
+                    user_agent: "u".repeat(2000),
+                    binding: 0,
                 }),
                 ..valid()
             }),
             "device.user_agent"
         );
+        // A binding needs a device id, and must be a known value.
+        assert_eq!(
+            field_of(pb::EvaluateRequest {
+                device: Some(pb::Device {
+                    device_id: "".into(),
+                    user_agent: "".into(),
+                    binding: pb::DeviceBinding::KeyVerified as i32,
+                }),
+                ..valid()
+            }),
+            "device.binding"
+        );
+        assert_eq!(
+            field_of(pb::EvaluateRequest {
+                device: Some(pb::Device {
+                    device_id: "d".into(),
+                    user_agent: "".into(),
+                    binding: 9,
+                }),
+                ..valid()
+            }),
+            "device.binding"
+        );
+        let a = attempt_from_proto(
+            pb::EvaluateRequest {
+                device: Some(pb::Device {
+                    device_id: "d".into(),
+                    user_agent: "".into(),
+                    binding: pb::DeviceBinding::KeyVerified as i32,
+                }),
+                ..valid()
+            },
+            NOW,
+        )
+        .unwrap();
+        assert_eq!(a.device_binding, DeviceBinding::KeyVerified);
         assert_eq!(
             field_of(pb::EvaluateRequest {
                 occurred_at: Some(pbjson_types::Timestamp {
@@ -621,7 +685,7 @@ mod tests {
             let r = pb::EvaluateRequest {
                 user_id: user, channel: ch, ip_address: ip, credential_result: cr,
                 occurred_at: Some(pbjson_types::Timestamp { seconds: secs, nanos }),
-                device: Some(pb::Device { device_id: "d".into(), user_agent: ua }),
+                device: Some(pb::Device { device_id: "d".into(), user_agent: ua, binding: cr }),
                 enrolled_factors: factors,
                 ..Default::default()
             };

@@ -22,6 +22,10 @@ pub struct EvalArgs {
     pub user_agent: Option<String>,
     #[arg(long)]
     pub device_id: Option<String>,
+    /// How the login service knows the device: none (an identifier it was
+    /// sent) or key_verified (it verified a key bound to the device).
+    #[arg(long, default_value = "none", requires = "device_id")]
+    pub device_binding: String,
     /// web, mobile_app, call_center, kiosk or api.
     #[arg(long, default_value = "web")]
     pub channel: String,
@@ -92,11 +96,18 @@ pub async fn run_eval(a: EvalArgs) -> anyhow::Result<()> {
             domain::CredentialResult::as_str,
         ),
     )?;
+    let device_binding = parse(
+        "device binding",
+        &a.device_binding,
+        domain::DeviceBinding::parse,
+        &names(domain::DeviceBinding::ALL, domain::DeviceBinding::as_str),
+    )?;
     let attempt = Attempt {
         user_id: a.user,
         channel,
         ip: a.ip,
         device_id: a.device_id,
+        device_binding,
         user_agent: a.user_agent,
         credential,
     };

@@ -35,6 +35,12 @@ pub struct SimulateArgs {
     /// (the default); labels left out get weight 0.
     #[arg(long)]
     pub attack_mix: Option<String>,
+    /// Share of legitimate users whose devices hold a key the login service
+    /// verifies (passkey, attested app): their rows' `Device Binding` says
+    /// `key_verified`; attackers, even those who copy a device id, never
+    /// can. In [0, 1].
+    #[arg(long, default_value_t = simulate::DEFAULT_BOUND_SHARE)]
+    pub bound_share: f64,
     /// Data directory (browser corpora, IP lists, MaxMind test sources,
     /// uap-core rules) [default: $RISKGATE_SIM_DATA, else ../shared/data].
     #[arg(long, env = simulate::DATA_ENV)]
@@ -56,6 +62,7 @@ pub fn run(args: SimulateArgs) -> anyhow::Result<()> {
     let mut cfg = SimConfig::new(args.seed, args.users, args.days);
     cfg.start_day = simulate::parse_date(&args.start).map_err(usage)?;
     cfg.attack_rate = args.attack_rate;
+    cfg.bound_share = args.bound_share;
     if let Some(mix) = &args.attack_mix {
         cfg.mix = simulate::parse_mix(mix).map_err(usage)?;
     }

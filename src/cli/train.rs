@@ -44,13 +44,23 @@ pub struct TrainArgs {
     /// shipped policy's STEP_UP threshold should challenge: sets the intercept.
     #[arg(long, default_value_t = 0.02)]
     pub reauth_budget: f64,
-    /// Inputs not to learn: they keep the shipped model's weight (comma-separated).
+    /// Inputs not to learn: they keep the shipped model's weight, or are left
+    /// out when it gives them none (comma-separated).
     #[arg(long, value_delimiter = ',')]
     pub keep_prior: Vec<String>,
     /// Carry, instead of learning, inputs whose learned weight has the
     /// opposite sign to the shipped model's, and refit without them.
     #[arg(long)]
     pub sign_from_prior: bool,
+    /// The prior model file [default: the shipped model]: it decides what
+    /// replayed rows teach, gives carried inputs their weight and, with
+    /// `--sign-from-prior`, the signs learned weights must keep.
+    #[arg(long)]
+    pub prior: Option<PathBuf>,
+    /// Fit and calibrate on rows with a correct password only (the policy
+    /// never allows a wrong one, whatever the score).
+    #[arg(long)]
+    pub correct_password_only: bool,
     /// Solver iterations (L-BFGS).
     #[arg(long, default_value_t = 200)]
     pub max_iterations: u64,
@@ -79,7 +89,19 @@ pub fn run(a: TrainArgs) -> anyhow::Result<()> {
         ))
         .into());
     }
+    let prior = match &a.prior {
+        Some(p) => {
+            let text = std::fs::read_to_string(p)
+                .with_context(|| format!("cannot read `{}`", p.display()))?;
+            crate::core::model::Model::parse(&text, &p.display().to_string())
+                .map_err(|e| UsageError(e.to_string()))?;
+            Some(text)
+        }
+        None => None,
+    };
     let opts = TrainOptions {
+        prior,
+        correct_password_only: a.correct_password_only,
         holdout: a.holdout,
         seed: a.seed,
         alpha: a.l2,

@@ -50,6 +50,15 @@ pub struct DeviceFeatures {
     pub users_24h: u32,
     /// Support revoked this device for this user (reported lost or stolen).
     pub revoked: bool,
+    /// The login service verified a key bound to this device in this
+    /// attempt (`DEVICE_BINDING_KEY_VERIFIED`).
+    pub key_verified: bool,
+    /// A verified login of this user showed a key bound to this device
+    /// before.
+    pub bound: bool,
+    /// A known device that has shown its key before, presented without it:
+    /// what a copied device id looks like.
+    pub binding_missing: bool,
     /// The parsed user agent (`browser`, `os`, `category`, `is_crawler`,
     /// `is_automation`, …).
     #[serde(flatten)]
@@ -190,6 +199,10 @@ pub struct BehaviorFeatures {
     pub freeman_score: f64,
     /// `freeman_score` mapped monotonically to [0, 1] (s / (1 + s)).
     pub freeman_risk: f64,
+    /// `log10(freeman_score)` clamped to [-6, 6]: monotone and bounded, and
+    /// unlike `freeman_risk` it separates familiar attempts (typical scores
+    /// 1e-5..1e-2) from each other; 0 for a user with no history.
+    pub freeman_log_lr: f64,
 }
 
 /// Everything the model, the rules and the policy see about one attempt.
@@ -244,6 +257,9 @@ pub fn build(
     let has_device_id = attempt.device_id.is_some();
     let has_user_agent = attempt.user_agent.is_some();
     let device_known = has_device_id && p.seen(Dim::Device) > 0;
+    let key_verified =
+        has_device_id && attempt.device_binding == crate::domain::DeviceBinding::KeyVerified;
+    let device_bound = has_device_id && p.seen(Dim::BoundDevice) > 0;
     let ua_known = has_user_agent && p.seen(Dim::UserAgent) > 0;
     let network_known = p.seen(Dim::Network) > 0;
     let at = attempt.occurred_at;
@@ -279,6 +295,9 @@ pub fn build(
             new_user_agent: has_user_agent && has_history && !ua_known,
             users_24h: view.velocity.device_distinct_users_24h,
             revoked: has_device_id && p.device_revoked,
+            key_verified,
+            bound: device_bound,
+            binding_missing: device_bound && !key_verified,
             info: device,
         },
         network: NetworkFeatures {
@@ -294,6 +313,11 @@ pub fn build(
             recent_strong_auth,
             freeman_score,
             freeman_risk: freeman::risk_01(freeman_score),
+            freeman_log_lr: if has_history {
+                freeman::log_lr(freeman_score)
+            } else {
+                0.0
+            },
         },
         degraded,
     }
@@ -431,6 +455,20 @@ pub const INPUTS: &[Input] = &[
         code: "new_device",
         value: |f| b(f.device.new),
         explain: |_| "first login from this device for this user".into(),
+    },
+    Input {
+        name: "bound_device",
+        code: "bound_device",
+        value: |f| b(f.device.known && f.device.key_verified),
+        explain: |_| "a known device proved possession of its bound key".into(),
+    },
+    Input {
+        name: "device_binding_missing",
+        code: "device_binding_missing",
+        value: |f| b(f.device.binding_missing),
+        explain: |_| {
+            "this device proved possession of a bound key before, and not this time: a copied device id looks like this".into()
+        },
     },
     Input {
         name: "no_device_id",
@@ -629,6 +667,17 @@ pub const INPUTS: &[Input] = &[
         },
     },
     Input {
+        name: "freeman_log_lr",
+        code: "unfamiliar_history",
+        value: |f| f.behavior.freeman_log_lr,
+        explain: |f| {
+            format!(
+                "this network and browser are unusual for this user (history likelihood ratio {:.2})",
+                f.behavior.freeman_score
+            )
+        },
+    },
+    Input {
         name: "recent_strong_auth",
         code: "recent_strong_auth",
         value: |f| b(f.behavior.recent_strong_auth),
@@ -654,6 +703,7 @@ pub(crate) mod fixtures {
             channel: Channel::Web,
             ip: "203.0.113.7".parse().unwrap(),
             device_id: Some("dev-1".into()),
+            device_binding: crate::domain::DeviceBinding::None,
             user_agent: Some("Mozilla/5.0".into()),
             occurred_at: UnixMillis(1_700_000_000_000),
             credential_result: CredentialResult::Valid,
@@ -810,6 +860,42 @@ mod tests {
             &s,
         );
         assert!(f.new_country);
+    }
+
+    #[test]
+    fn a_bound_device_without_its_key_is_binding_missing() {
+        let s = FeatureSettings::default();
+        let mut v = StoreView::default();
+        v.profile.verified_logins = 8;
+        v.profile.seen[Dim::Device.slot().unwrap()] = 8;
+        let build_with = |v: &StoreView, binding| {
+            let mut a = fixtures::attempt();
+            a.device_binding = binding;
+            build(
+                &a,
+                Arc::new(DeviceInfo::unknown()),
+                v,
+                GeoFeatures::default(),
+                Degraded::default(),
+                &s,
+            )
+        };
+        let value = |f: &Features, name| (input(name).unwrap().1.value)(f);
+        use crate::domain::DeviceBinding::{KeyVerified, None};
+        // Never bound: no binding, nothing missing.
+        let f = build_with(&v, None);
+        assert!(f.device.known && !f.device.bound && !f.device.binding_missing);
+        let f = build_with(&v, KeyVerified);
+        assert!(f.device.key_verified && !f.device.binding_missing);
+        assert_eq!(value(&f, "bound_device"), 1.0);
+        // Bound before: with the key it is possession, without it a copy.
+        v.profile.seen[Dim::BoundDevice.slot().unwrap()] = 3;
+        let f = build_with(&v, KeyVerified);
+        assert!(f.device.bound && !f.device.binding_missing);
+        let f = build_with(&v, None);
+        assert!(f.device.binding_missing);
+        assert_eq!(value(&f, "device_binding_missing"), 1.0);
+        assert_eq!(value(&f, "bound_device"), 0.0);
     }
 
     #[test]

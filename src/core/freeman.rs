@@ -431,6 +431,22 @@ pub fn risk_01(score: f64) -> f64 {
     }
 }
 
+/// The bound of [`log_lr`]: six orders of magnitude either way.
+pub const LOG_LR_BOUND: f64 = 6.0;
+
+/// `log10(score)` clamped to `[-LOG_LR_BOUND, LOG_LR_BOUND]`: a monotone,
+/// bounded form of the likelihood ratio for a linear model. `score ≤ 0` ↦
+/// the lower bound, `+∞` and NaN ↦ the upper bound (fail closed).
+pub fn log_lr(score: f64) -> f64 {
+    if score.is_nan() {
+        LOG_LR_BOUND
+    } else if score <= 0.0 {
+        -LOG_LR_BOUND
+    } else {
+        score.log10().clamp(-LOG_LR_BOUND, LOG_LR_BOUND)
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -978,6 +994,16 @@ mod tests {
         assert!(close(risk_01(0.9), 9.0 / 19.0, 1e-15));
     }
 
+    #[test]
+    fn log_lr_values() {
+        assert_eq!(log_lr(1.0), 0.0);
+        assert!(close(log_lr(1e-3), -3.0, 1e-12));
+        assert_eq!(log_lr(1e-30), -LOG_LR_BOUND);
+        assert_eq!(log_lr(0.0), -LOG_LR_BOUND);
+        assert_eq!(log_lr(f64::INFINITY), LOG_LR_BOUND);
+        assert_eq!(log_lr(f64::NAN), LOG_LR_BOUND);
+    }
+
     // ------------------------------------------------------------------
     // Property tests
     // ------------------------------------------------------------------
@@ -1176,6 +1202,13 @@ mod tests {
             let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
             prop_assert!(risk_01(lo) <= risk_01(hi));
             prop_assert!((0.0..1.0).contains(&risk_01(lo)));
+        }
+
+        #[test]
+        fn log_lr_is_monotone_and_bounded(a in 0.0f64..1e300, b in 0.0f64..1e300) {
+            let (lo, hi) = if a <= b { (a, b) } else { (b, a) };
+            prop_assert!(log_lr(lo) <= log_lr(hi));
+            prop_assert!(log_lr(lo).abs() <= LOG_LR_BOUND);
         }
 
         /// Counts derived from raw login lists agree with a literal,

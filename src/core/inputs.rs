@@ -63,6 +63,21 @@ pub struct Observation {
     pub place: Option<GeoPoint>,
     /// The primary credential was wrong.
     pub failed: bool,
+    /// The login service verified a key bound to the device: only then may
+    /// a verified login teach the [`Dim::BoundDevice`] fact.
+    pub bound: bool,
+}
+
+impl Observation {
+    /// The fact of `slot` as a pending decision keeps it (what a verified
+    /// login would teach): [`Dim::BoundDevice`] only when `bound`.
+    pub fn taught_fact(&self, slot: usize) -> Option<Key> {
+        if Dim::BoundDevice.slot() == Some(slot) && !self.bound {
+            None
+        } else {
+            self.facts.0.get(slot).copied().flatten()
+        }
+    }
 }
 
 /// Counts over the three sliding windows.

@@ -147,10 +147,14 @@ pub enum Dim {
     DeviceType,
     /// Country and first subdivision ("SE/E").
     Region,
+    /// A device that showed a key bound to it (`DEVICE_BINDING_KEY_VERIFIED`)
+    /// in a verified login. Its fact is the device's own key: looked up on
+    /// every attempt with a device id, taught only by key-verified ones.
+    BoundDevice,
 }
 
 /// The profile dimensions, in [`Facts`] order (every [`Dim`] but `User`).
-pub const PROFILE_DIMS: [Dim; 11] = [
+pub const PROFILE_DIMS: [Dim; 12] = [
     Dim::Device,
     Dim::Ip,
     Dim::Network,
@@ -162,6 +166,7 @@ pub const PROFILE_DIMS: [Dim; 11] = [
     Dim::Os,
     Dim::DeviceType,
     Dim::Region,
+    Dim::BoundDevice,
 ];
 
 impl Dim {
@@ -180,6 +185,7 @@ impl Dim {
             Dim::Os => "os",
             Dim::DeviceType => "devtype",
             Dim::Region => "region",
+            Dim::BoundDevice => "bound_device",
         }
     }
 
@@ -198,6 +204,7 @@ impl Dim {
             Dim::Os => Some(8),
             Dim::DeviceType => Some(9),
             Dim::Region => Some(10),
+            Dim::BoundDevice => Some(11),
         }
     }
 }

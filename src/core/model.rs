@@ -32,8 +32,9 @@ pub const REASON_THRESHOLD: f64 = 0.25;
 #[derive(Clone, Debug)]
 pub struct Model {
     version: String,
-    /// (index into INPUTS, weight / scale, mean)
-    terms: Vec<(usize, f64, f64)>,
+    /// (index into INPUTS, weight / scale): the means are folded into the
+    /// intercept, so each term is the input's raw contribution.
+    terms: Vec<(usize, f64)>,
     intercept: f64,
 }
 
@@ -139,7 +140,8 @@ impl Model {
         if !file.intercept.is_finite() {
             return Err(invalid("`intercept` is not a finite number".into()));
         }
-        let mut terms = Vec::with_capacity(n);
+        let mut terms: Vec<(usize, f64)> = Vec::with_capacity(n);
+        let mut intercept = file.intercept;
         let mut problems = Vec::new();
         for (i, name) in file.features.iter().enumerate() {
             let Some((idx, _)) = input(name) else {
@@ -151,7 +153,7 @@ impl Model {
                 ));
                 continue;
             };
-            if terms.iter().any(|(j, _, _)| *j == idx) {
+            if terms.iter().any(|(j, _)| *j == idx) {
                 problems.push(format!("feature `{name}` listed twice"));
             }
             let (w, m, s) = (file.weights[i], mean[i], scale[i]);
@@ -161,7 +163,15 @@ impl Model {
                 ));
                 continue;
             }
-            terms.push((idx, w / s, m));
+            // w·(x − m)/s = (w/s)·x − (w/s)·m: the constant joins the
+            // intercept, so a reason is what the input adds against its
+            // absence (x = 0), not against the training mean — an absent
+            // input with a negative weight is no reason.
+            terms.push((idx, w / s));
+            intercept -= w / s * m;
+        }
+        if !intercept.is_finite() {
+            return Err(invalid("the means fold into a non-finite intercept".into()));
         }
         if !problems.is_empty() {
             return Err(invalid(problems.join("; ")));
@@ -169,7 +179,7 @@ impl Model {
         Ok(Model {
             version: file.version,
             terms,
-            intercept: file.intercept,
+            intercept,
         })
     }
 
@@ -180,7 +190,7 @@ impl Model {
 
     /// The names of the inputs this model reads, in file order.
     pub fn feature_names(&self) -> impl Iterator<Item = &'static str> + '_ {
-        self.terms.iter().map(|(i, _, _)| INPUTS[*i].name)
+        self.terms.iter().map(|(i, _)| INPUTS[*i].name)
     }
 
     /// Scores the features. Pure and allocation-light: one small vector for
@@ -188,8 +198,8 @@ impl Model {
     pub fn score(&self, f: &Features) -> Scored {
         let mut z = self.intercept;
         let mut contributions = Vec::new();
-        for &(idx, w, mean) in &self.terms {
-            let c = w * ((INPUTS[idx].value)(f) - mean);
+        for &(idx, w) in &self.terms {
+            let c = w * (INPUTS[idx].value)(f);
             z += c;
             if c >= REASON_THRESHOLD {
                 contributions.push(Contribution {
@@ -274,6 +284,22 @@ mod tests {
     fn syntax_errors_have_line_and_column() {
         let e = Model::parse("{\n  \"format\": 1,\n  oops\n}", "m.json").unwrap_err();
         assert!(e.to_string().starts_with("m.json:3:"), "{e}");
+    }
+
+    #[test]
+    fn an_absent_input_with_a_negative_weight_is_no_reason() {
+        // Centred on a mean of 0.4: absent (0) would be +0.8 against the
+        // mean, but it adds nothing against its own absence.
+        let m = Model::parse(
+            r#"{"format":1,"version":"x","features":["recent_strong_auth","new_device"],
+                "weights":[-2.0,1.0],"intercept":0,"mean":[0.4,0.0],"scale":[1.0,0.5]}"#,
+            "m.json",
+        )
+        .unwrap();
+        let s = m.score(&fixtures::features());
+        assert!(s.contributions.is_empty(), "{:?}", s.contributions);
+        // The score is unchanged by the folding: sigmoid(-2·(0 − 0.4)).
+        assert!((s.score - sigmoid(0.8)).abs() < 1e-12, "{}", s.score);
     }
 
     #[test]

@@ -5,7 +5,7 @@
 
 use std::net::IpAddr;
 
-use crate::domain::{CredentialResult, LoginAttempt};
+use crate::domain::{CredentialResult, DeviceBinding, LoginAttempt};
 
 use super::inputs::{DeviceInfo, Facts, GeoInfo, GeoPoint, Observation};
 use super::keys::{Dim, IdHasher};
@@ -51,7 +51,11 @@ pub fn facts(
         Some(h.key(Dim::Network, network_of(ip).as_bytes())),
     );
     if let Some(d) = &attempt.device_id {
-        f.set(Dim::Device, Some(h.key(Dim::Device, d.as_bytes())));
+        let k = h.key(Dim::Device, d.as_bytes());
+        f.set(Dim::Device, Some(k));
+        // The same key: the slot keeps the dimensions apart in both stores,
+        // and one keyed hash per device is enough.
+        f.set(Dim::BoundDevice, Some(k));
     }
     if let Some(ua) = &attempt.user_agent {
         f.set(Dim::UserAgent, Some(h.key(Dim::UserAgent, ua.as_bytes())));
@@ -108,6 +112,7 @@ pub fn observation(
         facts,
         place,
         failed: attempt.credential_result == CredentialResult::Invalid,
+        bound: attempt.device_id.is_some() && attempt.device_binding == DeviceBinding::KeyVerified,
     }
 }
 

@@ -53,9 +53,16 @@ pub fn encode(e: &super::DecisionEntry) -> Result<Vec<u8>, String> {
 
 /// Decodes a body.
 pub fn decode(bytes: &[u8]) -> Result<Body, String> {
-    let b: Body = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
+    let mut b: Body = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
     if b.version != VERSION {
         return Err(format!("body version {} is not {VERSION}", b.version));
+    }
+    // Bodies written before `freeman_log_lr` existed lack it (it decodes
+    // as 0): it is a function of the stored ratio, so a backtest or a
+    // training run over old decisions sees what the server would have.
+    let behavior = &mut b.features.behavior;
+    if behavior.freeman_log_lr == 0.0 && b.features.user.verified_logins > 0 {
+        behavior.freeman_log_lr = crate::core::freeman::log_lr(behavior.freeman_score);
     }
     Ok(b)
 }

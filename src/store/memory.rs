@@ -839,7 +839,7 @@ impl MemoryStore {
             obs.decision,
             Pending {
                 user: obs.user,
-                facts: obs.facts.0.map(|k| k.map_or(0, short_nonzero)),
+                facts: std::array::from_fn(|slot| obs.taught_fact(slot).map_or(0, short_nonzero)),
                 at: at.0,
                 place: Place::of(obs.place),
                 taught: false,
@@ -949,6 +949,7 @@ mod tests {
             facts,
             place: None,
             failed,
+            bound: false,
         }
     }
 

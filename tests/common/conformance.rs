@@ -27,6 +27,8 @@ pub struct Run<'a> {
     next: u128,
     /// Each observed decision's user and time.
     users: std::collections::HashMap<u128, (Key, i64)>,
+    /// The next observation was key-verified (`DEVICE_BINDING_KEY_VERIFIED`).
+    bound: bool,
     pub transcript: Vec<String>,
 }
 
@@ -35,7 +37,9 @@ impl<'a> Run<'a> {
         let h = &self.h;
         let mut facts = Facts::default();
         if !device.is_empty() {
-            facts.set(Dim::Device, Some(h.key(Dim::Device, device.as_bytes())));
+            let k = h.key(Dim::Device, device.as_bytes());
+            facts.set(Dim::Device, Some(k));
+            facts.set(Dim::BoundDevice, Some(k));
         }
         if !ip.is_empty() {
             facts.set(Dim::Ip, Some(h.key(Dim::Ip, ip.as_bytes())));
@@ -57,7 +61,25 @@ impl<'a> Run<'a> {
                 accuracy_km: 20.0,
             }),
             failed,
+            bound: std::mem::take(&mut self.bound) && !device.is_empty(),
         }
+    }
+
+    /// Observes a key-verified attempt (the login service verified a key
+    /// bound to `device`).
+    pub async fn observe_bound(
+        &mut self,
+        user: &str,
+        device: &str,
+        ip: &str,
+        at: i64,
+    ) -> (u128, StoreView) {
+        self.bound = true;
+        let o = self.obs(user, device, ip, at, false);
+        let v = self.store.observe(&o).await.unwrap();
+        self.transcript
+            .push(format!("observe bound {user} {device} {ip} {at} -> {v:?}"));
+        (o.decision, v)
     }
 
     /// Observes and records the answer; returns (decision, view).
@@ -206,6 +228,7 @@ pub async fn run_all(store: &dyn Store) -> Vec<String> {
         h: hasher(),
         next: 0,
         users: Default::default(),
+        bound: false,
         transcript: Vec::new(),
     };
     teaching_double_report_and_fraud(&mut r).await;
@@ -219,6 +242,7 @@ pub async fn run_all(store: &dyn Store) -> Vec<String> {
     profile_and_recent_decisions(&mut r).await;
     trust_and_revoke(&mut r).await;
     trust_at_the_history_cap(&mut r).await;
+    bound_devices(&mut r).await;
     forget_erases_the_user(&mut r).await;
     r.transcript
 }
@@ -268,6 +292,76 @@ async fn teaching_double_report_and_fraud(r: &mut Run<'_>) {
     assert_eq!(v.profile.verified_logins, 0);
     assert_eq!(v.profile.global_seen(Dim::Device), 0);
     assert_eq!(v.profile.last_login, None);
+}
+
+/// A device is remembered as bound only by a verified login that showed its
+/// key; an attempt without the key neither teaches nor clears it; fraud
+/// unteaches it like every other fact.
+async fn bound_devices(r: &mut Run<'_>) {
+    let t = T0 + 40 * HOUR;
+    // A verified login without the key: a known device, not a bound one.
+    let (d, _) = r.observe("bea", "phone", "5.6.7.8", t, false).await;
+    r.report(d, Action::Allow, Outcome::LoginSucceeded, None, t + 1)
+        .await
+        .unwrap();
+    let (d, v) = r.observe_bound("bea", "phone", "5.6.7.8", t + MIN).await;
+    assert_eq!(v.profile.seen(Dim::Device), 1);
+    assert_eq!(v.profile.seen(Dim::BoundDevice), 0);
+    // A key-verified attempt that is never verified teaches nothing.
+    let (_, v) = r
+        .observe_bound("bea", "phone", "5.6.7.8", t + 2 * MIN)
+        .await;
+    assert_eq!(v.profile.seen(Dim::BoundDevice), 0);
+    // The verified one does.
+    assert!(
+        r.report(d, Action::Allow, Outcome::LoginSucceeded, None, t + 3 * MIN)
+            .await
+            .unwrap()
+    );
+    let (d2, v) = r
+        .observe("bea", "phone", "5.6.7.8", t + 4 * MIN, false)
+        .await;
+    assert_eq!(v.profile.seen(Dim::Device), 2);
+    assert_eq!(v.profile.seen(Dim::BoundDevice), 1);
+    assert_eq!(v.profile.distinct(Dim::BoundDevice), 1);
+    // A verified login without the key does not make the device unbound.
+    r.report(
+        d2,
+        Action::Allow,
+        Outcome::LoginSucceeded,
+        None,
+        t + 5 * MIN,
+    )
+    .await
+    .unwrap();
+    let (_, v) = r
+        .observe("bea", "phone", "5.6.7.8", t + 6 * MIN, false)
+        .await;
+    assert_eq!(v.profile.seen(Dim::Device), 3);
+    assert_eq!(v.profile.seen(Dim::BoundDevice), 1);
+    // Another device of the same user is not bound by this one's key.
+    let (_, v) = r
+        .observe("bea", "laptop", "5.6.7.8", t + 7 * MIN, false)
+        .await;
+    assert_eq!(v.profile.seen(Dim::BoundDevice), 0);
+    // Fraud on the key-verified login unteaches the binding.
+    assert!(
+        r.report(
+            d,
+            Action::Allow,
+            Outcome::AnalystConfirmedFraud,
+            None,
+            t + 8 * MIN
+        )
+        .await
+        .unwrap()
+    );
+    let (_, v) = r
+        .observe("bea", "phone", "5.6.7.8", t + 9 * MIN, false)
+        .await;
+    assert_eq!(v.profile.seen(Dim::BoundDevice), 0);
+    assert_eq!(v.profile.seen(Dim::Device), 2);
+    r.profile("bea").await;
 }
 
 async fn unverified_outcomes_never_teach(r: &mut Run<'_>) {

@@ -33,6 +33,7 @@ pub fn entry(
         channel,
         ip: "198.51.100.7".parse().unwrap(),
         device_id: Some("laptop-1".into()),
+        device_binding: riskgate::domain::DeviceBinding::None,
         user_agent: Some("python-requests/2.31.0".into()),
         occurred_at: UnixMillis(at),
         credential_result: credential,

@@ -66,6 +66,7 @@ pub fn attempt(user: &str, ip: &str, device: &str, ua: &str) -> pb::EvaluateRequ
         device: Some(pb::Device {
             device_id: device.into(),
             user_agent: ua.into(),
+            binding: pb::DeviceBinding::None as i32,
         }),
         credential_result: pb::CredentialResult::Valid as i32,
         ..Default::default()

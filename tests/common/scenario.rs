@@ -12,6 +12,8 @@
 //! user = "alice"
 //! ip = "198.51.100.10"
 //! device = "laptop-1"
+//! binding = "key_verified"        # optional: the login service verified a
+//!                                 # key bound to the device (default none)
 //! user_agent = "chrome_win"       # an alias below, or a full user-agent string
 //! at = "-3d"
 //! repeat = 12                     # optional: this entry n times, `every` apart;
@@ -58,8 +60,8 @@ use riskgate::core::observe;
 use riskgate::core::rules::RuleSet;
 use riskgate::core::{self, Evaluated, Inputs};
 use riskgate::domain::{
-    Action, Channel, CredentialResult, Decision, Degraded, Factor, FactorSet, LoginAttempt,
-    Outcome, RiskLevel, UnixMillis,
+    Action, Channel, CredentialResult, Decision, Degraded, DeviceBinding, Factor, FactorSet,
+    LoginAttempt, Outcome, RiskLevel, UnixMillis,
 };
 use riskgate::signals::device::UaParser;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
@@ -113,6 +115,9 @@ pub struct Entry {
     pub ip: String,
     #[serde(default)]
     pub device: Option<String>,
+    /// How the login service knows `device` (`none` or `key_verified`).
+    #[serde(default)]
+    pub binding: Option<DeviceBinding>,
     #[serde(default)]
     pub user_agent: Option<String>,
     #[serde(default)]
@@ -263,6 +268,7 @@ pub fn run(dir: &Path, s: &Scenario) -> Result<Evaluated, String> {
                 user: numbered(&h.user),
                 ip: numbered(&h.ip),
                 device: h.device.as_deref().map(numbered),
+                binding: h.binding,
                 user_agent: h.user_agent.clone(),
                 channel: h.channel,
                 credential: h.credential,
@@ -344,6 +350,7 @@ impl Player {
                 .parse()
                 .map_err(|_| format!("`{}` is not an IP address", e.ip))?,
             device_id: e.device.clone(),
+            device_binding: e.binding.unwrap_or_default(),
             user_agent: e.user_agent.as_deref().map(agent),
             occurred_at: UnixMillis(at),
             credential_result: e.credential.unwrap_or(CredentialResult::Valid),

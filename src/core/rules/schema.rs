@@ -37,6 +37,9 @@ fields! {
     "device.user_agent_known": Bool = |f| Value::Bool(f.device.user_agent_known), "exact UA in history";
     "device.new_user_agent": Bool = |f| Value::Bool(f.device.new_user_agent), "user has history, UA not in it";
     "device.revoked": Bool = |f| Value::Bool(f.device.revoked), "support revoked this device for this user (lost or stolen)";
+    "device.key_verified": Bool = |f| Value::Bool(f.device.key_verified), "the login service verified a key bound to this device in this attempt";
+    "device.bound": Bool = |f| Value::Bool(f.device.bound), "a verified login showed this device's bound key before";
+    "device.binding_missing": Bool = |f| Value::Bool(f.device.binding_missing), "a device that showed its bound key before, without it now (copied id)";
     "device.users_24h": Int = |f| int(f.device.users_24h), "distinct users on this device in 24 h";
     "device.browser": String = |f| Value::Str(&f.device.info.browser), "browser family";
     "device.browser_version": String = |f| Value::Str(&f.device.info.browser_version), "browser version";
@@ -92,6 +95,7 @@ fields! {
     "behavior.recent_strong_auth": Bool = |f| Value::Bool(f.behavior.recent_strong_auth), "strong factor passed recently";
     "behavior.freeman_score": Double = |f| Value::Double(f.behavior.freeman_score), "Freeman likelihood ratio (lower = familiar), 0 without history";
     "behavior.freeman_risk": Double = |f| Value::Double(f.behavior.freeman_risk), "Freeman ratio mapped to [0, 1]";
+    "behavior.freeman_log_lr": Double = |f| Value::Double(f.behavior.freeman_log_lr), "log10 of the Freeman ratio, clamped to [-6, 6]; 0 without history";
     "degraded.store": Bool = |f| Value::Bool(f.degraded.store), "the store did not answer";
     "degraded.geo": Bool = |f| Value::Bool(f.degraded.geo), "no GeoIP answer";
 }

@@ -4,6 +4,9 @@
 -- Window bucket widths (ms), as `store::window::GEOMETRY`.
 local W = {5000, 300000, 3600000}
 
+-- Facts per pending decision: the profile dimensions (`PROFILE_DIMS`).
+local NFACTS = 12
+
 local function num(x)
   return string.format('%.0f', x)
 end

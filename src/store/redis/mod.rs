@@ -48,7 +48,7 @@
 //! |---|---|---|---|
 //! | `P:{u:<u>}:v` | hash | user failures per bucket | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
-//! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 10>`; past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
+//! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>` (fact 11, the bound device, only when the attempt was key-verified; a record written before it existed has 11 facts and reads the 12th as absent); past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
 //! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), ≤ 20: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
 //! | `P:{i:<ip>}:v` | hash | failures and attempts per bucket | 25 h |
 //! | `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failures per bucket (written on a failure only) | 25 h |
@@ -124,7 +124,7 @@ const REPORT_ALL: &str = script!(
     r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
 if r[2] ~= 0 then
   local kseen, slots = {}, {}
-  for i = 0, 10 do
+  for i = 0, NFACTS - 1 do
     if r[4 + i] ~= '' then
       kseen[#kseen + 1] = ARGV[10] .. ':{g}:s:' .. i .. ':' .. r[4 + i]
       slots[#slots + 1] = i
@@ -703,5 +703,17 @@ impl Store for RedisStore {
                     StoreError::Unavailable("the background writer stopped".into())
                 }
             })
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn the_scripts_know_as_many_facts_as_there_are_profile_dimensions() {
+        let line = format!("local NFACTS = {}\n", PROFILE_DIMS.len());
+        assert!(include_str!("common.lua").contains(&line), "{line}");
+        assert_eq!(DISTINCT_FIELDS.len(), PROFILE_DIMS.len());
     }
 }

@@ -101,9 +101,11 @@ impl<'a> ObservePlan<'a> {
             at.hour_of_week(),
             self.obs.place.as_ref().map(place_text).unwrap_or_default()
         );
-        for f in &self.facts {
+        for (slot, f) in self.facts.iter().enumerate() {
             pending.push('|');
-            pending.push_str(f.as_deref().unwrap_or_default());
+            if self.obs.taught_fact(slot).is_some() {
+                pending.push_str(f.as_deref().unwrap_or_default());
+            }
         }
         let p = format!("{u}:p");
         pipe.cmd("HSET")

@@ -36,9 +36,9 @@ end
 
 -- Tag {u:<user>}: teaches or unteaches the profile from the pending
 -- decision (a field of `kpend`: "<taught>|<expires ms>|<at>|<hour>|<place>|
--- <fact 0>|…|<fact 10>", written by observe). Reads the fields it
+-- <fact 0>|…|<fact NFACTS - 1>", written by observe). Reads the fields it
 -- needs with one HMGET and writes them with one HSET. Returns {effect,
--- mode, new user, fact 0..10}: effect -1 unknown (or expired) decision, 1
+-- mode, new user, fact 0..NFACTS - 1}: effect -1 unknown (or expired) decision, 1
 -- profile changed, 0 nothing; mode 1 taught, -1 untaught, 0.
 local function rep_user(kv, kprof, kpend)
   local raw = redis.call('HGET', kpend, ARGV[9])
@@ -48,14 +48,14 @@ local function rep_user(kv, kprof, kpend)
   if ARGV[3] == '1' then count_event(kv, 'f', now, ARGV[8]) end
   local taught, at, hr, place = p[1] == '1', tonumber(p[3]), p[4], p[5]
   local facts = {}
-  for i = 0, 10 do facts[i + 1] = p[6 + i] or '' end
+  for i = 0, NFACTS - 1 do facts[i + 1] = p[6 + i] or '' end
   local function mark(t)
     p[1] = t
     redis.call('HSET', kpend, ARGV[9], table.concat(p, '|'))
   end
   local function result(effect, mode, new_user)
     local out = {effect, mode, new_user}
-    for i = 1, 11 do out[3 + i] = facts[i] end
+    for i = 1, NFACTS do out[3 + i] = facts[i] end
     return out
   end
 
@@ -64,7 +64,7 @@ local function rep_user(kv, kprof, kpend)
   -- teaching) its last seen.
   local function fields(teaching)
     local out = {'v', 'la', 'h' .. hr}
-    for i = 0, 10 do
+    for i = 0, NFACTS - 1 do
       local f = facts[i + 1]
       if f ~= '' then
         out[#out + 1] = 'n' .. i
@@ -81,7 +81,7 @@ local function rep_user(kv, kprof, kpend)
     local set = {'v', num(verified + 1), 'h' .. hr, num(tonumber(v[3] or '0') + 1)}
     local t = math.floor(math.max(at, 0) / 1000)
     local j = 4
-    for i = 0, 10 do
+    for i = 0, NFACTS - 1 do
       local f = facts[i + 1]
       if f ~= '' then
         local n, d, last = tonumber(v[j] or '0'), v[j + 1], tonumber(v[j + 2] or '0')
@@ -136,7 +136,7 @@ local function rep_user(kv, kprof, kpend)
         set[#set + 1] = num(verified - 1)
       end
       local j = 4
-      for i = 0, 10 do
+      for i = 0, NFACTS - 1 do
         local f = facts[i + 1]
         if f ~= '' then
           local n, c = tonumber(v[j] or '0'), v[j + 1]

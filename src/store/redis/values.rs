@@ -12,7 +12,7 @@ pub(super) fn field(kind: char, window: usize, at: UnixMillis) -> String {
 /// The profile's (and the global stats') distinct-value count fields, one
 /// per dimension slot: `n<slot>`.
 pub(super) const DISTINCT_FIELDS: [&str; PROFILE_DIMS.len()] = [
-    "n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10",
+    "n0", "n1", "n2", "n3", "n4", "n5", "n6", "n7", "n8", "n9", "n10", "n11",
 ];
 
 pub(super) fn count_event(pipe: &mut Pipeline, key: &str, kind: char, at: UnixMillis) {

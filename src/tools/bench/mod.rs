@@ -37,7 +37,7 @@ use serde::Serialize;
 
 use crate::api::client::{self, Attempt, Connection};
 use crate::cli::eval::UsageError;
-use crate::domain::{Action, Channel, CredentialResult, Outcome};
+use crate::domain::{Action, Channel, CredentialResult, DeviceBinding, Outcome};
 
 /// Caps on what one `bench` invocation may do.
 pub mod limits {
@@ -591,6 +591,7 @@ fn attempt(rng: &mut StdRng, users: &[User]) -> (Attempt, bool) {
         channel,
         ip,
         device_id: (!device_id.is_empty()).then_some(device_id),
+        device_binding: DeviceBinding::None,
         user_agent: (!user_agent.is_empty()).then_some(user_agent),
         credential,
     };

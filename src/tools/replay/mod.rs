@@ -12,9 +12,11 @@
 //!
 //! # Choices (how a row becomes an attempt)
 //!
-//! - **Attempt.** User id, IP and user agent from the row; channel `web`; no
-//!   device id (the dataset has none, so `no_device_id` applies to every
-//!   row alike); no enrolled factors given. `Login Successful = False` is
+//! - **Attempt.** User id, IP and user agent from the row; channel `web`; the
+//!   device id and binding from the `Device ID` / `Device Binding` columns
+//!   when the file has them (synthetic data does; the public dataset has
+//!   none, so there `no_device_id` applies to every row alike); no enrolled
+//!   factors given. `Login Successful = False` is
 //!   `credential_result = INVALID` (failure velocity counts it, the policy
 //!   never allows it); `True` is `VALID`.
 //! - **Geo.** From the row's `Country`, `Region`, `City` and `ASN` (`-` and
@@ -80,7 +82,8 @@ use crate::core::observe;
 use crate::core::rules::RuleSet;
 use crate::core::{self, Evaluated, Inputs};
 use crate::domain::{
-    Action, Channel, CredentialResult, Degraded, FactorSet, LoginAttempt, Outcome, UnixMillis,
+    Action, Channel, CredentialResult, Degraded, DeviceBinding, FactorSet, LoginAttempt, Outcome,
+    UnixMillis,
 };
 use crate::signals::device::UaParser;
 use crate::signals::geo::GeoResolver;
@@ -385,6 +388,7 @@ impl Replayer {
                 channel: Channel::Web,
                 ip: std::net::IpAddr::V4(std::net::Ipv4Addr::UNSPECIFIED),
                 device_id: None,
+                device_binding: DeviceBinding::None,
                 user_agent: None,
                 occurred_at: UnixMillis(0),
                 credential_result: CredentialResult::Valid,
@@ -601,6 +605,12 @@ impl Replayer {
         a.user_id.push_str(row.user);
         a.ip = row.ip;
         set_opt(&mut a.user_agent, row.user_agent);
+        set_opt(&mut a.device_id, row.device_id);
+        a.device_binding = if row.key_verified {
+            DeviceBinding::KeyVerified
+        } else {
+            DeviceBinding::None
+        };
         a.occurred_at = row.at;
         a.credential_result = if row.success {
             CredentialResult::Valid

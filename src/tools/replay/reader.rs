@@ -2,9 +2,12 @@
 //! doi:10.1145/3546069), read row by row without per-row allocations.
 //!
 //! The header must name exactly the 16 columns of the public file
-//! ([`COLUMNS`]), in any order, optionally followed by the extension column
-//! `Attacker` ([`ATTACKER_COLUMN`]) that `riskgate simulate` writes. A UTF-8
-//! byte-order mark before the header is ignored.
+//! ([`COLUMNS`]), in any order, optionally with the extension columns that
+//! `riskgate simulate` writes: `Attacker` ([`ATTACKER_COLUMN`]), `Device ID`
+//! ([`DEVICE_ID_COLUMN`]) and `Device Binding` ([`DEVICE_BINDING_COLUMN`]:
+//! `key_verified`, or `none`/empty). The public file has no device columns,
+//! so its rows carry no device id. A UTF-8 byte-order mark before the header
+//! is ignored.
 //!
 //! Quirks of the public file, and how each is read:
 //!
@@ -51,6 +54,17 @@ pub const COLUMNS: [&str; 16] = [
 /// legitimate login.
 pub const ATTACKER_COLUMN: &str = "Attacker";
 
+/// Synthetic data's device id (a cookie or installation id), empty when the
+/// channel sent none.
+pub const DEVICE_ID_COLUMN: &str = "Device ID";
+
+/// Synthetic data's device binding: `key_verified` when the login service
+/// verified a key bound to the device, `none` or empty otherwise.
+pub const DEVICE_BINDING_COLUMN: &str = "Device Binding";
+
+/// The extension columns, in slot order after [`COLUMNS`].
+const EXTENSIONS: [&str; 3] = [ATTACKER_COLUMN, DEVICE_ID_COLUMN, DEVICE_BINDING_COLUMN];
+
 /// ASNs at or above this are the dataset's placeholders.
 pub const PLACEHOLDER_ASN: u32 = 500_000;
 
@@ -71,6 +85,10 @@ const SUCCESS: usize = 13;
 const ATTACK_IP: usize = 14;
 const TAKEOVER: usize = 15;
 const ATTACKER: usize = 16;
+const DEVICE_ID: usize = 17;
+const DEVICE_BINDING: usize = 18;
+/// Slots: the 16 columns and the extensions.
+const SLOTS: usize = 19;
 
 /// Why the file could not be read.
 #[derive(Debug, thiserror::Error)]
@@ -148,6 +166,10 @@ pub struct Row<'a> {
     pub account_takeover: bool,
     /// The `Attacker` column, when present and not empty.
     pub attacker: Option<&'a str>,
+    /// The `Device ID` column, when present and not empty.
+    pub device_id: Option<&'a str>,
+    /// The `Device Binding` column says `key_verified` (needs a device id).
+    pub key_verified: bool,
 }
 
 impl Row<'_> {
@@ -165,8 +187,9 @@ impl Row<'_> {
 /// Reads RBA dataset rows from CSV.
 pub struct RbaReader<R: io::Read> {
     csv: csv::Reader<R>,
-    /// Field position of each of [`COLUMNS`] (and `Attacker`, if present).
-    positions: [usize; 17],
+    /// Field position of each of [`COLUMNS`] and the extensions
+    /// (`usize::MAX`: absent).
+    positions: [usize; SLOTS],
     has_attacker: bool,
     width: usize,
 }
@@ -234,15 +257,11 @@ fn csv_error(e: csv::Error) -> ReadError {
     }
 }
 
-fn header_positions(names: &[String]) -> Result<([usize; 17], bool), ReadError> {
-    let mut positions = [usize::MAX; 17];
+fn header_positions(names: &[String]) -> Result<([usize; SLOTS], bool), ReadError> {
+    let mut positions = [usize::MAX; SLOTS];
     let mut unknown = Vec::new();
     for (i, name) in names.iter().enumerate() {
-        let slot = if name == ATTACKER_COLUMN {
-            Some(ATTACKER)
-        } else {
-            COLUMNS.iter().position(|c| c == name)
-        };
+        let slot = COLUMNS.iter().chain(&EXTENSIONS).position(|c| c == name);
         match slot {
             Some(s) if positions[s] != usize::MAX => {
                 return Err(ReadError::Header(format!("column `{name}` appears twice")));
@@ -263,8 +282,9 @@ fn header_positions(names: &[String]) -> Result<([usize; 17], bool), ReadError> 
     }
     if !unknown.is_empty() {
         problems.push(format!(
-            "unknown {} (only `{ATTACKER_COLUMN}` may be added)",
-            unknown.join(", ")
+            "unknown {} (only `{}` may be added)",
+            unknown.join(", "),
+            EXTENSIONS.join("`, `")
         ));
     }
     if !problems.is_empty() {
@@ -274,12 +294,17 @@ fn header_positions(names: &[String]) -> Result<([usize; 17], bool), ReadError> 
 }
 
 fn column_name(slot: usize) -> &'static str {
-    COLUMNS.get(slot).copied().unwrap_or(ATTACKER_COLUMN)
+    COLUMNS
+        .iter()
+        .chain(&EXTENSIONS)
+        .nth(slot)
+        .copied()
+        .unwrap_or(ATTACKER_COLUMN)
 }
 
 fn parse_record<'r>(
     record: &'r csv::ByteRecord,
-    positions: &[usize; 17],
+    positions: &[usize; SLOTS],
     has_attacker: bool,
     width: usize,
 ) -> Result<Row<'r>, ReadError> {
@@ -370,6 +395,31 @@ fn parse_record<'r>(
     } else {
         None
     };
+    let device_id = if positions[DEVICE_ID] == usize::MAX {
+        None
+    } else {
+        optional(text(DEVICE_ID)?)
+    };
+    let key_verified = if positions[DEVICE_BINDING] == usize::MAX {
+        false
+    } else {
+        match text(DEVICE_BINDING)?.trim() {
+            "" | "none" => false,
+            "key_verified" if device_id.is_some() => true,
+            "key_verified" => {
+                return Err(bad(
+                    DEVICE_BINDING,
+                    "`key_verified` needs a `Device ID`".into(),
+                ));
+            }
+            other => {
+                return Err(bad(
+                    DEVICE_BINDING,
+                    format!("`{}` is not a binding (none or key_verified)", clip(other)),
+                ));
+            }
+        }
+    };
     Ok(Row {
         line,
         index,
@@ -391,6 +441,8 @@ fn parse_record<'r>(
         attack_ip: boolean(ATTACK_IP)?,
         account_takeover: boolean(TAKEOVER)?,
         attacker,
+        device_id,
+        key_verified,
     })
 }
 
@@ -562,6 +614,32 @@ mod tests {
         assert_eq!(r.parse(&rec).unwrap().attacker, Some("vpn"));
         assert!(r.read(&mut rec).unwrap());
         assert_eq!(r.parse(&rec).unwrap().attacker, None);
+    }
+
+    #[test]
+    fn the_device_columns_are_optional_and_checked() {
+        let header = format!("{HEADER},Attacker,Device ID,Device Binding");
+        let row = "1,2020-01-01 00:00:00,u,,1.2.3.4,SE,-,-,3301,ua,b,o,desktop,True,False,False";
+        let text = format!(
+            "{header}\n{row},,d1,key_verified\n{row},,,\n{row},targeted,d1,none\n{row},,,key_verified\n{row},,d1,maybe\n"
+        );
+        let mut r = RbaReader::new(text.as_bytes()).unwrap();
+        let mut rec = csv::ByteRecord::new();
+        let mut next = || {
+            assert!(r.read(&mut rec).unwrap());
+            r.parse(&rec)
+                .map(|row| (row.device_id.map(str::to_string), row.key_verified))
+        };
+        assert_eq!(next().unwrap(), (Some("d1".into()), true));
+        assert_eq!(next().unwrap(), (None, false));
+        assert_eq!(next().unwrap(), (Some("d1".into()), false));
+        let e = next().unwrap_err().to_string();
+        assert!(
+            e.contains("Device Binding") && e.contains("needs a `Device ID`"),
+            "{e}"
+        );
+        let e = next().unwrap_err().to_string();
+        assert!(e.contains("`maybe` is not a binding"), "{e}");
     }
 
     #[test]

@@ -11,7 +11,7 @@
 use std::io::Write;
 
 use super::agents::{Agents, Kind};
-use super::output::{NO_RTT, Out, Row};
+use super::output::{NO_DEVICE, NO_RTT, Out, Row};
 use super::rng::{self, Rng};
 use super::world::{Geo, NetKind, World};
 use super::{Label, SimConfig, SimError, Summary};
@@ -32,6 +32,15 @@ const DIURNAL: [f64; 24] = [
 const EMPTY_RTT_RATE: f64 = 0.015;
 /// Share of users with a device whose browser string does not parse.
 const GARBAGE_UA_USERS: f64 = 0.002;
+/// Share of legitimate logins that send no device id (a private window,
+/// cookies blocked).
+const NO_DEVICE_ID_LOGINS: f64 = 0.03;
+/// Chance per login that a device without a bound key loses its id (cookies
+/// cleared, app reinstalled) and gets a new one.
+const DEVICE_ID_RESET: f64 = 1.0 / 150.0;
+/// Share of cookie-less bot attempts (stuffing, spray, brute force) that
+/// send no device id; the rest send a fresh one each time.
+const BOT_NO_DEVICE_ID: f64 = 0.5;
 
 #[derive(Clone, Copy, Debug)]
 struct Device {
@@ -40,6 +49,17 @@ struct Device {
     bumps: u8,
     /// Logins so far (what an observer of the victim would copy).
     uses: u16,
+    /// Device id number (see [`Row::device`]).
+    id: u32,
+    /// It holds a key the login service verifies.
+    bound: bool,
+}
+
+/// What an attacker's client sends: its browser string and device id.
+#[derive(Clone, Copy, Debug)]
+struct Client {
+    ua: u32,
+    device: u32,
 }
 
 #[derive(Clone, Copy, Debug, Default)]
@@ -82,6 +102,8 @@ struct User {
     trip: Option<Trip>,
     next_trip: u32,
     rows: u32,
+    /// The user's devices hold keys the login service verifies.
+    bound: bool,
 }
 
 const NO_CARRIER: u32 = u32::MAX;
@@ -101,6 +123,10 @@ struct Gen<'a> {
     world: &'a World,
     agents: &'a mut Agents,
     r: Rng,
+    /// Device ids and bindings draw from their own stream, so the rest of
+    /// the data for a seed is what it was before they existed.
+    rd: Rng,
+    next_device: u32,
     users: Vec<User>,
     pending: Vec<Row>,
     seq: u64,
@@ -123,6 +149,8 @@ pub fn generate<W: Write>(
         world,
         agents,
         r: rng::seeded(cfg.seed),
+        rd: rng::seeded(rng::mix(cfg.seed ^ 0x6465_7669_6365_7321)),
+        next_device: NO_DEVICE,
         users: Vec::with_capacity(cfg.users as usize),
         pending: Vec::new(),
         seq: 0,
@@ -136,7 +164,12 @@ pub fn generate<W: Write>(
     // Each user's first active day; later days are scheduled as they come.
     let mut buckets: Vec<Vec<u32>> = vec![Vec::new(); days];
     for i in 0..cfg.users {
-        let u = g.new_user(i);
+        let mut u = g.new_user(i);
+        u.bound = rng::chance(&mut g.rd, cfg.bound_share);
+        for d in u.devices.iter_mut().take(usize::from(u.n_dev)) {
+            d.id = g.fresh_device();
+            d.bound = u.bound;
+        }
         let first = rng::geometric(&mut g.r, f64::from(u.p_active));
         let first = if first < days as u64 {
             first
@@ -211,6 +244,21 @@ impl Budget {
 }
 
 impl Gen<'_> {
+    /// A device id never used before.
+    fn fresh_device(&mut self) -> u32 {
+        self.next_device = self.next_device.wrapping_add(1).max(1);
+        self.next_device
+    }
+
+    /// A bot's device id: none, or a fresh one (no cookie jar).
+    fn bot_device(&mut self) -> u32 {
+        if rng::chance(&mut self.rd, BOT_NO_DEVICE_ID) {
+            NO_DEVICE
+        } else {
+            self.fresh_device()
+        }
+    }
+
     fn push(&mut self, mut row: Row) {
         row.seq = self.seq;
         self.seq += 1;
@@ -277,6 +325,8 @@ impl Gen<'_> {
             kind: Kind::Desktop,
             bumps: 0,
             uses: 0,
+            id: NO_DEVICE,
+            bound: false,
         }; 3];
         for (slot, &kind) in devices.iter_mut().zip(&kinds) {
             *slot = Device {
@@ -284,6 +334,8 @@ impl Gen<'_> {
                 kind,
                 bumps: 0,
                 uses: 0,
+                id: NO_DEVICE,
+                bound: false,
             };
         }
         if garbage {
@@ -344,6 +396,7 @@ impl Gen<'_> {
             trip: None,
             next_trip,
             rows: 0,
+            bound: false,
         }
     }
 
@@ -493,13 +546,27 @@ impl Gen<'_> {
         } else if rng::chance(&mut self.r, 1.0 / 400.0) {
             let kind = self.users[ui as usize].devices[di].kind;
             let ua = self.agents.draw_device(&mut self.r, kind);
+            let id = self.fresh_device();
+            let bound = self.users[ui as usize].bound;
             self.users[ui as usize].devices[di] = Device {
                 ua,
                 kind,
                 bumps: 0,
                 uses: 0,
+                id,
+                bound,
             };
         }
+        if !self.users[ui as usize].devices[di].bound && rng::chance(&mut self.rd, DEVICE_ID_RESET)
+        {
+            self.users[ui as usize].devices[di].id = self.fresh_device();
+        }
+        let (device, bound) = if rng::chance(&mut self.rd, NO_DEVICE_ID_LOGINS) {
+            (NO_DEVICE, false)
+        } else {
+            let d = &self.users[ui as usize].devices[di];
+            (d.id, d.bound)
+        };
         let dev = &mut self.users[ui as usize].devices[di];
         dev.uses = dev.uses.saturating_add(1);
         let u = &self.users[ui as usize];
@@ -529,6 +596,8 @@ impl Gen<'_> {
                 ua,
                 rtt,
                 success,
+                device,
+                bound,
                 label: None,
             });
         };
@@ -649,10 +718,11 @@ impl Gen<'_> {
         t: i64,
         target: Option<u32>,
         ip: u32,
-        ua: u32,
+        client: Client,
         success: bool,
         label: Label,
     ) {
+        let Client { ua, device } = client;
         let (user, user_index) = match target {
             Some(ui) => (self.users[ui as usize].id, ui),
             None => (
@@ -672,6 +742,8 @@ impl Gen<'_> {
             ua,
             rtt,
             success: success && target.is_some(),
+            device,
+            bound: false,
             label: Some(label),
         });
     }
@@ -737,11 +809,20 @@ impl Gen<'_> {
         let w = self.world;
         let v = self.victim();
         let victim = &self.users[v as usize];
-        let main_device = victim.devices[..usize::from(victim.n_dev)]
+        let main = victim.devices[..usize::from(victim.n_dev)]
             .iter()
             .max_by_key(|d| d.uses)
-            .map_or(victim.devices[0].ua, |d| d.ua);
+            .copied()
+            .unwrap_or(victim.devices[0]);
+        let main_device = main.ua;
         let (home, victim_ua, tz) = (victim.home, main_device, victim.tz_min);
+        // A targeted attacker copies the main device's id (a stolen cookie,
+        // a cloned installation id) but not its key; the others bring their
+        // own browser.
+        let device = match label {
+            Label::Targeted => main.id,
+            _ => self.fresh_device(),
+        };
         let (ip, ua, p_password, t0) = match label {
             Label::Naive => {
                 let ip = self.attacker_ip(0.35, 0.5);
@@ -769,7 +850,7 @@ impl Gen<'_> {
         let times = self.schedule(t0, n, 40_000.0, 3_000);
         for (i, &t) in (0u64..).zip(&times) {
             let success = has_password && (i + 1 == n || rng::chance(&mut self.r, 0.7));
-            self.attack_row(t, Some(v), ip, ua, success, label);
+            self.attack_row(t, Some(v), ip, Client { ua, device }, success, label);
             if success {
                 return i + 1;
             }
@@ -794,7 +875,15 @@ impl Gen<'_> {
             let ua = fixed_ua.unwrap_or_else(|| self.agents.draw_common(&mut self.r));
             let target = rng::chance(&mut self.r, 0.7).then(|| self.victim());
             let success = rng::chance(&mut self.r, 0.01);
-            self.attack_row(t, target, ip, ua, success, Label::Stuffing);
+            let device = self.bot_device();
+            self.attack_row(
+                t,
+                target,
+                ip,
+                Client { ua, device },
+                success,
+                Label::Stuffing,
+            );
         }
         n
     }
@@ -817,7 +906,15 @@ impl Gen<'_> {
             for _ in 0..tries {
                 let ip = ips[rng::index(&mut self.r, ips.len())];
                 let success = rng::chance(&mut self.r, 0.003);
-                self.attack_row(times[made as usize], target, ip, ua, success, Label::Spray);
+                let device = self.bot_device();
+                self.attack_row(
+                    times[made as usize],
+                    target,
+                    ip,
+                    Client { ua, device },
+                    success,
+                    Label::Spray,
+                );
                 made += 1;
             }
         }
@@ -833,11 +930,19 @@ impl Gen<'_> {
             self.agents.draw_common(&mut self.r)
         };
         let cracked = rng::chance(&mut self.r, 0.03);
+        let device = self.bot_device();
         let mean = rng::range(&mut self.r, 1_000, 8_000) as f64;
         let times = self.schedule(t0, n, mean, 200);
         for (i, &t) in (0u64..).zip(&times) {
             let success = cracked && i + 1 == n;
-            self.attack_row(t, Some(v), ip, ua, success, Label::Bruteforce);
+            self.attack_row(
+                t,
+                Some(v),
+                ip,
+                Client { ua, device },
+                success,
+                Label::Bruteforce,
+            );
         }
         n
     }

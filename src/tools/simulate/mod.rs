@@ -140,7 +140,16 @@ pub struct SimConfig {
     pub attack_rate: f64,
     /// Relative weight of each [`Label`] among attack rows.
     pub mix: [f64; 6],
+    /// Share of legitimate users whose devices hold a key the login service
+    /// verifies at login (a passkey, an attested app): their rows say
+    /// `key_verified`. Attackers never can.
+    pub bound_share: f64,
 }
+
+/// Default share of users with device-bound keys. An assumption, not a
+/// measurement: passkeys and attested apps are spreading but far from
+/// universal, so about a third of the users of a service that offers them.
+pub const DEFAULT_BOUND_SHARE: f64 = 0.3;
 
 impl SimConfig {
     /// Most users.
@@ -158,6 +167,7 @@ impl SimConfig {
             start_day: 20_514,
             attack_rate: 0.02,
             mix: DEFAULT_MIX,
+            bound_share: DEFAULT_BOUND_SHARE,
         }
     }
 
@@ -182,6 +192,9 @@ impl SimConfig {
                 "attack-mix",
                 "weights must be finite and non-negative".into(),
             );
+        }
+        if !(0.0..=1.0).contains(&self.bound_share) {
+            return bad("bound-share", "must be in [0, 1]".into());
         }
         if self.attack_rate > 0.0 && self.mix.iter().sum::<f64>() <= 0.0 {
             return bad("attack-mix", "needs a positive weight".into());

@@ -1,5 +1,6 @@
 //! Rows and how they are written: the RBA dataset's 16 columns plus
-//! `Attacker`, timestamps as the dataset writes them, UTC.
+//! `Attacker`, `Device ID` and `Device Binding`, timestamps as the dataset
+//! writes them, UTC.
 
 use std::io::Write;
 
@@ -8,17 +9,24 @@ use super::world::{Geo, NONE, World};
 use super::{Label, SimError, Summary};
 
 /// The header line, in column order: the public dataset's columns (as
-/// replay reads them) and `Attacker`.
-pub const HEADER: [&str; 17] = {
-    use crate::tools::replay::reader::{ATTACKER_COLUMN, COLUMNS};
-    let mut h = [ATTACKER_COLUMN; 17];
+/// replay reads them), `Attacker`, `Device ID` and `Device Binding`.
+pub const HEADER: [&str; 19] = {
+    use crate::tools::replay::reader::{
+        ATTACKER_COLUMN, COLUMNS, DEVICE_BINDING_COLUMN, DEVICE_ID_COLUMN,
+    };
+    let mut h = [ATTACKER_COLUMN; 19];
     let mut i = 0;
     while i < COLUMNS.len() {
         h[i] = COLUMNS[i];
         i += 1;
     }
+    h[17] = DEVICE_ID_COLUMN;
+    h[18] = DEVICE_BINDING_COLUMN;
     h
 };
+
+/// A row without a device id.
+pub const NO_DEVICE: u32 = 0;
 
 /// An RTT that is not written (the dataset's empty cells).
 pub const NO_RTT: u32 = u32::MAX;
@@ -45,6 +53,10 @@ pub struct Row {
     pub rtt: u32,
     /// Whether the login succeeded.
     pub success: bool,
+    /// Device id number ([`NO_DEVICE`]: none sent).
+    pub device: u32,
+    /// The login service verified the device's bound key.
+    pub bound: bool,
     /// The attacker model, None for a legitimate row.
     pub label: Option<Label>,
 }
@@ -195,7 +207,7 @@ impl<W: Write> Out<W> {
 
         let b = &mut self.scratch;
         b.clear();
-        let mut ends = [0usize; 6];
+        let mut ends = [0usize; 7];
         push_digits(b, self.index, 0);
         ends[0] = b.len();
         push_timestamp(b, row.t);
@@ -210,6 +222,11 @@ impl<W: Write> Out<W> {
         ends[4] = b.len();
         push_digits(b, u64::from(asn), 0);
         ends[5] = b.len();
+        if row.device != NO_DEVICE {
+            b.push(b'd');
+            push_digits(b, u64::from(row.device), 0);
+        }
+        ends[6] = b.len();
         let field = |i: usize| &b[if i == 0 { 0 } else { ends[i - 1] }..ends[i]];
         let tf = |v: bool| if v { "True" } else { "False" };
         let ato = row.success && row.label.is_some();
@@ -231,6 +248,12 @@ impl<W: Write> Out<W> {
             tf(listed).as_bytes(),
             tf(ato).as_bytes(),
             row.label.map_or("", Label::as_str).as_bytes(),
+            field(6),
+            if row.bound && row.device != NO_DEVICE {
+                b"key_verified".as_slice()
+            } else {
+                b"".as_slice()
+            },
         ])?;
 
         self.index += 1;

@@ -20,7 +20,7 @@
 //!   constant in the data (say `tor_exit` without a GeoIP database) carries
 //!   no information: it keeps the prior model's weight, unstandardized, and
 //!   is listed under `training.carried_from_prior`; so do inputs named in
-//!   `keep_prior` and, with `sign_from_prior`, inputs whose learned weight
+//!   `keep_prior` (one the shipped model gives no weight is left out) and, with `sign_from_prior`, inputs whose learned weight
 //!   has the opposite sign to the prior's (collinear inputs can trade
 //!   weight; the fit is repeated without them, `training.sign_conflicts`).
 //! - **Fit.** L2-regularized logistic regression (linfa-logistic, L-BFGS);
@@ -86,6 +86,12 @@ pub struct TrainOptions {
     pub sign_from_prior: bool,
     /// Date for the version string, `YYYY-MM-DD`.
     pub date: String,
+    /// Fit and calibrate on rows with a correct password only.
+    pub correct_password_only: bool,
+    /// The prior model's JSON (default: the shipped model): it decides what
+    /// replayed rows teach and gives carried inputs their weight and the
+    /// sign learned weights must keep.
+    pub prior: Option<String>,
 }
 
 impl TrainOptions {
@@ -101,6 +107,8 @@ impl TrainOptions {
             keep_prior: Vec::new(),
             sign_from_prior: false,
             date: date.into(),
+            correct_password_only: false,
+            prior: None,
         }
     }
 }
@@ -171,12 +179,30 @@ pub fn held_out(seed: u64, user: &str, holdout: f64) -> bool {
     fraction < holdout
 }
 
-/// Replays `input` through the core (shipped rules and prior model) and
-/// collects the features and labels of every row.
-pub fn collect<R: io::Read>(input: R, seed: u64, holdout: f64) -> Result<Examples, TrainError> {
+impl TrainOptions {
+    /// The prior model's JSON: `prior`, else the shipped model's.
+    fn prior_json(&self) -> &str {
+        self.prior
+            .as_deref()
+            .unwrap_or(crate::core::model::DEFAULT_MODEL_JSON)
+    }
+
+    fn prior_model(&self) -> Result<Model, TrainError> {
+        Model::parse(self.prior_json(), "the prior model")
+            .map_err(|e| TrainError::Shipped(e.to_string()))
+    }
+}
+
+/// Replays `input` through the core (shipped rules and the prior `model`)
+/// and collects the features and labels of every row.
+pub fn collect<R: io::Read>(
+    input: R,
+    seed: u64,
+    holdout: f64,
+    model: Model,
+) -> Result<Examples, TrainError> {
     let reader = RbaReader::new(io::BufReader::with_capacity(1 << 16, input))?;
     let rules = RuleSet::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
-    let model = Model::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
     let settings = Settings {
         variants: vec![Variant {
             name: "riskgate".into(),
@@ -274,6 +300,8 @@ pub struct Training {
     pub data: DataFingerprint,
     pub held_out: Metrics,
     pub split: String,
+    /// Which rows were fitted and calibrated on.
+    pub rows: String,
     pub seed: u64,
     pub holdout: f64,
     pub library: String,
@@ -383,8 +411,19 @@ pub fn fit(
         )));
     }
     let n_in = INPUTS.len();
-    let train: Vec<usize> = (0..ex.len()).filter(|i| !ex.held_out[*i]).collect();
-    let test: Vec<usize> = (0..ex.len()).filter(|i| ex.held_out[*i]).collect();
+    // With `correct_password_only`, rows with a wrong password are left out
+    // (the policy never allows them whatever the score, and attacks on
+    // accounts that do not exist would otherwise teach that every new user
+    // is an attack); `credential_invalid` is then constant and carried.
+    let invalid = INPUTS.iter().position(|i| i.name == "credential_invalid");
+    let kept_row =
+        |i: usize| !opts.correct_password_only || invalid.is_none_or(|j| ex.row(i)[j] == 0.0);
+    let train: Vec<usize> = (0..ex.len())
+        .filter(|i| !ex.held_out[*i] && kept_row(*i))
+        .collect();
+    let test: Vec<usize> = (0..ex.len())
+        .filter(|i| ex.held_out[*i] && kept_row(*i))
+        .collect();
     let count =
         |rows: &[usize], attack: bool| rows.iter().filter(|i| ex.attack[**i] == attack).count();
     for (what, rows) in [("training", &train), ("held-out", &test)] {
@@ -413,10 +452,9 @@ pub fn fit(
         }
     }
     sd.iter_mut().for_each(|s| *s = (*s / nt).sqrt());
-    let prior = Model::embedded().map_err(|e| TrainError::Shipped(e.to_string()))?;
+    let prior = opts.prior_model()?;
     let prior_json: serde_json::Value =
-        serde_json::from_str(crate::core::model::DEFAULT_MODEL_JSON)
-            .map_err(|e| TrainError::Shipped(e.to_string()))?;
+        serde_json::from_str(opts.prior_json()).map_err(|e| TrainError::Shipped(e.to_string()))?;
     let prior_weight = |name: &str| -> Option<f64> {
         let names = prior_json.get("features")?.as_array()?;
         let pos = names.iter().position(|n| n.as_str() == Some(name))?;
@@ -430,11 +468,8 @@ pub fn fit(
         let Some(j) = INPUTS.iter().position(|i| i.name == name) else {
             return Err(TrainError::Options(format!("unknown input `{name}`")));
         };
-        if prior_weight(name).is_none() {
-            return Err(TrainError::Options(format!(
-                "input `{name}` has no weight in the shipped model to keep"
-            )));
-        }
+        // An input the shipped model gives no weight keeps none: it is
+        // left out of the model.
         kept.push(j);
     }
     let mut sign_conflicts = Vec::new();
@@ -630,6 +665,11 @@ pub fn fit(
                 held_out_rows: test.len(),
             },
             held_out: metrics,
+            rows: if opts.correct_password_only {
+                "rows with a correct password".into()
+            } else {
+                "every replayed row".into()
+            },
             split: "by user: sha256(seed_le || user_id), first 8 bytes as a fraction < holdout"
                 .into(),
             seed: opts.seed,
@@ -642,7 +682,7 @@ pub fn fit(
             carried_from_prior: carried,
             sign_conflicts,
             features_replayed_with: format!(
-                "shipped rules and model `{}` (they decide what each row teaches)",
+                "shipped rules and prior model `{}` (they decide what each row teaches)",
                 prior.version()
             ),
         },
@@ -658,7 +698,7 @@ pub fn train_file(path: &Path, opts: &TrainOptions) -> Result<TrainedModel, Trai
     let bytes = std::fs::read(path)
         .map_err(|e| TrainError::Data(format!("cannot read `{}`: {e}", path.display())))?;
     let sha = hex::encode(Sha256::digest(&bytes));
-    let ex = collect(&bytes[..], opts.seed, opts.holdout)?;
+    let ex = collect(&bytes[..], opts.seed, opts.holdout, opts.prior_model()?)?;
     fit(&ex, &sha, opts)
 }
 
