@@ -43,6 +43,8 @@ use crate::domain::{Action, Channel, CredentialResult, DeviceBinding, Outcome};
 pub mod limits {
     /// Most concurrent workers.
     pub const MAX_CONCURRENCY: usize = 1024;
+    /// Most keys the Redis memory reading scans.
+    pub const MAX_MEMORY_KEYS: u64 = 2_000_000;
     /// Longest measured phase, seconds.
     pub const MAX_DURATION_S: f64 = 300.0;
     /// Longest warm-up, seconds.
@@ -202,6 +204,92 @@ async fn redis_usage(url: &str) -> Option<(f64, u64)> {
         .flatten()
 }
 
+/// Redis memory by key family after a run (`MEMORY USAGE … SAMPLES 0`,
+/// summed): what a learned user costs the shared store.
+#[derive(Clone, Debug, Default, Serialize)]
+pub struct RedisMemory {
+    /// Users with a profile (`{u:…}:prof`): taught at least once.
+    pub learned_users: u64,
+    /// Keys read, and whether the scan stopped at [`limits::MAX_MEMORY_KEYS`].
+    pub keys: u64,
+    pub truncated: bool,
+    /// Bytes per key family: `prof`, `p` (pending), `d` (recent), `v`
+    /// (failures) of users; `ip`, `net`, `device`, `global`; `other`.
+    pub bytes: std::collections::BTreeMap<String, u64>,
+}
+
+impl RedisMemory {
+    /// Every byte divided by the learned users (0 without any).
+    pub fn per_learned_user(&self) -> f64 {
+        let total: u64 = self.bytes.values().sum();
+        ratio(total as f64, self.learned_users as f64)
+    }
+
+    fn family(key: &str) -> &'static str {
+        let tag = key.split_once('{').and_then(|(_, t)| t.split_once('}'));
+        match tag {
+            Some((t, rest)) if t.starts_with("u:") => match rest {
+                ":prof" => "user profile",
+                ":p" => "user pending",
+                ":d" => "user recent",
+                ":v" => "user failures",
+                _ => "user other",
+            },
+            Some((t, _)) if t.starts_with("i:") => "ip",
+            Some((t, _)) if t.starts_with("n:") => "network",
+            Some((t, _)) if t.starts_with("dv:") => "device",
+            Some(("g", _)) => "deployment-wide",
+            _ => "other",
+        }
+    }
+}
+
+/// Reads what every key of the Redis at `url` uses (for a bench's own
+/// Redis: other data is counted as `other`).
+async fn redis_memory(url: &str) -> Option<RedisMemory> {
+    let read = async {
+        let client = redis::Client::open(url).ok()?;
+        let mut c = client.get_multiplexed_async_connection().await.ok()?;
+        let mut m = RedisMemory::default();
+        let mut cursor: u64 = 0;
+        loop {
+            let (next, keys): (u64, Vec<String>) = redis::cmd("SCAN")
+                .arg(cursor)
+                .arg("COUNT")
+                .arg(1000)
+                .query_async(&mut c)
+                .await
+                .ok()?;
+            let mut pipe = redis::pipe();
+            for k in &keys {
+                pipe.cmd("MEMORY").arg("USAGE").arg(k).arg("SAMPLES").arg(0);
+            }
+            let sizes: Vec<Option<u64>> = pipe.query_async(&mut c).await.ok()?;
+            for (k, size) in keys.iter().zip(sizes) {
+                let family = RedisMemory::family(k);
+                if family == "user profile" {
+                    m.learned_users += 1;
+                }
+                *m.bytes.entry(family.to_string()).or_default() += size.unwrap_or(0);
+                m.keys += 1;
+            }
+            cursor = next;
+            if cursor == 0 {
+                break;
+            }
+            if m.keys >= limits::MAX_MEMORY_KEYS {
+                m.truncated = true;
+                break;
+            }
+        }
+        Some(m)
+    };
+    tokio::time::timeout(Duration::from_secs(120), read)
+        .await
+        .ok()
+        .flatten()
+}
+
 /// This process's CPU seconds (the load generator's own cost).
 fn own_cpu() -> Option<f64> {
     crate::telemetry::process::sample().map(|s| s.0)
@@ -296,6 +384,9 @@ pub async fn run(args: BenchArgs) -> anyhow::Result<()> {
 
     let mut result = BenchResult::new(&args, floor1, evaluate, floor2);
     result.compare = compared;
+    if let Some(url) = args.redis_url.as_deref() {
+        result.redis_memory = redis_memory(url).await;
+    }
     if args.json {
         println!("{}", serde_json::to_string_pretty(&result)?);
     } else {
@@ -952,6 +1043,8 @@ pub struct BenchResult {
     pub ratios: Ratios,
     /// `--compare` servers, run between the two floor runs.
     pub compare: Vec<Compared>,
+    /// With `--redis-url`: that Redis's memory by key family at the end.
+    pub redis_memory: Option<RedisMemory>,
 }
 
 fn ratio(a: f64, b: f64) -> f64 {
@@ -991,6 +1084,7 @@ impl BenchResult {
             floor_runs: [floor1, floor2],
             ratios,
             compare: Vec::new(),
+            redis_memory: None,
         }
     }
 
@@ -1108,6 +1202,22 @@ impl BenchResult {
             ));
             out.push_str(&redis(&format!(" [{}]", c.label), &c.evaluate));
         }
+        if let Some(m) = &self.redis_memory {
+            out.push_str(&format!(
+                "redis memory: {} keys{}, {} learned users, {:.0} B per learned user (MEMORY USAGE summed):",
+                m.keys,
+                if m.truncated { " (scan stopped)" } else { "" },
+                m.learned_users,
+                m.per_learned_user()
+            ));
+            for (family, bytes) in &m.bytes {
+                out.push_str(&format!(
+                    " {family} {:.0}",
+                    ratio(*bytes as f64, m.learned_users as f64)
+                ));
+            }
+            out.push('\n');
+        }
         out
     }
 }
@@ -1115,6 +1225,26 @@ impl BenchResult {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn redis_keys_are_grouped_by_what_they_hold() {
+        let f = RedisMemory::family;
+        assert_eq!(f("rg:{u:00ff}:prof"), "user profile");
+        assert_eq!(f("rg:{u:00ff}:p"), "user pending");
+        assert_eq!(f("rg:{u:00ff}:d"), "user recent");
+        assert_eq!(f("rg:{u:00ff}:v"), "user failures");
+        assert_eq!(f("rg:{i:0a}:users"), "ip");
+        assert_eq!(f("rg:{n:0a}:v"), "network");
+        assert_eq!(f("rg:{dv:0a}:v"), "device");
+        assert_eq!(f("rg:{g}:s:3:0a"), "deployment-wide");
+        assert_eq!(f("unrelated"), "other");
+        let m = RedisMemory {
+            learned_users: 4,
+            bytes: [("user profile".to_string(), 2000), ("ip".to_string(), 400)].into(),
+            ..RedisMemory::default()
+        };
+        assert_eq!(m.per_learned_user(), 600.0);
+    }
 
     #[test]
     fn the_population_and_attempts_are_a_function_of_the_seed() {
