@@ -245,3 +245,91 @@ async fn the_service_on_a_cluster_detects_a_spray_and_learns_devices() {
     assert!(second.score < first.score, "{first:?} {second:?}");
     s.running.shutdown().await;
 }
+
+/// The keys of 10,000 users spread over the three masters within ±20 % of
+/// an even share: their `{u:…}` tags hash to slots all over the ring.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn ten_thousand_users_spread_evenly_over_three_masters() {
+    let cluster = RedisCluster::start(3);
+    let store = std::sync::Arc::new(
+        RedisStore::new(RedisSettings {
+            key_prefix: "sp".into(),
+            history_per_dim: CAP,
+            global_flush: std::time::Duration::from_secs(3600),
+            ..RedisSettings::cluster(cluster.urls())
+        })
+        .unwrap(),
+    );
+    let h = std::sync::Arc::new(IdHasher::random());
+    const USERS: u32 = 10_000;
+    const TASKS: u32 = 32;
+    let mut tasks = Vec::new();
+    for t in 0..TASKS {
+        let (store, h) = (store.clone(), h.clone());
+        tasks.push(tokio::spawn(async move {
+            for i in (t..USERS).step_by(TASKS as usize) {
+                let user = format!("user{i}");
+                let ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
+                let decision = u128::from(i) + 1;
+                store
+                    .observe(&observation(&h, decision, &user, &ip, &user))
+                    .await
+                    .unwrap();
+                if i % 2 == 0 {
+                    store
+                        .report(&OutcomeReport {
+                            decision,
+                            user: h.key(Dim::User, user.as_bytes()),
+                            action: Action::Allow,
+                            outcome: Outcome::LoginSucceeded,
+                            factor: None,
+                            at: UnixMillis::now(),
+                        })
+                        .await
+                        .unwrap();
+                }
+            }
+        }));
+    }
+    for t in tasks {
+        t.await.unwrap();
+    }
+    store.flush().await;
+    let user_keys: Vec<u64> = cluster
+        .nodes
+        .iter()
+        .map(|n| {
+            let mut count = 0u64;
+            let mut cursor = "0".to_string();
+            loop {
+                let out = n
+                    .cli(&["SCAN", &cursor, "MATCH", "sp:{u:*", "COUNT", "1000"])
+                    .unwrap();
+                let mut lines = out.lines();
+                cursor = lines.next().unwrap_or("0").trim().to_string();
+                count += lines.filter(|l| !l.trim().is_empty()).count() as u64;
+                if cursor == "0" {
+                    break count;
+                }
+            }
+        })
+        .collect();
+    let total: u64 = user_keys.iter().sum();
+    // A pending-decisions hash for every user, a profile for the taught half.
+    assert_eq!(
+        total,
+        u64::from(USERS) + u64::from(USERS) / 2,
+        "{user_keys:?}"
+    );
+    let even = total as f64 / 3.0;
+    for (node, k) in cluster.nodes.iter().zip(&user_keys) {
+        let off = (*k as f64 - even) / even;
+        assert!(
+            off.abs() <= 0.20,
+            "node {} holds {k} of {total} user keys ({:+.1} % from even): {user_keys:?}",
+            node.port,
+            100.0 * off
+        );
+    }
+    eprintln!("user keys per master: {user_keys:?} (even share {even:.0})");
+}
