@@ -1,7 +1,8 @@
 //! `riskgate replay` end to end on a hand-written file in the RBA dataset's
 //! format (`testdata/rba_small.csv`, 40 rows with every quirk of the
 //! public file): summary, scores file, JSON report, SVG plot, bad rows,
-//! time order, the `Attacker` extension column, and comparing rule files.
+//! time order, the `Attacker` extension column, and comparing rule files;
+//! and the shipped model's gate against Freeman on generated logins.
 #![allow(clippy::unwrap_used, clippy::expect_used, clippy::panic)]
 
 use std::path::Path;
