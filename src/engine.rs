@@ -119,6 +119,10 @@ pub struct Engine {
     settings: EngineSettings,
     metrics: Arc<Metrics>,
     journal: Option<Arc<Journal>>,
+    /// Held while the rules file is written and its rules swapped in (a
+    /// console publish) or checked and swapped in (a reload): a reload that
+    /// read the file before a publish never installs the older rules.
+    rules_file: std::sync::Mutex<()>,
 }
 
 impl Engine {
@@ -144,6 +148,7 @@ impl Engine {
             settings,
             metrics,
             journal: None,
+            rules_file: std::sync::Mutex::new(()),
         }
     }
 
@@ -191,6 +196,35 @@ impl Engine {
         self.metrics
             .rules_loaded(rules.rules.iter().map(|r| (r.name.as_str(), r.shadow)));
         self.rules.store(Arc::new(rules));
+    }
+
+    /// Swaps in rules a reload read from their file, unless `still_current`
+    /// says the file changed since (a publish wrote it meanwhile: the next
+    /// reload reads it). Returns whether it swapped.
+    pub fn swap_reloaded_rules(
+        &self,
+        rules: RuleSet,
+        still_current: impl FnOnce() -> bool,
+    ) -> bool {
+        let _file = self.rules_file.lock().unwrap_or_else(|e| e.into_inner());
+        if !still_current() {
+            return false;
+        }
+        self.swap_rules(rules);
+        true
+    }
+
+    /// Writes the rules file with `write` and swaps in `rules`, as one step
+    /// for [`Engine::swap_reloaded_rules`].
+    pub fn publish_rules<E>(
+        &self,
+        rules: RuleSet,
+        write: impl FnOnce() -> Result<(), E>,
+    ) -> Result<(), E> {
+        let _file = self.rules_file.lock().unwrap_or_else(|e| e.into_inner());
+        write()?;
+        self.swap_rules(rules);
+        Ok(())
     }
 
     /// Swaps in a new, already validated model.
@@ -489,4 +523,50 @@ fn log_decision(user: Key, a: &LoginAttempt, d: &Decision) {
         policy.version = %d.policy_version,
         "decision"
     );
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::store::memory::{MemoryLimits, MemoryStore};
+
+    fn rules(name: &str) -> RuleSet {
+        let text: Vec<String> = crate::core::rules::DEFAULT_RULES_TOML
+            .lines()
+            .map(|l| {
+                if l.starts_with("version = ") {
+                    format!("version = \"{name}\"")
+                } else {
+                    l.to_string()
+                }
+            })
+            .collect();
+        let text = text.join("\n");
+        RuleSet::parse(&text, name).unwrap()
+    }
+
+    /// A reload that read the file before a console publish must not put
+    /// the older rules back: it checks the file under the publish's lock.
+    #[test]
+    fn a_reload_older_than_a_publish_is_not_installed() {
+        let engine = Engine::new(
+            Arc::new(MemoryStore::new(MemoryLimits::default())),
+            IdHasher::random(),
+            rules("found"),
+            Model::embedded().unwrap(),
+            None,
+            EngineSettings::default(),
+            Arc::new(Metrics::new()),
+        );
+        let read_before_publish = rules("promoted");
+        engine
+            .publish_rules(rules("rolled-back"), || Ok::<(), ()>(()))
+            .unwrap();
+        // The file changed since the reload read it.
+        assert!(!engine.swap_reloaded_rules(read_before_publish, || false));
+        assert!(engine.rules().version.starts_with("rolled-back"));
+        // A reload of the current file is installed.
+        assert!(engine.swap_reloaded_rules(rules("edited"), || true));
+        assert!(engine.rules().version.starts_with("edited"));
+    }
 }

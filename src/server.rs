@@ -367,9 +367,16 @@ async fn watch(path: PathBuf, every: Duration, engine: Arc<Engine>, kind: Kind) 
         };
         match loaded {
             Ok(Ok(Loaded::Rules(r))) => {
-                tracing::info!(rules.version = %r.version, path = %path.display(), "rules reloaded");
-                engine.swap_rules(r);
-                engine.metrics().reload(name, true);
+                let version = r.version.clone();
+                // A console publish may have written the file while it was
+                // read: then this text is older, and the next tick reads the
+                // new one.
+                if engine.swap_reloaded_rules(r, || stamp(&path) == now) {
+                    tracing::info!(rules.version = %version, path = %path.display(), "rules reloaded");
+                    engine.metrics().reload(name, true);
+                } else {
+                    last = None;
+                }
             }
             Ok(Ok(Loaded::Model(m))) => {
                 tracing::info!(model.version = %m.version(), path = %path.display(), "model reloaded");

@@ -644,11 +644,13 @@ fn publish_text(
         version: rules.version.clone(),
         backtest,
     };
-    write_atomically(path, text.as_bytes())
-        .map_err(|e| format!("`{}` could not be written: {e}", path.display()))?;
-    record(path, &v, text).map_err(|e| format!("the history could not be written: {e}"))?;
-    tracing::info!(rules.version = %rules.version, path = %path.display(), "rules published from the console");
-    c.engine.swap_rules(rules);
+    let version = rules.version.clone();
+    c.engine.publish_rules(rules, || {
+        write_atomically(path, text.as_bytes())
+            .map_err(|e| format!("`{}` could not be written: {e}", path.display()))?;
+        record(path, &v, text).map_err(|e| format!("the history could not be written: {e}"))
+    })?;
+    tracing::info!(rules.version = %version, path = %path.display(), "rules published from the console");
     Ok(n)
 }
 

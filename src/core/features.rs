@@ -57,7 +57,8 @@ pub struct DeviceFeatures {
     /// before.
     pub bound: bool,
     /// A known device that has shown its key before, presented without it:
-    /// what a copied device id looks like.
+    /// what a copied device id looks like (a revoked or forgotten device is
+    /// not known, so never this).
     pub binding_missing: bool,
     /// The parsed user agent (`browser`, `os`, `category`, `is_crawler`,
     /// `is_automation`, …).
@@ -297,7 +298,7 @@ pub fn build(
             revoked: has_device_id && p.device_revoked,
             key_verified,
             bound: device_bound,
-            binding_missing: device_bound && !key_verified,
+            binding_missing: device_known && device_bound && !key_verified,
             info: device,
         },
         network: NetworkFeatures {
@@ -896,6 +897,11 @@ mod tests {
         assert!(f.device.binding_missing);
         assert_eq!(value(&f, "device_binding_missing"), 1.0);
         assert_eq!(value(&f, "bound_device"), 0.0);
+        // A device the profile no longer knows (revoked, evicted) is not
+        // "missing" its binding: it is new.
+        v.profile.seen[Dim::Device.slot().unwrap()] = 0;
+        let f = build_with(&v, None);
+        assert!(f.device.bound && !f.device.binding_missing && f.device.new);
     }
 
     #[test]

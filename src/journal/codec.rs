@@ -11,8 +11,12 @@ use crate::domain::{Factor, FactorSet, RuleError};
 
 use super::CodeWeight;
 
-/// The body's layout version, the first element of every body.
-pub const VERSION: u8 = 1;
+/// The body's layout version, the first element of every body. 2 added
+/// `behavior.freeman_log_lr` and the device binding features; version 1
+/// bodies still decode (the new values from their defaults, the ratio's
+/// log from the stored ratio). An older binary refuses a version 2 body by
+/// its version rather than by a length mismatch.
+pub const VERSION: u8 = 2;
 
 #[derive(Serialize)]
 struct BodyRef<'a> {
@@ -54,8 +58,11 @@ pub fn encode(e: &super::DecisionEntry) -> Result<Vec<u8>, String> {
 /// Decodes a body.
 pub fn decode(bytes: &[u8]) -> Result<Body, String> {
     let mut b: Body = rmp_serde::from_slice(bytes).map_err(|e| e.to_string())?;
-    if b.version != VERSION {
-        return Err(format!("body version {} is not {VERSION}", b.version));
+    if !(1..=VERSION).contains(&b.version) {
+        return Err(format!(
+            "body version {} is not one this build reads (1 to {VERSION})",
+            b.version
+        ));
     }
     // Bodies written before `freeman_log_lr` existed lack it (it decodes
     // as 0): it is a function of the stored ratio, so a backtest or a

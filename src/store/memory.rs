@@ -73,7 +73,7 @@ impl Default for MemoryLimits {
 type Seen = (u64, u32, u32);
 
 /// A fact's short key with its dimension slot in the top 4 bits, so one
-/// vector holds every dimension of a profile (11 vectors would cost 24-byte
+/// vector holds every dimension of a profile (12 vectors would cost 24-byte
 /// headers and a minimum allocation each: ~700 bytes per user).
 fn tagged(slot: usize, k: u64) -> u64 {
     (k & (u64::MAX >> 4)) | ((slot as u64) << 60)
@@ -369,7 +369,7 @@ impl Profile {
 const RECORDED_REASONS: usize = 8;
 
 /// A decision that can still be reported on, and (once answered) the
-/// decision itself for the admin API's recent decisions. 160 bytes.
+/// decision itself for the admin API's recent decisions. 168 bytes.
 #[derive(Debug, Clone, Copy)]
 struct Pending {
     user: Key,

@@ -455,10 +455,18 @@ pub fn fit(
     let prior = opts.prior_model()?;
     let prior_json: serde_json::Value =
         serde_json::from_str(opts.prior_json()).map_err(|e| TrainError::Shipped(e.to_string()))?;
+    // Per raw unit of the input: a standardized prior (a trained model)
+    // stores weight per standard deviation, so its weight is divided by its
+    // scale.
     let prior_weight = |name: &str| -> Option<f64> {
         let names = prior_json.get("features")?.as_array()?;
         let pos = names.iter().position(|n| n.as_str() == Some(name))?;
-        prior_json.get("weights")?.as_array()?.get(pos)?.as_f64()
+        let w = prior_json.get("weights")?.as_array()?.get(pos)?.as_f64()?;
+        let scale = match prior_json.get("scale") {
+            Some(s) => s.as_array()?.get(pos)?.as_f64()?,
+            None => 1.0,
+        };
+        Some(w / scale)
     };
     // Inputs not learned: constant in the data, asked for, or (with
     // `sign_from_prior`) learned against the prior's sign. They keep the
