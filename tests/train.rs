@@ -149,10 +149,15 @@ fn inputs_kept_from_the_prior_or_against_its_sign_are_not_learned() {
     assert!(e.contains("unknown input `new_devcie`"), "{e}");
 }
 
+/// The prior's weight per raw unit of the input (a trained prior stores
+/// weight per standard deviation, with its `scale`).
 fn prior_weight_or_zero(prior: &serde_json::Value, name: &str) -> f64 {
     let names = prior["features"].as_array().unwrap();
-    names
-        .iter()
-        .position(|n| n == name)
-        .map_or(0.0, |i| prior["weights"][i].as_f64().unwrap())
+    names.iter().position(|n| n == name).map_or(0.0, |i| {
+        let scale = prior["scale"]
+            .get(i)
+            .and_then(|s| s.as_f64())
+            .unwrap_or(1.0);
+        prior["weights"][i].as_f64().unwrap() / scale
+    })
 }
