@@ -22,6 +22,26 @@ fn riskgate(args: &[&str]) -> (i32, String, String) {
     )
 }
 
+/// The small file with an `Attacker` column: its attack-IP rows are
+/// `stuffing`, and with `targeted` its account takeovers are `targeted`.
+fn with_attackers(targeted: bool) -> String {
+    let text = std::fs::read_to_string(SMALL).unwrap();
+    let mut out = String::new();
+    for (i, line) in text.lines().enumerate() {
+        let label = if i == 0 {
+            "Attacker"
+        } else if line.contains(",True,True,False") || line.contains(",False,True,False") {
+            "stuffing"
+        } else if targeted && line.ends_with(",True,False,True") {
+            "targeted"
+        } else {
+            ""
+        };
+        out.push_str(&format!("{line},{label}\n"));
+    }
+    out
+}
+
 fn p(path: &Path) -> &str {
     path.to_str().unwrap()
 }
@@ -279,20 +299,7 @@ fn rows_out_of_time_order_are_refused_or_reordered_within_a_window() {
 #[test]
 fn the_attacker_column_labels_synthetic_attacks() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(SMALL).unwrap();
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let label = if i == 0 {
-            "Attacker"
-        } else if line.contains(",True,True,False") || line.contains(",False,True,False") {
-            "stuffing"
-        } else if line.ends_with(",True,False,True") {
-            "targeted"
-        } else {
-            ""
-        };
-        out.push_str(&format!("{line},{label}\n"));
-    }
+    let out = with_attackers(true);
     let path = dir.path().join("labelled.csv");
     std::fs::write(&path, out).unwrap();
     let json = dir.path().join("r.json");
@@ -311,18 +318,7 @@ fn the_attacker_column_labels_synthetic_attacks() {
 #[test]
 fn the_check_against_freeman_agrees_with_its_exit_code() {
     let dir = tempfile::tempdir().unwrap();
-    let text = std::fs::read_to_string(SMALL).unwrap();
-    let mut out = String::new();
-    for (i, line) in text.lines().enumerate() {
-        let label = if i == 0 {
-            "Attacker"
-        } else if line.contains(",True,True,False") || line.contains(",False,True,False") {
-            "stuffing"
-        } else {
-            ""
-        };
-        out.push_str(&format!("{line},{label}\n"));
-    }
+    let out = with_attackers(false);
     let path = dir.path().join("labelled.csv");
     std::fs::write(&path, out).unwrap();
     let (code, stdout, err) = riskgate(&["replay", p(&path), "--check-against", "freeman"]);

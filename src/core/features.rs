@@ -443,6 +443,14 @@ fn plural(n: u32, one: &str, many: &str) -> String {
     }
 }
 
+/// The sentence of both forms of the Freeman ratio.
+fn unfamiliar_history(f: &Features) -> String {
+    format!(
+        "this network and browser are unusual for this user (history likelihood ratio {:.2})",
+        f.behavior.freeman_score
+    )
+}
+
 /// Every input a model may use, in canonical order.
 pub const INPUTS: &[Input] = &[
     Input {
@@ -660,23 +668,13 @@ pub const INPUTS: &[Input] = &[
         name: "freeman_risk",
         code: "unfamiliar_history",
         value: |f| f.behavior.freeman_risk,
-        explain: |f| {
-            format!(
-                "this network and browser are unusual for this user (history likelihood ratio {:.2})",
-                f.behavior.freeman_score
-            )
-        },
+        explain: unfamiliar_history,
     },
     Input {
         name: "freeman_log_lr",
         code: "unfamiliar_history",
         value: |f| f.behavior.freeman_log_lr,
-        explain: |f| {
-            format!(
-                "this network and browser are unusual for this user (history likelihood ratio {:.2})",
-                f.behavior.freeman_score
-            )
-        },
+        explain: unfamiliar_history,
     },
     Input {
         name: "recent_strong_auth",

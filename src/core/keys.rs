@@ -169,6 +169,12 @@ pub const PROFILE_DIMS: [Dim; 12] = [
     Dim::BoundDevice,
 ];
 
+/// The profile slots counted deployment-wide (the global value counts and
+/// distinct counts Freeman's ratio reads): every slot but the last,
+/// [`Dim::BoundDevice`], which only the user's own profile needs. Stores
+/// neither read nor write global counts for it.
+pub const GLOBAL_SLOTS: usize = PROFILE_DIMS.len() - 1;
+
 impl Dim {
     /// Stable name, used in key derivation and storage.
     pub const fn as_str(self) -> &'static str {
@@ -222,6 +228,12 @@ pub fn value_hash(k: Key) -> u64 {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    #[test]
+    fn only_the_bound_device_is_not_counted_globally() {
+        assert_eq!(Dim::BoundDevice.slot(), Some(GLOBAL_SLOTS));
+        assert_eq!(PROFILE_DIMS.len(), GLOBAL_SLOTS + 1);
+    }
 
     #[test]
     fn keys_depend_on_secret_and_domain() {

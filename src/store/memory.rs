@@ -28,7 +28,7 @@ use crate::core::decision_id;
 use crate::core::inputs::{
     Facts, GeoPoint, LastLogin, Observation, ProfileView, StoreView, VelocityView, Windows,
 };
-use crate::core::keys::{Dim, Key, PROFILE_DIMS, VALUE_HASH_MASK};
+use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS, VALUE_HASH_MASK};
 use crate::domain::{Action, Factor, UnixMillis};
 
 use super::bounded::{BoundedMap, Expiry};
@@ -821,7 +821,7 @@ impl MemoryStore {
             .profiles
             .with(&obs.user, now, |p| p.view(&obs.facts, hour))
             .unwrap_or_default();
-        for (i, k) in obs.facts.0.iter().enumerate() {
+        for (i, k) in obs.facts.0.iter().enumerate().take(GLOBAL_SLOTS) {
             if let Some(k) = k {
                 profile.global_seen[i] = self
                     .global_seen
@@ -882,7 +882,7 @@ impl MemoryStore {
                         profile.last_strong_auth = report.at.0.max(p.at);
                     }
                 });
-            for (i, short) in p.facts() {
+            for (i, short) in p.facts().filter(|(i, _)| *i < GLOBAL_SLOTS) {
                 let before = self.global_seen.upsert(
                     tagged(i, short),
                     now,
@@ -903,7 +903,7 @@ impl MemoryStore {
         } else if report.outcome.is_fraud() && p.taught {
             self.profiles
                 .with(&p.user, now, |profile| profile.unlearn(p));
-            for (i, short) in p.facts() {
+            for (i, short) in p.facts().filter(|(i, _)| *i < GLOBAL_SLOTS) {
                 let was = self.global_seen.with(&tagged(i, short), now, |c| {
                     let before = *c;
                     *c = c.saturating_sub(1);

@@ -6,6 +6,8 @@ local W = {5000, 300000, 3600000}
 
 -- Facts per pending decision: the profile dimensions (`PROFILE_DIMS`).
 local NFACTS = 12
+-- The first NGLOBAL of them are counted deployment-wide (`GLOBAL_SLOTS`).
+local NGLOBAL = 11
 
 local function num(x)
   return string.format('%.0f', x)

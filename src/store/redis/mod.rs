@@ -89,7 +89,7 @@ use redis::{FromRedisValue, Pipeline, Script, ScriptInvocation, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::inputs::{GeoPoint, LastLogin, Observation, StoreView, Windows};
-use crate::core::keys::{Dim, Key, PROFILE_DIMS, VALUE_HASH_MASK};
+use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS, VALUE_HASH_MASK};
 use crate::domain::{Factor, Outcome, UnixMillis};
 
 use super::window::{DistinctSet, GEOMETRY, LONGEST_MS, bucket, stale, window_count};
@@ -124,7 +124,7 @@ const REPORT_ALL: &str = script!(
     r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
 if r[2] ~= 0 then
   local kseen, slots = {}, {}
-  for i = 0, NFACTS - 1 do
+  for i = 0, NGLOBAL - 1 do
     if r[4 + i] ~= '' then
       kseen[#kseen + 1] = ARGV[10] .. ':{g}:s:' .. i .. ':' .. r[4 + i]
       slots[#slots + 1] = i
@@ -586,8 +586,8 @@ impl Store for RedisStore {
         let mode = int(values.get(1));
         if mode != 0 {
             self.trip();
-            let facts = (0..PROFILE_DIMS.len())
-                .filter_map(|slot| text(values.get(3 + slot)).map(|f| (slot, f)));
+            let facts =
+                (0..GLOBAL_SLOTS).filter_map(|slot| text(values.get(3 + slot)).map(|f| (slot, f)));
             let (seen, slots) = self.seen_keys(facts);
             let mut global = self.scripts.report_global.prepare_invoke();
             global.key(self.key("{g}:stats")).key(&seen[..]);
@@ -712,8 +712,12 @@ mod tests {
 
     #[test]
     fn the_scripts_know_as_many_facts_as_there_are_profile_dimensions() {
-        let line = format!("local NFACTS = {}\n", PROFILE_DIMS.len());
-        assert!(include_str!("common.lua").contains(&line), "{line}");
+        for line in [
+            format!("local NFACTS = {}\n", PROFILE_DIMS.len()),
+            format!("local NGLOBAL = {GLOBAL_SLOTS}\n"),
+        ] {
+            assert!(include_str!("common.lua").contains(&line), "{line}");
+        }
         assert_eq!(DISTINCT_FIELDS.len(), PROFILE_DIMS.len());
     }
 }

@@ -286,17 +286,24 @@ impl<'a> ObservePlan<'a> {
     /// The global value counts and stats (the global velocity is counted
     /// here and merged by [`merge_global`]).
     pub(super) fn global(&self, pipe: &mut Pipeline) {
-        if self.facts.iter().any(Option::is_some) {
+        if self.global_facts().next().is_some() {
             let mget = pipe.cmd("MGET");
-            for (slot, f) in self.facts.iter().enumerate() {
-                if let Some(f) = f {
-                    mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
-                }
+            for (slot, f) in self.global_facts() {
+                mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
             }
         }
         let hmget = pipe.cmd("HMGET").arg(self.store.key("{g}:stats"));
         hmget.arg("logins").arg("users");
-        hmget.arg(&DISTINCT_FIELDS[..]);
+        hmget.arg(&DISTINCT_FIELDS[..GLOBAL_SLOTS]);
+    }
+
+    /// The facts counted deployment-wide, with their slots.
+    fn global_facts(&self) -> impl Iterator<Item = (usize, &String)> {
+        self.facts
+            .iter()
+            .enumerate()
+            .take(GLOBAL_SLOTS)
+            .filter_map(|(slot, f)| Some((slot, f.as_ref()?)))
     }
 
     pub(super) fn read_global(
@@ -304,20 +311,16 @@ impl<'a> ObservePlan<'a> {
         a: &mut Answers,
         view: &mut StoreView,
     ) -> Result<(), StoreError> {
-        if self.facts.iter().any(Option::is_some) {
+        if self.global_facts().next().is_some() {
             let seen = a.list()?;
-            let mut i = 0;
-            for (slot, f) in self.facts.iter().enumerate() {
-                if f.is_some() {
-                    view.profile.global_seen[slot] = u32_of(seen.get(i));
-                    i += 1;
-                }
+            for (i, (slot, _)) in self.global_facts().enumerate() {
+                view.profile.global_seen[slot] = u32_of(seen.get(i));
             }
         }
         let s = a.list()?;
         view.profile.global_logins = u32_of(s.first());
         view.profile.global_users = u32_of(s.get(1));
-        for slot in 0..PROFILE_DIMS.len() {
+        for slot in 0..GLOBAL_SLOTS {
             view.profile.global_distinct[slot] = u32_of(s.get(2 + slot));
         }
         Ok(())
