@@ -6,13 +6,14 @@
 -- Profile hash fields added by these calls: `tr:<device>` trusted at (ms),
 -- `rv:<device>` revoked at (ms). The recent decisions are a list, oldest
 -- first: "<at>|<action>|<score>|<codes>|<decision id>", written by the
--- store's background writer (plain RPUSH, LTRIM, PEXPIRE).
+-- store's background writer (plain RPUSH and PEXPIRE; LTRIM once the list
+-- has twice as many as are shown, so it holds up to 2 × RECENT).
 --
 -- Helpers come from common.lua.
 
 -- The profile hash and the recent decisions.
 local function adm_profile(kprof, krecent)
-  return {redis.call('HGETALL', kprof), redis.call('LRANGE', krecent, 0, -1)}
+  return {redis.call('HGETALL', kprof), redis.call('LRANGE', krecent, -RECENT, -1)}
 end
 
 -- Erases every key of the user: failures, profile, pending decisions (one
@@ -30,7 +31,7 @@ local function adm_forget(kv, kprof, kpend, krecent)
     end
   end
   out[5] = redis.call('HLEN', kpend)
-  out[6] = redis.call('LLEN', krecent)
+  out[6] = math.min(redis.call('LLEN', krecent), RECENT)
   out[7] = redis.call('EXISTS', kv)
   redis.call('DEL', kv, kprof, kpend, krecent)
   return out

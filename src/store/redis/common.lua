@@ -8,6 +8,8 @@ local W = {5000, 300000, 3600000}
 local NFACTS = 12
 -- The first NGLOBAL of them are counted deployment-wide (`GLOBAL_SLOTS`).
 local NGLOBAL = 11
+-- Recent decisions shown per user (`RECENT_DECISIONS`).
+local RECENT = 20
 
 local function num(x)
   return string.format('%.0f', x)
@@ -20,12 +22,11 @@ local function bucket(at, w)
 end
 
 -- Counts one event of `kind` ('f' failures, 'a' attempts) at `at` in the
--- velocity hash `key`: one field per bucket and window, "<kind><w>:<bucket>"
--- (as `store::redis` writes them from observe).
+-- velocity hash `key`: its 5-second bucket's field, "<kind>1:<bucket>" (as
+-- `store::redis` writes them from observe; coarser windows are read from
+-- the same fields).
 local function count_event(key, kind, at, ttl)
-  for w = 1, 3 do
-    redis.call('HINCRBY', key, kind .. w .. ':' .. num(bucket(at, W[w])), 1)
-  end
+  redis.call('HINCRBY', key, kind .. '1:' .. num(bucket(at, W[1])), 1)
   redis.call('PEXPIRE', key, ttl)
 end
 

@@ -148,7 +148,7 @@ pub(super) async fn merge_once(
         }
     };
     let read = Buckets::parse(answer);
-    let stale = read.stale();
+    let stale = read.stale_per_window();
     {
         let mut s = state.lock();
         let mut known: [[BucketCounts; 3]; 2] = Default::default();

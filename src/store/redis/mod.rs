@@ -148,6 +148,18 @@ rep_global(KEYS[1], kseen, slots, tonumber(ARGV[10]), ARGV[11] == '1')
 return {1}"#
 );
 
+/// Folds fields of a velocity hash into coarser buckets. KEYS: 1 the hash;
+/// ARGV: (from, into) field pairs. Atomic, so replicas folding the same
+/// field at once count it once.
+const FOLD: &str = r#"for i = 1, #ARGV, 2 do
+  local v = redis.call('HGET', KEYS[1], ARGV[i])
+  if v then
+    redis.call('HINCRBY', KEYS[1], ARGV[i + 1], v)
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return 1"#;
+
 /// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 recent.
 const ADMIN_PROFILE: &str = script!("admin.lua", "return adm_profile(KEYS[1], KEYS[2])");
 /// KEYS: 1 user velocity, 2 profile, 3 pending, 4 recent.
@@ -284,6 +296,9 @@ const BACKGROUND_BATCH: usize = 256;
 /// Pending decisions kept per user: past twice this many, the oldest are
 /// dropped down to this many (decision ids are time-ordered UUIDs).
 const PENDING_CAP: usize = 256;
+/// One observe in this many (by decision id) has the background writer
+/// check the user's pending decisions against the cap.
+const PRUNE_SAMPLE: u128 = 16;
 /// Per-key counts saturate like the memory store's `u16` rings; the
 /// deployment-wide ones like its `u32` rings.
 const KEY_BUCKET_MAX: u32 = u16::MAX as u32;
@@ -389,6 +404,7 @@ impl RedisStore {
         runtime.spawn(background(
             rx,
             conn.clone(),
+            Script::new(FOLD),
             millis(settings.decision_ttl),
             settings.response_timeout,
         ));
@@ -715,6 +731,7 @@ mod tests {
         for line in [
             format!("local NFACTS = {}\n", PROFILE_DIMS.len()),
             format!("local NGLOBAL = {GLOBAL_SLOTS}\n"),
+            format!("local RECENT = {RECENT_DECISIONS}\n"),
         ] {
             assert!(include_str!("common.lua").contains(&line), "{line}");
         }

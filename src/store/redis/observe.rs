@@ -31,10 +31,6 @@ impl Answers {
             ))),
         }
     }
-
-    pub(super) fn count(&mut self) -> Result<u32, StoreError> {
-        Ok(u32_of(Some(&self.next()?)))
-    }
 }
 
 /// What an observe asks, built once and queued into one pipeline (single
@@ -114,7 +110,6 @@ impl<'a> ObservePlan<'a> {
             .arg(pending)
             .ignore();
         pipe.cmd("PEXPIRE").arg(&p).arg(ttl).ignore();
-        pipe.cmd("HLEN").arg(&p);
     }
 
     pub(super) fn read_user(
@@ -125,7 +120,7 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         let failures = Buckets::parse(a.next()?);
         view.velocity.user_failures = failures.windows('f', self.obs.at, KEY_BUCKET_MAX);
-        forget_stale(work, || format!("{}:v", self.user), &failures);
+        forget_stale(work, || format!("{}:v", self.user), &failures, None);
         let p = a.list()?;
         let prof = &mut view.profile;
         prof.verified_logins = u32_of(p.first());
@@ -152,7 +147,9 @@ impl<'a> ObservePlan<'a> {
                 i += 1;
             }
         }
-        if a.count()? as usize > 2 * PENDING_CAP {
+        // The pending decisions' count is checked in the background, on
+        // one observe in PRUNE_SAMPLE (decision ids end in random bits).
+        if self.obs.decision % PRUNE_SAMPLE == 0 {
             work.push(Work::PrunePending {
                 key: format!("{}:p", self.user),
             });
@@ -160,39 +157,14 @@ impl<'a> ObservePlan<'a> {
         Ok(())
     }
 
-    /// A distinct-user set: add the user, then its size and counts.
-    pub(super) fn distinct(&self, pipe: &mut Pipeline, key: &str, windows: &[i64]) {
-        let at = self.obs.at.0;
-        pipe.cmd("ZADD")
-            .arg(key)
-            .arg("GT")
-            .arg(at)
-            .arg(hex16(self.obs.user))
+    /// Adds the user to the distinct users of a velocity hash (a field per
+    /// user, valued with its last-seen time: read back with the hash).
+    pub(super) fn member(&self, pipe: &mut Pipeline, v: &str) {
+        pipe.cmd("HSET")
+            .arg(v)
+            .arg(member_field(self.obs.user))
+            .arg(self.obs.at.0)
             .ignore();
-        pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
-        pipe.cmd("ZCARD").arg(key);
-        for w in windows {
-            pipe.cmd("ZCOUNT")
-                .arg(key)
-                .arg(format!("({}", at - w))
-                .arg("+inf");
-        }
-    }
-
-    pub(super) fn read_distinct(
-        &self,
-        a: &mut Answers,
-        key: String,
-        window: i64,
-        work: &mut Vec<Work>,
-    ) -> Result<(), StoreError> {
-        if a.count()? > CAP {
-            work.push(Work::Trim {
-                key,
-                since: self.obs.at.0 - window,
-            });
-        }
-        Ok(())
     }
 
     pub(super) fn ip(&self, pipe: &mut Pipeline) {
@@ -202,9 +174,9 @@ impl<'a> ObservePlan<'a> {
         if self.failed() {
             count_event(pipe, &v, 'f', self.obs.at);
         }
+        self.member(pipe, &v);
         pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
         pipe.cmd("HGETALL").arg(&v);
-        self.distinct(pipe, &format!("{k}:users"), &[HOUR_MS]);
     }
 
     pub(super) fn read_ip(
@@ -217,37 +189,19 @@ impl<'a> ObservePlan<'a> {
         let b = Buckets::parse(a.next()?);
         view.velocity.ip_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
         view.velocity.ip_attempts = b.windows('a', self.obs.at, KEY_BUCKET_MAX);
-        forget_stale(work, || format!("{k}:v"), &b);
-        self.read_distinct(a, format!("{k}:users"), HOUR_MS, work)?;
-        view.velocity.ip_distinct_users_1h = a.count()?.min(CAP);
+        view.velocity.ip_distinct_users_1h = b.members_within(self.obs.at, HOUR_MS);
+        forget_stale(work, || format!("{k}:v"), &b, Some((self.obs.at, HOUR_MS)));
         Ok(())
     }
 
-    /// A failures-only scope (network, device).
-    pub(super) fn failures(&self, pipe: &mut Pipeline, k: &str) {
+    pub(super) fn network(&self, pipe: &mut Pipeline) {
+        let Some(k) = &self.network else { return };
         let v = format!("{k}:v");
         if self.failed() {
             count_event(pipe, &v, 'f', self.obs.at);
             pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
         }
         pipe.cmd("HGETALL").arg(&v);
-    }
-
-    pub(super) fn read_failures(
-        &self,
-        a: &mut Answers,
-        k: &str,
-        work: &mut Vec<Work>,
-    ) -> Result<Windows, StoreError> {
-        let b = Buckets::parse(a.next()?);
-        forget_stale(work, || format!("{k}:v"), &b);
-        Ok(b.windows('f', self.obs.at, KEY_BUCKET_MAX))
-    }
-
-    pub(super) fn network(&self, pipe: &mut Pipeline) {
-        if let Some(k) = &self.network {
-            self.failures(pipe, k);
-        }
     }
 
     pub(super) fn read_network(
@@ -257,16 +211,22 @@ impl<'a> ObservePlan<'a> {
         work: &mut Vec<Work>,
     ) -> Result<(), StoreError> {
         if let Some(k) = &self.network {
-            view.velocity.network_failures = self.read_failures(a, k, work)?;
+            let b = Buckets::parse(a.next()?);
+            view.velocity.network_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
+            forget_stale(work, || format!("{k}:v"), &b, None);
         }
         Ok(())
     }
 
     pub(super) fn device(&self, pipe: &mut Pipeline) {
-        if let Some(k) = &self.device {
-            self.failures(pipe, k);
-            self.distinct(pipe, &format!("{k}:users"), &[HOUR_MS, 24 * HOUR_MS]);
+        let Some(k) = &self.device else { return };
+        let v = format!("{k}:v");
+        if self.failed() {
+            count_event(pipe, &v, 'f', self.obs.at);
         }
+        self.member(pipe, &v);
+        pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        pipe.cmd("HGETALL").arg(&v);
     }
 
     pub(super) fn read_device(
@@ -276,10 +236,12 @@ impl<'a> ObservePlan<'a> {
         work: &mut Vec<Work>,
     ) -> Result<(), StoreError> {
         let Some(k) = &self.device else { return Ok(()) };
-        view.velocity.device_failures = self.read_failures(a, k, work)?;
-        self.read_distinct(a, format!("{k}:users"), 24 * HOUR_MS, work)?;
-        view.velocity.device_distinct_users_1h = a.count()?.min(CAP);
-        view.velocity.device_distinct_users_24h = a.count()?.min(CAP);
+        let b = Buckets::parse(a.next()?);
+        let at = self.obs.at;
+        view.velocity.device_failures = b.windows('f', at, KEY_BUCKET_MAX);
+        view.velocity.device_distinct_users_1h = b.members_within(at, HOUR_MS);
+        view.velocity.device_distinct_users_24h = b.members_within(at, 24 * HOUR_MS);
+        forget_stale(work, || format!("{k}:v"), &b, Some((at, 24 * HOUR_MS)));
         Ok(())
     }
 
