@@ -3,6 +3,37 @@
 
 use super::*;
 
+/// The deployment's verified logins, users and distinct values per slot
+/// (`P:{g}:stats`), read with one HMGET of these fields.
+#[derive(Clone, Copy, Debug, Default, PartialEq)]
+pub(super) struct GlobalStats {
+    pub logins: u32,
+    pub users: u32,
+    pub distinct: [u32; GLOBAL_SLOTS],
+}
+
+impl GlobalStats {
+    /// Queues the HMGET that [`GlobalStats::parse`] reads.
+    pub(super) fn read(pipe: &mut Pipeline, key: &str) {
+        let hmget = pipe.cmd("HMGET").arg(key);
+        hmget.arg("logins").arg("users");
+        hmget.arg(&DISTINCT_FIELDS[..GLOBAL_SLOTS]);
+    }
+
+    /// The stats from the HMGET's answer (`Value`s in field order).
+    pub(super) fn parse(s: &[Value]) -> GlobalStats {
+        let mut out = GlobalStats {
+            logins: u32_of(s.first()),
+            users: u32_of(s.get(1)),
+            ..GlobalStats::default()
+        };
+        for (slot, d) in out.distinct.iter_mut().enumerate() {
+            *d = u32_of(s.get(2 + slot));
+        }
+        out
+    }
+}
+
 /// One kind and window of the deployment-wide counts: (bucket, events).
 pub(super) type BucketCounts = Vec<(u32, u64)>;
 
@@ -25,6 +56,12 @@ pub(super) const GLOBAL_KINDS: [char; 2] = ['a', 'f'];
 /// memory store.
 #[derive(Default)]
 pub(super) struct GlobalCounts {
+    /// The deployment's stats (`P:{g}:stats`) as last read by a merge or
+    /// written by this replica's reports; `None` until first read.
+    pub(super) stats: Option<GlobalStats>,
+    /// Bumped by every report that writes the stats, so that a merge that
+    /// read them before does not put back an older copy.
+    pub(super) stats_version: u64,
     /// Events counted here and not merged yet, by kind and window.
     pending: [[BucketCounts; 3]; 2],
     /// The deployment's counts as last read, plus `pending`.
@@ -106,7 +143,10 @@ pub(super) async fn merge_once(
     key: &str,
     timeout: Duration,
 ) -> Result<(), StoreError> {
-    let deltas = std::mem::take(&mut state.lock().pending);
+    let (deltas, version) = {
+        let mut s = state.lock();
+        (std::mem::take(&mut s.pending), s.stats_version)
+    };
     let mut pipe = redis::pipe();
     let mut any = false;
     for (k, kind) in GLOBAL_KINDS.iter().enumerate() {
@@ -125,10 +165,21 @@ pub(super) async fn merge_once(
         pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
     }
     pipe.cmd("HGETALL").arg(key);
+    let stats_key = format!("{}:stats", key.strip_suffix(":v").unwrap_or(key));
+    GlobalStats::read(&mut pipe, &stats_key);
     let answer = match tokio::time::timeout(timeout, query(conn, &pipe)).await {
-        Ok(Ok(mut v)) => v
-            .pop()
-            .ok_or_else(|| StoreError::Unavailable("redis: the merge answered nothing".into())),
+        Ok(Ok(v)) if v.len() == 2 => {
+            let mut v = v.into_iter();
+            let counts = v.next().unwrap_or(Value::Nil);
+            let stats = match v.next() {
+                Some(Value::Array(a)) => GlobalStats::parse(&a),
+                _ => GlobalStats::default(),
+            };
+            Ok((counts, stats))
+        }
+        Ok(Ok(_)) => Err(StoreError::Unavailable(
+            "redis: the merge answered too few values".into(),
+        )),
         Ok(Err(e)) => Err(unavailable(e)),
         Err(_) => Err(StoreError::Timeout(timeout)),
     };
@@ -147,6 +198,7 @@ pub(super) async fn merge_once(
             return Err(e);
         }
     };
+    let (answer, stats) = answer;
     let read = Buckets::parse(answer);
     let stale = read.stale_per_window();
     {
@@ -162,6 +214,9 @@ pub(super) async fn merge_once(
             }
         }
         s.known = known;
+        if s.stats_version == version {
+            s.stats = Some(stats);
+        }
     }
     if !stale.is_empty() {
         let mut del = redis::pipe();

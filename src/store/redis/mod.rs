@@ -9,18 +9,25 @@
 //! and table built in Lua costs more than the command it runs). This works
 //! because every write of observe commutes:
 //!
-//! - a **velocity key** is a hash with one field per bucket and window,
-//!   `<kind><window>:<bucket>` → events (kind `f` failures, `a` attempts;
-//!   buckets as [`super::window::bucket`]), written with `HINCRBY` and read
-//!   whole with `HGETALL`; the store counts the windows itself with
-//!   [`super::window::window_count`], which answers exactly like the
-//!   memory store's rings (a property test checks it). Buckets that can
-//!   never count again are deleted afterwards;
-//! - a **distinct-user set** is a zset written with `ZADD … GT` and counted
-//!   with `ZCOUNT`; a set past its cap of 256 is trimmed afterwards
-//!   (counts are capped at 256 meanwhile, as the memory store's are);
+//! - a **velocity key** is one hash per entity. An event is one `HINCRBY`
+//!   of its 5-second bucket's field, `<kind>1:<bucket>` (kind `f`
+//!   failures, `a` attempts; buckets as [`super::window::bucket`]); the
+//!   read, `HGETALL`, maps each field up to the coarser windows' buckets
+//!   and counts with [`super::window::window_count`], which answers
+//!   exactly like the memory store's rings (property tests check both).
+//!   Fields that can never count again are deleted afterwards; past
+//!   [`FOLD_AT`] fields that have left their own window, a fold script
+//!   adds them to the coarser field they still count in (`<kind>2:<5-min
+//!   bucket>`, `<kind>3:<hour>`), atomically, so a busy key holds a few
+//!   dozen fields and replicas folding at once count each event once;
+//! - an IP's or device's **distinct users** are fields of the same hash,
+//!   `u<user>` → last seen (ms), written with `HSET` and counted from the
+//!   same read; past the cap of 256 the stale and then the oldest are
+//!   deleted afterwards (counts are capped at 256 meanwhile, as the memory
+//!   store's are);
 //! - the **pending decision** is one field of the user's pending hash,
-//!   written with `HSET`; past 512 the oldest are dropped afterwards.
+//!   written with `HSET`; on one observe in 16 the background writer
+//!   checks the hash, and past 512 the oldest are dropped.
 //!
 //! "Afterwards" is the store's background writer: maintenance and the
 //! recent-decisions records ([`Store::record_decision`]) are queued
@@ -28,7 +35,10 @@
 //!
 //! The deployment-wide attempts and failures are not written per call at
 //! all: each replica counts its own at once and merges them into `P:{g}:v`
-//! every `global_flush`, reading everyone's back (`GlobalCounts`).
+//! every `global_flush`, reading everyone's back (`GlobalCounts`). The
+//! deployment's stats (`P:{g}:stats`) are read with each merge and
+//! returned by the report scripts that change them, not read per observe:
+//! another replica's teaching shows within one interval.
 //!
 //! Reports read-modify-write the profile (caps, eviction, unteaching), so
 //! they are Lua (`report.lua`): on a single node one `EVALSHA`; on a
@@ -49,11 +59,11 @@
 //! | `P:{u:<u>}:v` | hash | user failures per bucket | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
 //! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>` (fact 11, the bound device, only when the attempt was key-verified; a record written before it existed has 11 facts and reads the 12th as absent); past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
-//! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), ≤ 20: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
-//! | `P:{i:<ip>}:v` | hash | failures and attempts per bucket | 25 h |
-//! | `P:{n:<net>}:v`, `P:{dv:<dev>}:v` | hash | failures per bucket (written on a failure only) | 25 h |
-//! | `P:{i:<ip>}:users`, `P:{dv:<dev>}:users` | zset | user → last seen ms, ≤ 256 members | 25 h |
-//! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket | 25 h |
+//! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), the newest 20 shown, trimmed to 20 once RPUSH answers more than 40: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
+//! | `P:{i:<ip>}:v` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h |
+//! | `P:{n:<net>}:v` | hash | failures per bucket (written on a failure only) | 25 h |
+//! | `P:{dv:<dev>}:v` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | 25 h |
+//! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //!
@@ -61,13 +71,13 @@
 //! revoked by support, ms) for the admin API. Profile and forget first wait
 //! for the background writer's queue to be written. Forget erases every
 //! `{u:<u>}` key; the global aggregates and the IP/device distinct-user
-//! sets (hashed members, 25 h) are left to expire.
+//! fields (hashed members, 25 h) are left to expire.
 //!
 //! A report finds its pending decision from the decision id alone: the id
 //! carries the user's key (see [`super::decision_id`]), so no cross-slot
 //! index is needed.
 //!
-//! Needs Redis 6.2 or newer (`ZADD … GT`).
+//! Needs Redis 6.2 or newer.
 
 mod global;
 mod observe;
@@ -118,7 +128,8 @@ macro_rules! script {
 
 /// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4
 /// global stats; ARGV[10] the key prefix (the global counts of the pending
-/// facts, all in the `{g}` slot, are named from it).
+/// facts, all in the `{g}` slot, are named from it). Returns the effect
+/// and, when the report taught or untaught, the global stats after it.
 const REPORT_ALL: &str = script!(
     "report.lua",
     r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
@@ -131,6 +142,7 @@ if r[2] ~= 0 then
     end
   end
   rep_global(KEYS[4], kseen, slots, r[2], r[3] == 1)
+  return {r[1], global_stats(KEYS[4])}
 end
 return {r[1]}"#
 );
@@ -145,7 +157,7 @@ for i = 2, #KEYS do
   slots[#slots + 1] = ARGV[10 + i]
 end
 rep_global(KEYS[1], kseen, slots, tonumber(ARGV[10]), ARGV[11] == '1')
-return {1}"#
+return {1, global_stats(KEYS[1])}"#
 );
 
 /// Folds fields of a velocity hash into coarser buckets. KEYS: 1 the hash;
@@ -476,6 +488,15 @@ impl RedisStore {
             .unzip()
     }
 
+    /// Caches the global stats a report script read after changing them.
+    fn stats_changed(&self, answer: Option<&Value>) {
+        if let Some(Value::Array(a)) = answer {
+            let mut g = self.global.lock();
+            g.stats = Some(GlobalStats::parse(a));
+            g.stats_version += 1;
+        }
+    }
+
     /// Queues maintenance for the background writer; dropped when the
     /// queue is full (it is asked for again by the next read that needs it).
     fn maintain(&self, work: Vec<Work>) {
@@ -591,8 +612,9 @@ impl Store for RedisStore {
             inv.key(&user_keys[..]).key(self.key("{g}:stats"));
             args(&mut inv);
             inv.arg(&self.settings.key_prefix);
-            let values: Vec<i64> = invoke(&self.conn, &inv).await?;
-            return effect(values.first().copied());
+            let values: Vec<Value> = invoke(&self.conn, &inv).await?;
+            self.stats_changed(values.get(1));
+            return effect(Some(int(values.first())));
         }
 
         let mut inv = self.scripts.report_user.prepare_invoke();
@@ -612,7 +634,8 @@ impl Store for RedisStore {
             for slot in slots {
                 global.arg(slot);
             }
-            let _: Vec<i64> = invoke(&self.conn, &global).await?;
+            let answer: Vec<Value> = invoke(&self.conn, &global).await?;
+            self.stats_changed(answer.get(1));
         }
         effect(Some(int(values.first())))
     }

@@ -44,6 +44,8 @@ pub(super) struct ObservePlan<'a> {
     ip: Option<String>,
     network: Option<String>,
     device: Option<String>,
+    /// The deployment's stats, if a merge or a report has read them.
+    stats: Option<GlobalStats>,
 }
 
 impl<'a> ObservePlan<'a> {
@@ -61,6 +63,7 @@ impl<'a> ObservePlan<'a> {
             ip: scoped("i", Dim::Ip),
             network: scoped("n", Dim::Network),
             device: scoped("dv", Dim::Device),
+            stats: store.global.lock().stats,
         }
     }
 
@@ -254,9 +257,10 @@ impl<'a> ObservePlan<'a> {
                 mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
             }
         }
-        let hmget = pipe.cmd("HMGET").arg(self.store.key("{g}:stats"));
-        hmget.arg("logins").arg("users");
-        hmget.arg(&DISTINCT_FIELDS[..GLOBAL_SLOTS]);
+        // Read from Redis only until a merge has (every `global_flush`).
+        if self.stats.is_none() {
+            GlobalStats::read(pipe, &self.store.key("{g}:stats"));
+        }
     }
 
     /// The facts counted deployment-wide, with their slots.
@@ -279,12 +283,17 @@ impl<'a> ObservePlan<'a> {
                 view.profile.global_seen[slot] = u32_of(seen.get(i));
             }
         }
-        let s = a.list()?;
-        view.profile.global_logins = u32_of(s.first());
-        view.profile.global_users = u32_of(s.get(1));
-        for slot in 0..GLOBAL_SLOTS {
-            view.profile.global_distinct[slot] = u32_of(s.get(2 + slot));
-        }
+        let stats = match self.stats {
+            Some(s) => s,
+            None => {
+                let s = GlobalStats::parse(&a.list()?);
+                self.store.global.lock().stats.get_or_insert(s);
+                s
+            }
+        };
+        view.profile.global_logins = stats.logins;
+        view.profile.global_users = stats.users;
+        view.profile.global_distinct[..GLOBAL_SLOTS].copy_from_slice(&stats.distinct);
         Ok(())
     }
 }

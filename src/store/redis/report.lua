@@ -212,3 +212,11 @@ local function rep_global(kstats, kseen, slots, mode, new_user)
     if l > 0 then redis.call('HSET', kstats, 'logins', num(l - 1)) end
   end
 end
+
+-- Tag {g}: the deployment's stats as the store caches them (logins, users,
+-- then the distinct values of each counted slot), read after a change.
+local function global_stats(kstats)
+  local f = {'logins', 'users'}
+  for i = 0, NGLOBAL - 1 do f[#f + 1] = 'n' .. i end
+  return redis.call('HMGET', kstats, unpack(f))
+end
