@@ -363,7 +363,7 @@ async fn a_busy_ip_is_folded_and_still_counts_like_the_memory_store() {
     }
     redis.flush().await;
     let key = server
-        .cli(&["--scan", "--pattern", "fold:{i:*}:v"])
+        .cli(&["--scan", "--pattern", "fold:{i:*}:w"])
         .unwrap()
         .trim()
         .to_string();
@@ -415,4 +415,22 @@ async fn the_recent_decisions_list_is_trimmed_and_shows_the_newest() {
     let len: usize = server.cli(&["LLEN", &key]).unwrap().trim().parse().unwrap();
     assert!((20..=2 * 20 + 10).contains(&len), "{len}");
     assert_eq!(store.forget(user).await.unwrap().recent_decisions, 20);
+}
+
+#[tokio::test]
+async fn forget_also_erases_failures_kept_in_the_earlier_layout() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "legacy");
+    let h = IdHasher::random();
+    let user = h.key(Dim::User, b"upgraded");
+    let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
+    // What a replica of the earlier version left: failures per window.
+    let legacy = format!("legacy:{{u:{hex}}}:v");
+    server
+        .cli(&["HSET", &legacy, "f1:1", "2", "f2:1", "2", "f3:1", "2"])
+        .unwrap();
+    server.cli(&["PEXPIRE", &legacy, "90000000"]).unwrap();
+    let forgotten = store.forget(user).await.unwrap();
+    assert_eq!(forgotten.failure_counters, 1);
+    assert_eq!(server.cli(&["EXISTS", &legacy]).unwrap().trim(), "0");
 }

@@ -17,8 +17,9 @@ local function adm_profile(kprof, krecent)
 end
 
 -- Erases every key of the user: failures, profile, pending decisions (one
--- hash), recent decisions. Returns the counts of Forgotten in field order.
-local function adm_forget(kv, kprof, kpend, krecent)
+-- hash), recent decisions, and failures kept in the earlier velocity layout
+-- (`klegacy`). Returns the counts of Forgotten in field order.
+local function adm_forget(kv, kprof, kpend, krecent, klegacy)
   local p = load_hash(kprof)
   local out = {tonumber(p['v'] or '0'), 0, 0, 0, 0, 0, 0}
   for f, _ in pairs(p) do
@@ -32,8 +33,8 @@ local function adm_forget(kv, kprof, kpend, krecent)
   end
   out[5] = redis.call('HLEN', kpend)
   out[6] = math.min(redis.call('LLEN', krecent), RECENT)
-  out[7] = redis.call('EXISTS', kv)
-  redis.call('DEL', kv, kprof, kpend, krecent)
+  out[7] = math.min(redis.call('EXISTS', kv, klegacy), 1)
+  redis.call('DEL', kv, kprof, kpend, krecent, klegacy)
   return out
 end
 

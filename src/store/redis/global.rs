@@ -168,26 +168,23 @@ pub(super) async fn merge_once(
     let stats_key = format!("{}:stats", key.strip_suffix(":v").unwrap_or(key));
     GlobalStats::read(&mut pipe, &stats_key);
     let answer = match tokio::time::timeout(timeout, query(conn, &pipe)).await {
-        Ok(Ok(v)) if v.len() == 2 => {
-            let mut v = v.into_iter();
-            let counts = v.next().unwrap_or(Value::Nil);
-            let stats = match v.next() {
-                Some(Value::Array(a)) => GlobalStats::parse(&a),
-                _ => GlobalStats::default(),
-            };
-            Ok((counts, stats))
-        }
-        Ok(Ok(_)) => Err(StoreError::Unavailable(
-            "redis: the merge answered too few values".into(),
-        )),
+        Ok(Ok(v)) => match <[Value; 2]>::try_from(v) {
+            Ok([counts, Value::Array(stats)]) => Ok((counts, GlobalStats::parse(&stats))),
+            _ => Err(StoreError::Unavailable(
+                "redis: the merge answered unexpected values".into(),
+            )),
+        },
         Ok(Err(e)) => Err(unavailable(e)),
         Err(_) => Err(StoreError::Timeout(timeout)),
     };
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {
-            // Not written: count them again next time.
+            // Not written: count them again next time. The cached stats
+            // can no longer be kept fresh: observes read them again.
             let mut s = state.lock();
+            s.stats = None;
+            s.stats_version += 1;
             for (pending, deltas) in s.pending.iter_mut().zip(&deltas) {
                 for (counts, deltas) in pending.iter_mut().zip(deltas) {
                     for (b, n) in deltas {

@@ -16,15 +16,19 @@
 //!   and counts with [`super::window::window_count`], which answers
 //!   exactly like the memory store's rings (property tests check both).
 //!   Fields that can never count again are deleted afterwards; past
-//!   [`FOLD_AT`] fields that have left their own window, a fold script
+//!   [`FOLD_AT`] fields that have left their own window, the upkeep script
 //!   adds them to the coarser field they still count in (`<kind>2:<5-min
 //!   bucket>`, `<kind>3:<hour>`), atomically, so a busy key holds a few
 //!   dozen fields and replicas folding at once count each event once;
 //! - an IP's or device's **distinct users** are fields of the same hash,
 //!   `u<user>` → last seen (ms), written with `HSET` and counted from the
 //!   same read; past the cap of 256 the stale and then the oldest are
-//!   deleted afterwards (counts are capped at 256 meanwhile, as the memory
-//!   store's are);
+//!   deleted afterwards, by a script that keeps a member seen again since
+//!   the read (counts are capped at 256 meanwhile, as the memory store's
+//!   are). The last write wins: an attempt reported with an earlier time
+//!   than the member's last one (a late `occurred_at`) shortens the
+//!   member's stay in the windows by the difference, where the memory
+//!   store keeps the later time;
 //! - the **pending decision** is one field of the user's pending hash,
 //!   written with `HSET`; on one observe in 16 the background writer
 //!   checks the hash, and past 512 the oldest are dropped.
@@ -56,13 +60,13 @@
 //!
 //! | key | type | content | TTL |
 //! |---|---|---|---|
-//! | `P:{u:<u>}:v` | hash | user failures per bucket | 25 h |
+//! | `P:{u:<u>}:w` | hash | user failures per 5-second bucket (folded as below) | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
 //! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>` (fact 11, the bound device, only when the attempt was key-verified; a record written before it existed has 11 facts and reads the 12th as absent); past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
 //! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), the newest 20 shown, trimmed to 20 once RPUSH answers more than 40: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
-//! | `P:{i:<ip>}:v` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h |
-//! | `P:{n:<net>}:v` | hash | failures per bucket (written on a failure only) | 25 h |
-//! | `P:{dv:<dev>}:v` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | 25 h |
+//! | `P:{i:<ip>}:w` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h |
+//! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | 25 h |
+//! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | 25 h |
 //! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
@@ -77,7 +81,7 @@
 //! carries the user's key (see [`super::decision_id`]), so no cross-slot
 //! index is needed.
 //!
-//! Needs Redis 6.2 or newer.
+//! Needs Redis 6.2 or newer (tested with 7.0).
 
 mod global;
 mod observe;
@@ -160,24 +164,38 @@ rep_global(KEYS[1], kseen, slots, tonumber(ARGV[10]), ARGV[11] == '1')
 return {1, global_stats(KEYS[1])}"#
 );
 
-/// Folds fields of a velocity hash into coarser buckets. KEYS: 1 the hash;
-/// ARGV: (from, into) field pairs. Atomic, so replicas folding the same
-/// field at once count it once.
-const FOLD: &str = r#"for i = 1, #ARGV, 2 do
+/// The upkeep of a velocity hash that needs a field's value when it runs.
+/// KEYS: 1 the hash; ARGV: 1 the number of folds, then that many (from,
+/// into) field pairs — a folded field's events are added to the coarser
+/// one and it is deleted — then (member, ms) pairs: a member is deleted if
+/// its last-seen time is still at most `ms`. Atomic, so replicas running
+/// it at once count every event once and keep a member seen again.
+const UPKEEP: &str = r#"local folds = tonumber(ARGV[1])
+local i = 2
+while i < 2 + 2 * folds do
   local v = redis.call('HGET', KEYS[1], ARGV[i])
   if v then
     redis.call('HINCRBY', KEYS[1], ARGV[i + 1], v)
     redis.call('HDEL', KEYS[1], ARGV[i])
   end
+  i = i + 2
+end
+while i < #ARGV do
+  local seen = redis.call('HGET', KEYS[1], ARGV[i])
+  if seen and tonumber(seen) <= tonumber(ARGV[i + 1]) then
+    redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+  i = i + 2
 end
 return 1"#;
 
 /// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 recent.
 const ADMIN_PROFILE: &str = script!("admin.lua", "return adm_profile(KEYS[1], KEYS[2])");
-/// KEYS: 1 user velocity, 2 profile, 3 pending, 4 recent.
+/// KEYS: 1 user velocity, 2 profile, 3 pending, 4 recent, 5 the user's
+/// velocity of the earlier layout.
 const ADMIN_FORGET: &str = script!(
     "admin.lua",
-    "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4])"
+    "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])"
 );
 /// KEYS: 1 profile; ARGV: `trust` or `revoke`, device, now (ms), cap,
 /// profile ttl (ms).
@@ -298,6 +316,14 @@ impl std::fmt::Debug for RedisStore {
     }
 }
 
+/// The suffix of an entity's velocity hash (user, IP, network, device):
+/// `w`, the 5-second layout with folding. Hashes of the earlier layout (one
+/// field per window, suffix `v`) are never read and expire within 25 h; the
+/// deployment-wide `{g}:v` keeps that layout.
+const VELOCITY: &str = "w";
+/// The earlier layout's suffix, still erased by forget until it expires.
+const LEGACY_VELOCITY: &str = "v";
+
 /// Velocity keys live one bucket longer than the longest window.
 const COUNTER_TTL_MS: i64 = LONGEST_MS + GEOMETRY[2].0;
 
@@ -416,7 +442,7 @@ impl RedisStore {
         runtime.spawn(background(
             rx,
             conn.clone(),
-            Script::new(FOLD),
+            Script::new(UPKEEP),
             millis(settings.decision_ttl),
             settings.response_timeout,
         ));
@@ -474,7 +500,11 @@ impl RedisStore {
     /// The user's failures, profile and pending decisions.
     fn user_keys(&self, user: Key) -> [String; 3] {
         let u = format!("{}:{{u:{}}}", self.settings.key_prefix, hex32(user));
-        [format!("{u}:v"), format!("{u}:prof"), format!("{u}:p")]
+        [
+            format!("{u}:{VELOCITY}"),
+            format!("{u}:prof"),
+            format!("{u}:p"),
+        ]
     }
 
     /// The global count key of each fact present, and its slot.
@@ -674,7 +704,8 @@ impl Store for RedisStore {
         self.flush_background().await;
         let mut inv = self.scripts.admin_forget.prepare_invoke();
         inv.key(&self.user_keys(user)[..])
-            .key(self.user_key(user, "d"));
+            .key(self.user_key(user, "d"))
+            .key(self.user_key(user, LEGACY_VELOCITY));
         let c: Vec<i64> = invoke(&self.conn, &inv).await?;
         let n = |i: usize| u32::try_from(c.get(i).copied().unwrap_or(0).max(0)).unwrap_or(u32::MAX);
         Ok(Forgotten {

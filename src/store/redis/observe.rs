@@ -74,7 +74,7 @@ impl<'a> ObservePlan<'a> {
     /// The user's failures, profile and pending decision.
     pub(super) fn user(&self, pipe: &mut Pipeline) {
         let (u, at) = (&self.user, self.obs.at);
-        let v = format!("{u}:v");
+        let v = format!("{u}:{VELOCITY}");
         if self.failed() {
             count_event(pipe, &v, 'f', at);
             pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
@@ -123,7 +123,12 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         let failures = Buckets::parse(a.next()?);
         view.velocity.user_failures = failures.windows('f', self.obs.at, KEY_BUCKET_MAX);
-        forget_stale(work, || format!("{}:v", self.user), &failures, None);
+        forget_stale(
+            work,
+            || format!("{}:{VELOCITY}", self.user),
+            &failures,
+            None,
+        );
         let p = a.list()?;
         let prof = &mut view.profile;
         prof.verified_logins = u32_of(p.first());
@@ -172,7 +177,7 @@ impl<'a> ObservePlan<'a> {
 
     pub(super) fn ip(&self, pipe: &mut Pipeline) {
         let Some(k) = &self.ip else { return };
-        let v = format!("{k}:v");
+        let v = format!("{k}:{VELOCITY}");
         count_event(pipe, &v, 'a', self.obs.at);
         if self.failed() {
             count_event(pipe, &v, 'f', self.obs.at);
@@ -193,13 +198,18 @@ impl<'a> ObservePlan<'a> {
         view.velocity.ip_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
         view.velocity.ip_attempts = b.windows('a', self.obs.at, KEY_BUCKET_MAX);
         view.velocity.ip_distinct_users_1h = b.members_within(self.obs.at, HOUR_MS);
-        forget_stale(work, || format!("{k}:v"), &b, Some((self.obs.at, HOUR_MS)));
+        forget_stale(
+            work,
+            || format!("{k}:{VELOCITY}"),
+            &b,
+            Some((self.obs.at, HOUR_MS)),
+        );
         Ok(())
     }
 
     pub(super) fn network(&self, pipe: &mut Pipeline) {
         let Some(k) = &self.network else { return };
-        let v = format!("{k}:v");
+        let v = format!("{k}:{VELOCITY}");
         if self.failed() {
             count_event(pipe, &v, 'f', self.obs.at);
             pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
@@ -216,14 +226,14 @@ impl<'a> ObservePlan<'a> {
         if let Some(k) = &self.network {
             let b = Buckets::parse(a.next()?);
             view.velocity.network_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
-            forget_stale(work, || format!("{k}:v"), &b, None);
+            forget_stale(work, || format!("{k}:{VELOCITY}"), &b, None);
         }
         Ok(())
     }
 
     pub(super) fn device(&self, pipe: &mut Pipeline) {
         let Some(k) = &self.device else { return };
-        let v = format!("{k}:v");
+        let v = format!("{k}:{VELOCITY}");
         if self.failed() {
             count_event(pipe, &v, 'f', self.obs.at);
         }
@@ -244,7 +254,12 @@ impl<'a> ObservePlan<'a> {
         view.velocity.device_failures = b.windows('f', at, KEY_BUCKET_MAX);
         view.velocity.device_distinct_users_1h = b.members_within(at, HOUR_MS);
         view.velocity.device_distinct_users_24h = b.members_within(at, 24 * HOUR_MS);
-        forget_stale(work, || format!("{k}:v"), &b, Some((at, 24 * HOUR_MS)));
+        forget_stale(
+            work,
+            || format!("{k}:{VELOCITY}"),
+            &b,
+            Some((at, 24 * HOUR_MS)),
+        );
         Ok(())
     }
 

@@ -8,45 +8,56 @@ use super::*;
 pub(super) enum Work {
     /// Push `entry` on the recent-decisions list `key`.
     Record { key: String, entry: String },
-    /// Delete these fields (buckets that can never count again).
+    /// Delete these fields (buckets that can never count again: deleting
+    /// them late, or twice, changes nothing).
     Forget { key: String, fields: Vec<String> },
-    /// Fold these fields of a velocity hash into coarser buckets, (from,
-    /// into), atomically (the fold script: replicas may fold at once).
-    Fold {
+    /// Upkeep of a velocity hash that needs the value a field holds when
+    /// it runs (the upkeep script, atomic: replicas may run it at once):
+    /// fold `fold` fields into coarser buckets, (from, into); delete the
+    /// `trim` members whose last-seen time is still at most the one read,
+    /// (field, ms) — a member seen again since stays.
+    Upkeep {
         key: String,
-        pairs: Vec<(String, String)>,
+        fold: Vec<(String, String)>,
+        trim: Vec<(String, i64)>,
     },
-    /// Drop the oldest pending decisions of a user past the cap.
+    /// Check a user's pending decisions against the cap; past twice the
+    /// cap, drop the oldest.
     PrunePending { key: String },
     /// Answer once everything queued before has been written.
     Flush(oneshot::Sender<()>),
 }
 
 impl Work {
-    /// The key whose slot the work touches (cluster routing).
-    pub(super) fn key(&self) -> Option<&str> {
-        match self {
-            Work::Record { key, .. }
-            | Work::Forget { key, .. }
-            | Work::Fold { key, .. }
-            | Work::PrunePending { key } => Some(key),
-            Work::Flush(_) => None,
-        }
-    }
-
-    pub(super) fn commands(&self, pipe: &mut Pipeline, ttl_ms: u64) {
+    /// Queues this work's plain commands; returns whether one of them is
+    /// answered (RPUSH: the list's length; HLEN: the pending count).
+    pub(super) fn commands(&self, pipe: &mut Pipeline, ttl_ms: u64) -> bool {
         match self {
             Work::Record { key, entry } => {
                 // Appended (a push at the head would shift the whole list
                 // each time); its length, answered, tells when to trim.
                 pipe.cmd("RPUSH").arg(key).arg(entry);
                 pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
+                true
             }
             Work::Forget { key, fields } => {
                 pipe.cmd("HDEL").arg(key).arg(fields).ignore();
+                false
             }
-            Work::Fold { .. } | Work::PrunePending { .. } | Work::Flush(_) => {}
+            Work::PrunePending { key } => {
+                pipe.cmd("HLEN").arg(key);
+                true
+            }
+            Work::Upkeep { .. } | Work::Flush(_) => false,
         }
+    }
+
+    /// Whether this work queues any plain command.
+    fn has_commands(&self) -> bool {
+        matches!(
+            self,
+            Work::Record { .. } | Work::Forget { .. } | Work::PrunePending { .. }
+        )
     }
 }
 
@@ -54,7 +65,7 @@ impl Work {
 pub(super) async fn background(
     mut rx: mpsc::Receiver<Work>,
     conn: Conn,
-    fold: Script,
+    upkeep: Script,
     ttl_ms: u64,
     timeout: Duration,
 ) {
@@ -73,7 +84,7 @@ pub(super) async fn background(
         }
         if !batch.is_empty() {
             let n = batch.len();
-            match tokio::time::timeout(timeout, write_batch(&conn, &fold, &batch, ttl_ms)).await {
+            match tokio::time::timeout(timeout, write_batch(&conn, &upkeep, &batch, ttl_ms)).await {
                 Ok(Ok(())) => {}
                 Ok(Err(e)) => {
                     tracing::warn!(items = n, error = %e, "background store writes failed")
@@ -88,16 +99,8 @@ pub(super) async fn background(
     }
 }
 
+/// Drops the oldest pending decisions of `key` down to the cap.
 pub(super) async fn prune_pending(conn: &Conn, key: &str) -> redis::RedisResult<()> {
-    let mut len = redis::pipe();
-    len.cmd("HLEN").arg(key);
-    let n: usize = match query(conn, &len).await?.pop() {
-        Some(v) => FromRedisValue::from_redis_value(v)?,
-        None => 0,
-    };
-    if n <= 2 * PENDING_CAP {
-        return Ok(());
-    }
     let mut read = redis::pipe();
     read.cmd("HKEYS").arg(key);
     let mut ids: Vec<String> = match query(conn, &read).await?.pop() {
@@ -116,56 +119,37 @@ pub(super) async fn prune_pending(conn: &Conn, key: &str) -> redis::RedisResult<
     query(conn, &del).await.map(|_| ())
 }
 
+/// Writes a batch: its plain commands in one pipeline (single node) or one
+/// per item, all at once (cluster); then what their answers call for
+/// (trims of long recent lists, pending past twice the cap) and the upkeep
+/// scripts, one per key. Only a failure of the plain commands fails the
+/// batch; a failed follow-up is logged and asked for again by a later read.
 pub(super) async fn write_batch(
     conn: &Conn,
-    fold: &Script,
+    upkeep: &Script,
     batch: &[Work],
     ttl_ms: u64,
 ) -> redis::RedisResult<()> {
-    for w in batch {
-        match w {
-            Work::PrunePending { key } => prune_pending(conn, key).await?,
-            Work::Fold { key, pairs } => {
-                let mut inv = fold.prepare_invoke();
-                inv.key(key);
-                for (from, into) in pairs {
-                    inv.arg(from).arg(into);
-                }
-                let _: i64 = match conn {
-                    Conn::Single(c) => inv.invoke_async(&mut c.pick()).await?,
-                    Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await?,
-                };
-            }
-            _ => {}
-        }
-    }
-    // The recent-decision lists that grew past twice what is shown.
-    let mut long = Vec::new();
-    let mut note = |w: &Work, answer: Option<Value>| {
-        if let (Work::Record { key, .. }, Some(v)) = (w, answer) {
-            if usize::from_redis_value(v).is_ok_and(|n| n > 2 * RECENT_DECISIONS) {
-                long.push(key.clone());
-            }
-        }
-    };
+    // (item, its answer) for the items whose command is answered.
+    let mut answers: Vec<(usize, Value)> = Vec::new();
     match conn {
         Conn::Single(_) => {
-            // One pipeline, one round trip, for the whole batch. Only
-            // RPUSH is answered, once per record, in order.
             let mut pipe = redis::pipe();
-            for w in batch {
-                w.commands(&mut pipe, ttl_ms);
+            let mut answered = Vec::new();
+            for (i, w) in batch.iter().enumerate() {
+                if w.commands(&mut pipe, ttl_ms) {
+                    answered.push(i);
+                }
             }
-            let mut answers = query(conn, &pipe).await?.into_iter();
-            for w in batch.iter().filter(|w| matches!(w, Work::Record { .. })) {
-                note(w, answers.next());
+            if pipe.cmd_iter().next().is_some() {
+                let values = query(conn, &pipe).await?;
+                answers.extend(answered.into_iter().zip(values));
             }
         }
         Conn::Cluster(_) => {
-            // One small pipeline per item (its keys share a slot), all in
-            // flight at once.
+            // One small pipeline per item (its keys share a slot).
             let mut calls = tokio::task::JoinSet::new();
-            for (i, w) in batch.iter().enumerate().filter(|(_, w)| w.key().is_some()) {
+            for (i, w) in batch.iter().enumerate().filter(|(_, w)| w.has_commands()) {
                 let mut pipe = redis::pipe();
                 w.commands(&mut pipe, ttl_ms);
                 let conn = conn.clone();
@@ -174,7 +158,11 @@ pub(super) async fn write_batch(
             let mut result = Ok(());
             while let Some(r) = calls.join_next().await {
                 match r {
-                    Ok((i, Ok(v))) => note(&batch[i], v.into_iter().next()),
+                    Ok((i, Ok(v))) => {
+                        if let Some(v) = v.into_iter().next() {
+                            answers.push((i, v));
+                        }
+                    }
                     Ok((_, Err(e))) => result = Err(e),
                     Err(_) => {}
                 }
@@ -182,55 +170,91 @@ pub(super) async fn write_batch(
             result?;
         }
     }
-    if long.is_empty() {
-        return Ok(());
-    }
-    let trim = |pipe: &mut Pipeline, key: &str| {
-        let keep = -i64::try_from(RECENT_DECISIONS).unwrap_or(20);
-        pipe.cmd("LTRIM").arg(key).arg(keep).arg(-1).ignore();
-    };
-    if let Conn::Single(_) = conn {
-        let mut all = redis::pipe();
-        for key in &long {
-            trim(&mut all, key);
+    let mut long = std::collections::BTreeSet::new();
+    let mut crowded = std::collections::BTreeSet::new();
+    for (i, v) in answers {
+        let n = usize::from_redis_value(v).unwrap_or(0);
+        match &batch[i] {
+            Work::Record { key, .. } if n > 2 * RECENT_DECISIONS => {
+                long.insert(key.as_str());
+            }
+            Work::PrunePending { key } if n > 2 * PENDING_CAP => {
+                crowded.insert(key.as_str());
+            }
+            _ => {}
         }
-        return query(conn, &all).await.map(|_| ());
     }
-    for key in &long {
-        let mut one = redis::pipe();
-        trim(&mut one, key);
-        query(conn, &one).await?;
+    let keep = -i64::try_from(RECENT_DECISIONS).unwrap_or(20);
+    for key in long {
+        let mut trim = redis::pipe();
+        trim.cmd("LTRIM").arg(key).arg(keep).arg(-1).ignore();
+        if let Err(e) = query(conn, &trim).await {
+            tracing::warn!(error = %e, "a recent-decisions list was not trimmed");
+        }
+    }
+    for key in crowded {
+        if let Err(e) = prune_pending(conn, key).await {
+            tracing::warn!(error = %e, "pending decisions were not pruned");
+        }
+    }
+    // One upkeep per key: the last read's (it saw the most).
+    let mut upkeeps: std::collections::BTreeMap<&str, &Work> = Default::default();
+    for w in batch {
+        if let Work::Upkeep { key, .. } = w {
+            upkeeps.insert(key.as_str(), w);
+        }
+    }
+    for w in upkeeps.into_values() {
+        let Work::Upkeep { key, fold, trim } = w else {
+            continue;
+        };
+        let mut inv = upkeep.prepare_invoke();
+        inv.key(key).arg(fold.len());
+        for (from, into) in fold {
+            inv.arg(from).arg(into);
+        }
+        for (member, seen) in trim {
+            inv.arg(member).arg(*seen);
+        }
+        let done: redis::RedisResult<i64> = match conn {
+            Conn::Single(c) => inv.invoke_async(&mut c.pick()).await,
+            Conn::Cluster(c) => inv.invoke_async(&mut c.clone()).await,
+        };
+        if let Err(e) = done {
+            tracing::warn!(error = %e, "velocity upkeep failed");
+        }
     }
     Ok(())
 }
 
-/// Queues the deletion of a velocity hash's fields that can never count
-/// again, and of its distinct members past the cap (`members`: the
-/// observation's time and the longest window the members are counted in).
+/// Queues the upkeep of a velocity hash after a read: fields that can never
+/// count again are deleted; past [`FOLD_AT`], fields that left their own
+/// window are folded; past the cap, distinct members (`members`: the
+/// observation's time and the longest window they are counted in) are
+/// trimmed.
 pub(super) fn forget_stale(
     work: &mut Vec<Work>,
     key: impl FnOnce() -> String,
     b: &Buckets,
     members: Option<(UnixMillis, i64)>,
 ) {
-    let Upkeep {
-        delete: mut fields,
-        fold,
-    } = b.upkeep();
-    if let Some((at, window)) = members {
-        fields.extend(b.members_past_cap(at, window));
-    }
-    if fields.is_empty() && fold.is_empty() {
+    let Upkeep { delete, fold } = b.upkeep();
+    let trim = members.map_or_else(Vec::new, |(at, window)| b.members_past_cap(at, window));
+    if delete.is_empty() && fold.is_empty() && trim.is_empty() {
         return;
     }
     let key = key();
-    if !fold.is_empty() {
-        work.push(Work::Fold {
+    if !fold.is_empty() || !trim.is_empty() {
+        work.push(Work::Upkeep {
             key: key.clone(),
-            pairs: fold,
+            fold,
+            trim,
         });
     }
-    if !fields.is_empty() {
-        work.push(Work::Forget { key, fields });
+    if !delete.is_empty() {
+        work.push(Work::Forget {
+            key,
+            fields: delete,
+        });
     }
 }

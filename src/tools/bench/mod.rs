@@ -232,7 +232,7 @@ impl RedisMemory {
                 ":prof" => "user profile",
                 ":p" => "user pending",
                 ":d" => "user recent",
-                ":v" => "user failures",
+                ":w" | ":v" => "user failures",
                 _ => "user other",
             },
             Some((t, _)) if t.starts_with("i:") => "ip",
@@ -1232,10 +1232,10 @@ mod tests {
         assert_eq!(f("rg:{u:00ff}:prof"), "user profile");
         assert_eq!(f("rg:{u:00ff}:p"), "user pending");
         assert_eq!(f("rg:{u:00ff}:d"), "user recent");
-        assert_eq!(f("rg:{u:00ff}:v"), "user failures");
+        assert_eq!(f("rg:{u:00ff}:w"), "user failures");
         assert_eq!(f("rg:{i:0a}:users"), "ip");
-        assert_eq!(f("rg:{n:0a}:v"), "network");
-        assert_eq!(f("rg:{dv:0a}:v"), "device");
+        assert_eq!(f("rg:{n:0a}:w"), "network");
+        assert_eq!(f("rg:{dv:0a}:w"), "device");
         assert_eq!(f("rg:{g}:s:3:0a"), "deployment-wide");
         assert_eq!(f("unrelated"), "other");
         let m = RedisMemory {
