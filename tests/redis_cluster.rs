@@ -48,6 +48,75 @@ async fn a_cluster_answers_exactly_like_the_memory_store() {
         let errors = node.cli(&["INFO", "errorstats"]).unwrap();
         assert!(!errors.contains("errorstat_CROSSSLOT"), "{errors}");
     }
+
+    // The background writer on a cluster (one pipeline per item, answers
+    // read per item): a busy IP's buckets are folded and still count like
+    // the memory store's, a long recent-decisions list is trimmed.
+    let store = cluster_store(&cluster, "bg");
+    let memory = MemoryStore::new(MemoryLimits::default());
+    let h = IdHasher::random();
+    let t0 = 1_700_000_000_000i64;
+    for i in 0..480i64 {
+        let mut obs = observation(
+            &h,
+            1000 + i as u128,
+            &format!("u{}", i % 7),
+            "192.0.2.99",
+            "",
+        );
+        obs.facts.set(Dim::Device, None);
+        obs.at = UnixMillis(t0 + i * 5_000);
+        obs.failed = true;
+        let want = memory.observe(&obs).await.unwrap().velocity;
+        assert_eq!(
+            want,
+            store.observe(&obs).await.unwrap().velocity,
+            "attempt {i}"
+        );
+    }
+    let user = h.key(Dim::User, b"busy");
+    for i in 0..100u32 {
+        let id = format!("d{i:03}");
+        store
+            .record_decision(
+                user,
+                u128::from(i),
+                &riskgate::store::DecisionRecord {
+                    decision_id: &id,
+                    at: UnixMillis(t0 + i64::from(i)),
+                    action: Action::Allow,
+                    score: 0.1,
+                    reasons: &[],
+                },
+            )
+            .unwrap();
+        if i % 10 == 9 {
+            store.flush().await;
+        }
+    }
+    let recent = store.profile(user).await.unwrap().recent;
+    assert_eq!((recent.len(), recent[0].decision_id.as_str()), (20, "d099"));
+    // Each key lives on one master.
+    let on_its_node =
+        |pattern: &str, read: &dyn Fn(&common::redis::RedisServer, &str) -> String| {
+            cluster
+                .nodes
+                .iter()
+                .find_map(|n| {
+                    let keys = n.cli(&["--scan", "--pattern", pattern]).unwrap();
+                    let key = keys.lines().find(|l| !l.is_empty())?.to_string();
+                    Some(read(n, &key))
+                })
+                .unwrap_or_else(|| panic!("no key {pattern}"))
+        };
+    let len: usize = on_its_node("bg:{u:*}:d", &|n, k| n.cli(&["LLEN", k]).unwrap())
+        .trim()
+        .parse()
+        .unwrap();
+    assert!((20..=50).contains(&len), "{len}");
+    let fields = on_its_node("bg:{i:*}:w", &|n, k| n.cli(&["HKEYS", k]).unwrap());
+    assert!(fields.lines().any(|f| f.starts_with("f2:")), "{fields}");
+    assert!(fields.lines().count() < 100, "{fields}");
 }
 
 fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str) -> Observation {
