@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::conformance::{self, CAP};
+use common::conformance::{self, CAP, login_succeeded};
 use common::redis::RedisCluster;
 use common::*;
 use riskgate::api::pb;
@@ -53,49 +53,9 @@ async fn a_cluster_answers_exactly_like_the_memory_store() {
     // read per item): a busy IP's buckets are folded and still count like
     // the memory store's, a long recent-decisions list is trimmed.
     let store = cluster_store(&cluster, "bg");
-    let memory = MemoryStore::new(MemoryLimits::default());
-    let h = IdHasher::random();
-    let t0 = 1_700_000_000_000i64;
-    for i in 0..480i64 {
-        let mut obs = observation(
-            &h,
-            1000 + i as u128,
-            &format!("u{}", i % 7),
-            "192.0.2.99",
-            "",
-        );
-        obs.facts.set(Dim::Device, None);
-        obs.at = UnixMillis(t0 + i * 5_000);
-        obs.failed = true;
-        let want = memory.observe(&obs).await.unwrap().velocity;
-        assert_eq!(
-            want,
-            store.observe(&obs).await.unwrap().velocity,
-            "attempt {i}"
-        );
-    }
-    let user = h.key(Dim::User, b"busy");
-    for i in 0..100u32 {
-        let id = format!("d{i:03}");
-        store
-            .record_decision(
-                user,
-                u128::from(i),
-                &riskgate::store::DecisionRecord {
-                    decision_id: &id,
-                    at: UnixMillis(t0 + i64::from(i)),
-                    action: Action::Allow,
-                    score: 0.1,
-                    reasons: &[],
-                },
-            )
-            .unwrap();
-        if i % 10 == 9 {
-            store.flush().await;
-        }
-    }
-    let recent = store.profile(user).await.unwrap().recent;
-    assert_eq!((recent.len(), recent[0].decision_id.as_str()), (20, "d099"));
+    conformance::busy_ip_counts_like_the_memory_store(&store).await;
+    let user = IdHasher::random().key(Dim::User, b"busy");
+    conformance::many_recent_decisions_show_the_newest(&store, user).await;
     // Each key lives on one master.
     let on_its_node =
         |pattern: &str, read: &dyn Fn(&common::redis::RedisServer, &str) -> String| {
@@ -165,14 +125,7 @@ async fn on_a_cluster_observe_is_one_pipeline_per_slot_and_report_at_most_two_sc
             .await
             .unwrap();
         store
-            .report(&OutcomeReport {
-                decision: i + 1,
-                user: h.key(Dim::User, user.as_bytes()),
-                action: Action::Allow,
-                outcome: Outcome::LoginSucceeded,
-                factor: None,
-                at: UnixMillis::now(),
-            })
+            .report(&login_succeeded(h.key(Dim::User, user.as_bytes()), i + 1))
             .await
             .unwrap();
     }
@@ -346,14 +299,10 @@ async fn ten_thousand_users_spread_evenly_over_three_masters() {
                     .unwrap();
                 if i % 2 == 0 {
                     store
-                        .report(&OutcomeReport {
+                        .report(&login_succeeded(
+                            h.key(Dim::User, user.as_bytes()),
                             decision,
-                            user: h.key(Dim::User, user.as_bytes()),
-                            action: Action::Allow,
-                            outcome: Outcome::LoginSucceeded,
-                            factor: None,
-                            at: UnixMillis::now(),
-                        })
+                        ))
                         .await
                         .unwrap();
                 }

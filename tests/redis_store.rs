@@ -4,14 +4,14 @@
 
 mod common;
 
-use common::conformance::{self, CAP};
+use common::conformance::{self, CAP, login_succeeded};
 use common::redis::RedisServer;
 use riskgate::core::inputs::{Facts, Observation};
 use riskgate::core::keys::{Dim, IdHasher};
-use riskgate::domain::{Action, Outcome, UnixMillis};
+use riskgate::domain::UnixMillis;
+use riskgate::store::Store;
 use riskgate::store::memory::{MemoryLimits, MemoryStore};
 use riskgate::store::redis::{RedisSettings, RedisStore};
-use riskgate::store::{DecisionRecord, OutcomeReport, Store};
 
 fn redis_store(server: &RedisServer, prefix: &str) -> RedisStore {
     RedisStore::new(RedisSettings {
@@ -74,14 +74,7 @@ async fn observe_is_one_pipeline_and_report_one_evalsha() {
         .observe(&observation(&h, 1, "warm", "192.0.2.1", "w"))
         .await
         .unwrap();
-    let report = |d: u128, user: &str| OutcomeReport {
-        decision: d,
-        user: h.key(Dim::User, user.as_bytes()),
-        action: Action::Allow,
-        outcome: Outcome::LoginSucceeded,
-        factor: None,
-        at: UnixMillis::now(),
-    };
+    let report = |d: u128, user: &str| login_succeeded(h.key(Dim::User, user.as_bytes()), d);
     store.report(&report(1, "warm")).await.unwrap();
 
     const N: u64 = 25;
@@ -190,14 +183,7 @@ async fn no_raw_identifier_reaches_redis_and_every_key_expires() {
                     .await
                     .unwrap();
                 store
-                    .report(&OutcomeReport {
-                        decision: d,
-                        user: h.key(Dim::User, u.as_bytes()),
-                        action: Action::Allow,
-                        outcome: Outcome::LoginSucceeded,
-                        factor: None,
-                        at: UnixMillis::now(),
-                    })
+                    .report(&login_succeeded(h.key(Dim::User, u.as_bytes()), d))
                     .await
                     .unwrap();
             }
@@ -302,16 +288,9 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
         .unwrap()
         .profile
         .global_logins;
-    a.report(&OutcomeReport {
-        decision: 2,
-        user: h.key(Dim::User, b"a1"),
-        action: Action::Allow,
-        outcome: Outcome::LoginSucceeded,
-        factor: None,
-        at: UnixMillis::now(),
-    })
-    .await
-    .unwrap();
+    a.report(&login_succeeded(h.key(Dim::User, b"a1"), 2))
+        .await
+        .unwrap();
     let seen_by = |p: riskgate::core::inputs::ProfileView| p.global_logins;
     let at_a = a
         .observe(&observation(&h, 7003, "a2", "192.0.2.9", "x"))
@@ -341,26 +320,9 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
 async fn a_busy_ip_is_folded_and_still_counts_like_the_memory_store() {
     let server = RedisServer::start();
     let redis = redis_store(&server, "fold");
-    let memory = MemoryStore::new(MemoryLimits::default());
-    let h = IdHasher::random();
-    let t0 = 1_700_000_000_000i64;
-    // An IP failing every 5 seconds for 40 minutes: its 5-second buckets
-    // leave the one-minute window and are folded into 5-minute ones.
-    for i in 0..480i64 {
-        let mut obs = observation(
-            &h,
-            1000 + i as u128,
-            &format!("u{}", i % 7),
-            "192.0.2.99",
-            "",
-        );
-        obs.facts.set(Dim::Device, None);
-        obs.at = UnixMillis(t0 + i * 5_000);
-        obs.failed = true;
-        let want = memory.observe(&obs).await.unwrap().velocity;
-        let got = redis.observe(&obs).await.unwrap().velocity;
-        assert_eq!(want, got, "attempt {i}");
-    }
+    // Its 5-second buckets leave the one-minute window and are folded into
+    // 5-minute ones.
+    conformance::busy_ip_counts_like_the_memory_store(&redis).await;
     redis.flush().await;
     let key = server
         .cli(&["--scan", "--pattern", "fold:{i:*}:w"])
@@ -381,32 +343,8 @@ async fn a_busy_ip_is_folded_and_still_counts_like_the_memory_store() {
 async fn the_recent_decisions_list_is_trimmed_and_shows_the_newest() {
     let server = RedisServer::start();
     let store = redis_store(&server, "recent");
-    let h = IdHasher::random();
-    let user = h.key(Dim::User, b"busy");
-    for i in 0..100u32 {
-        let id = format!("d{i:03}");
-        store
-            .record_decision(
-                user,
-                u128::from(i),
-                &DecisionRecord {
-                    decision_id: &id,
-                    at: UnixMillis(1_700_000_000_000 + i64::from(i)),
-                    action: Action::Allow,
-                    score: 0.1,
-                    reasons: &[],
-                },
-            )
-            .unwrap();
-        if i % 10 == 9 {
-            // Let the background writer see each batch's lengths.
-            store.flush().await;
-        }
-    }
-    let p = store.profile(user).await.unwrap();
-    let ids: Vec<&str> = p.recent.iter().map(|r| r.decision_id.as_str()).collect();
-    assert_eq!(ids.len(), 20);
-    assert_eq!((ids[0], ids[19]), ("d099", "d080"), "newest first");
+    let user = IdHasher::random().key(Dim::User, b"busy");
+    conformance::many_recent_decisions_show_the_newest(&store, user).await;
     let key = server
         .cli(&["--scan", "--pattern", "recent:{u:*}:d"])
         .unwrap()

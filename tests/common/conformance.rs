@@ -698,3 +698,65 @@ async fn forget_erases_the_user(r: &mut Run<'_>) {
     assert_eq!(r.forget("nobody").await, Forgotten::default());
     assert_eq!(r.profile("mia").await.verified_logins, 1);
 }
+
+/// A verified login's report: `decision` of `user`, allowed, succeeded.
+pub fn login_succeeded(user: Key, decision: u128) -> OutcomeReport {
+    OutcomeReport {
+        decision,
+        user,
+        action: Action::Allow,
+        outcome: Outcome::LoginSucceeded,
+        factor: None,
+        at: UnixMillis::now(),
+    }
+}
+
+/// An IP failing every 5 seconds for 40 minutes (no device): `store`
+/// answers every attempt like a fresh memory store, however its background
+/// upkeep runs meanwhile. Leaves the IP `192.0.2.99`'s key for the caller
+/// to inspect.
+pub async fn busy_ip_counts_like_the_memory_store(store: &dyn Store) {
+    use riskgate::store::memory::{MemoryLimits, MemoryStore};
+    let memory = MemoryStore::new(MemoryLimits::default());
+    let h = IdHasher::random();
+    let ip = h.key(Dim::Ip, b"192.0.2.99");
+    for i in 0..480i64 {
+        let mut facts = Facts::default();
+        facts.set(Dim::Ip, Some(ip));
+        let obs = Observation {
+            decision: 1000 + i as u128,
+            at: UnixMillis(T0 + i * 5_000),
+            user: h.key(Dim::User, format!("u{}", i % 7).as_bytes()),
+            facts,
+            place: None,
+            failed: true,
+            bound: false,
+        };
+        let want = memory.observe(&obs).await.unwrap().velocity;
+        let got = store.observe(&obs).await.unwrap().velocity;
+        assert_eq!(want, got, "attempt {i}");
+    }
+}
+
+/// Records 100 decisions for `user` (letting the background writer see
+/// each ten): the profile shows the newest 20, newest first.
+pub async fn many_recent_decisions_show_the_newest(store: &dyn Store, user: Key) {
+    for i in 0..100u32 {
+        let id = format!("d{i:03}");
+        let record = DecisionRecord {
+            decision_id: &id,
+            at: UnixMillis(T0 + i64::from(i)),
+            action: Action::Allow,
+            score: 0.1,
+            reasons: &[],
+        };
+        store.record_decision(user, u128::from(i), &record).unwrap();
+        if i % 10 == 9 {
+            store.flush().await;
+        }
+    }
+    let recent = store.profile(user).await.unwrap().recent;
+    let ids: Vec<&str> = recent.iter().map(|r| r.decision_id.as_str()).collect();
+    assert_eq!(ids.len(), 20);
+    assert_eq!((ids[0], ids[19]), ("d099", "d080"), "newest first");
+}

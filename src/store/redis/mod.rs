@@ -553,11 +553,15 @@ impl RedisStore {
 #[async_trait]
 impl Store for RedisStore {
     async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
-        let plan = ObservePlan::new(self, obs);
         let mut view = StoreView::default();
+        let stats = {
+            let mut g = self.global.lock();
+            (view.velocity.global_attempts, view.velocity.global_failures) =
+                g.count(obs.at, obs.failed);
+            g.stats
+        };
+        let plan = ObservePlan::new(self, obs, stats);
         let mut work = Vec::new();
-        (view.velocity.global_attempts, view.velocity.global_failures) =
-            self.global.lock().count(obs.at, obs.failed);
         self.trip();
         if let Conn::Single(_) = self.conn {
             let mut pipe = redis::pipe();

@@ -49,7 +49,12 @@ pub(super) struct ObservePlan<'a> {
 }
 
 impl<'a> ObservePlan<'a> {
-    pub(super) fn new(store: &'a RedisStore, obs: &'a Observation) -> Self {
+    /// `stats`: the deployment's stats as cached (`None`: read them).
+    pub(super) fn new(
+        store: &'a RedisStore,
+        obs: &'a Observation,
+        stats: Option<GlobalStats>,
+    ) -> Self {
         let scoped = |tag: &str, dim: Dim| {
             obs.facts
                 .get(dim)
@@ -63,7 +68,7 @@ impl<'a> ObservePlan<'a> {
             ip: scoped("i", Dim::Ip),
             network: scoped("n", Dim::Network),
             device: scoped("dv", Dim::Device),
-            stats: store.global.lock().stats,
+            stats,
         }
     }
 

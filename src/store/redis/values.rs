@@ -149,6 +149,16 @@ impl Buckets {
         out
     }
 
+    /// The newest bucket of window `w` holding events of `kind` (the ring's
+    /// head), from every field of window `w` or finer.
+    fn head(&self, kind: char, w: usize) -> Option<u32> {
+        self.fields
+            .iter()
+            .filter(|f| f.0 == kind && f.1 <= w)
+            .map(|f| coarser(f.2, f.1, w))
+            .max()
+    }
+
     /// The window counts of an entity's velocity hash, whose events are
     /// written to 5-second buckets and folded into coarser ones once they
     /// no longer count in the finer window (see [`Buckets::upkeep`]).
@@ -180,9 +190,7 @@ impl Buckets {
         let mut out = Upkeep::default();
         let last = GEOMETRY.len() - 1;
         for kind in ['f', 'a'] {
-            let heads: Vec<Option<u32>> = (0..GEOMETRY.len())
-                .map(|w| self.at_window(kind, w).iter().map(|e| e.0).max())
-                .collect();
+            let heads = [0, 1, 2].map(|w| self.head(kind, w));
             let stale_at = |b: u32, from: usize, w: usize| {
                 heads[w].is_some_and(|h| stale(coarser(b, from, w), h, GEOMETRY[w].1 as u32))
             };

@@ -51,14 +51,6 @@ impl Work {
             Work::Upkeep { .. } | Work::Flush(_) => false,
         }
     }
-
-    /// Whether this work queues any plain command.
-    fn has_commands(&self) -> bool {
-        matches!(
-            self,
-            Work::Record { .. } | Work::Forget { .. } | Work::PrunePending { .. }
-        )
-    }
 }
 
 /// Writes queued work in batches until the store is dropped.
@@ -149,9 +141,12 @@ pub(super) async fn write_batch(
         Conn::Cluster(_) => {
             // One small pipeline per item (its keys share a slot).
             let mut calls = tokio::task::JoinSet::new();
-            for (i, w) in batch.iter().enumerate().filter(|(_, w)| w.has_commands()) {
+            for (i, w) in batch.iter().enumerate() {
                 let mut pipe = redis::pipe();
                 w.commands(&mut pipe, ttl_ms);
+                if pipe.cmd_iter().next().is_none() {
+                    continue;
+                }
                 let conn = conn.clone();
                 calls.spawn(async move { (i, query(&conn, &pipe).await) });
             }
