@@ -144,8 +144,14 @@ async fn observe_is_one_pipeline_and_report_one_evalsha() {
     // a failure.
     let total: u64 = observes.values().sum::<u64>() - per("hlen");
     assert_eq!(total, 12 * 13 + 13 * 19, "{observes:?}");
-    // A report is one script.
+    // A report is one script. Teaching, it reads the global counts of the
+    // login's values (one MGET) and writes none of them: what it changes
+    // there is merged per replica, every `global_flush` (none runs here).
     assert_eq!(reports.get("evalsha"), Some(&N), "{reports:?}");
+    assert_eq!(reports.get("mget"), Some(&N), "{reports:?}");
+    for cmd in ["set", "hincrby"] {
+        assert_eq!(reports.get(cmd), None, "{reports:?}");
+    }
     for (cmd, calls) in reports.iter() {
         assert!(
             cmd == "evalsha" || !["client", "hello", "script", "eval"].contains(&cmd.as_str()),
@@ -189,9 +195,13 @@ async fn no_raw_identifier_reaches_redis_and_every_key_expires() {
             }
         }
     }
+    // The global counts the reports taught, merged.
+    store.flush().await;
     let keys = server.cli(&["--scan", "--pattern", "*"]).unwrap();
     let keys: Vec<&str> = keys.lines().filter(|l| !l.is_empty()).collect();
     assert!(keys.len() > 10, "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains(":{g}:s:")), "{keys:?}");
+    assert!(keys.iter().any(|k| k.contains(":{g}:m:")), "{keys:?}");
     let mut dump = String::new();
     for k in &keys {
         assert!(k.starts_with("priv:"), "key without the prefix: {k}");
@@ -280,8 +290,9 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
         .sum();
     assert_eq!(failures_1m, 11);
 
-    // The deployment's stats: A's teaching report shows in A's next
-    // observe at once (the script returns them), in B's after a merge.
+    // The deployment's stats and value counts: A's teaching report shows
+    // in A's next observe at once (laid over what A reads until A has
+    // merged it), in B's after A's merge and B's.
     let before = b
         .observe(&observation(&h, 7001, "b", "198.51.100.1", "y"))
         .await
@@ -291,21 +302,22 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
     a.report(&login_succeeded(h.key(Dim::User, b"a1"), 2))
         .await
         .unwrap();
-    let seen_by = |p: riskgate::core::inputs::ProfileView| p.global_logins;
+    let seen_by =
+        |p: riskgate::core::inputs::ProfileView| (p.global_logins, p.global_seen(Dim::Device));
     let at_a = a
         .observe(&observation(&h, 7003, "a2", "192.0.2.9", "x"))
         .await
         .unwrap();
-    assert_eq!(seen_by(at_a.profile), before + 1);
+    assert_eq!(seen_by(at_a.profile), (before + 1, 1));
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut d = 8001u128;
     loop {
         d += 2;
         let v = b
-            .observe(&observation(&h, d, "b", "198.51.100.1", "y"))
+            .observe(&observation(&h, d, "b", "198.51.100.1", "x"))
             .await
             .unwrap();
-        if seen_by(v.profile) == before + 1 {
+        if seen_by(v.profile) == (before + 1, 1) {
             break;
         }
         assert!(
@@ -371,4 +383,60 @@ async fn forget_also_erases_failures_kept_in_the_earlier_layout() {
     let forgotten = store.forget(user).await.unwrap();
     assert_eq!(forgotten.failure_counters, 1);
     assert_eq!(server.cli(&["EXISTS", &legacy]).unwrap().trim(), "0");
+}
+
+/// The merge script applies a replica's batch of taught global counts once,
+/// however often a failed merge sends it again, and never counts below zero.
+#[test]
+fn a_retried_merge_applies_each_batch_once() {
+    let server = RedisServer::start();
+    let script = concat!(
+        include_str!("../src/store/redis/common.lua"),
+        include_str!("../src/store/redis/merge.lua")
+    );
+    let eval = |args: &[&str]| {
+        let mut all = vec![
+            "EVAL",
+            script,
+            "3",
+            "m:{g}:stats",
+            "m:{g}:m:1",
+            "m:{g}:s:3:ab",
+        ];
+        all.extend_from_slice(&["60000", "60000"]);
+        all.extend_from_slice(args);
+        server.cli(&all).unwrap().trim().to_string()
+    };
+    let state = || {
+        let stats = server
+            .cli(&["HMGET", "m:{g}:stats", "logins", "users", "n3"])
+            .unwrap();
+        let count = server.cli(&["GET", "m:{g}:s:3:ab"]).unwrap();
+        format!(
+            "{} | {}",
+            stats.split_whitespace().collect::<Vec<_>>().join(" "),
+            count.trim()
+        )
+    };
+    // Batch 1 teaches a login of a new user with value `ab` in slot 3.
+    let teach = ["1", "1", "1", "1", "1", "3", "1"];
+    assert_eq!(eval(&teach), "1");
+    assert_eq!(state(), "1 1 1 | 1");
+    // Sent again (its merge's answer was lost): nothing changes.
+    assert_eq!(eval(&teach), "1");
+    assert_eq!(state(), "1 1 1 | 1");
+    // Batch 2 untaught it; batch 3 untaught it again (another replica
+    // already had): never below zero, distinct only once.
+    assert_eq!(
+        eval(&[
+            "2", "-1", "0", "1", "1", "3", "-1", "3", "-1", "0", "1", "1", "3", "-1"
+        ]),
+        "3"
+    );
+    assert_eq!(state(), "0 1 0 | 0");
+    // Every key it writes has a TTL.
+    for k in ["m:{g}:stats", "m:{g}:m:1", "m:{g}:s:3:ab"] {
+        let ttl: i64 = server.cli(&["PTTL", k]).unwrap().trim().parse().unwrap();
+        assert!(ttl > 0, "{k}: {ttl}");
+    }
 }

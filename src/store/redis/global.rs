@@ -54,18 +54,74 @@ pub(super) const GLOBAL_KINDS: [char; 2] = ['a', 'f'];
 /// node. A replica sees its own attempts at once and the others' within
 /// about two flush intervals; one replica alone answers exactly like the
 /// memory store.
+///
+/// The global value counts and stats that reports teach are kept the same
+/// way: [`Taught`] batches, applied by the merge script (`merge.lua`) and
+/// laid over what observes read until Redis has them (see [`Taught`]).
 #[derive(Default)]
 pub(super) struct GlobalCounts {
-    /// The deployment's stats (`P:{g}:stats`) as last read by a merge or
-    /// written by this replica's reports; `None` until first read.
-    pub(super) stats: Option<GlobalStats>,
-    /// Bumped by every report that writes the stats, so that a merge that
-    /// read them before does not put back an older copy.
-    pub(super) stats_version: u64,
+    /// The deployment's stats (`P:{g}:stats`) as last read, and the last
+    /// of this replica's batches they include; `None` until first read.
+    pub(super) stats: Option<(GlobalStats, u64)>,
     /// Events counted here and not merged yet, by kind and window.
     pending: [[BucketCounts; 3]; 2],
     /// The deployment's counts as last read, plus `pending`.
     known: [[BucketCounts; 3]; 2],
+    /// Taught here since the last merge began (its `seq` is 0).
+    open: Taught,
+    /// Sent by a merge, oldest first: unconfirmed (the merge failed or is
+    /// in flight), or confirmed lately — kept a while for the observes
+    /// whose reads were in flight meanwhile (they lay them over what they
+    /// read, by the marker they read).
+    sent: Vec<Taught>,
+    /// The last batch number handed out.
+    last_seq: u64,
+    /// The highest batch number Redis is known to have.
+    pub(super) confirmed: u64,
+}
+
+/// Global value counts and stats taught by this replica's reports and not
+/// yet known to be in Redis. A merge numbers the open batch and sends it
+/// with any earlier unconfirmed ones; the merge script applies only the
+/// batches numbered above this replica's marker (`P:{g}:m:<replica>`), sets
+/// the marker to the highest, atomically, so a retried batch is applied
+/// once. An observe reads the marker with the value counts (one MGET) and
+/// adds the batches above it: what this replica taught shows at once,
+/// exactly, and other replicas' within about two flush intervals.
+#[derive(Clone, Debug, Default, PartialEq)]
+pub(super) struct Taught {
+    pub(super) seq: u64,
+    /// When a merge confirmed it.
+    confirmed_at: Option<std::time::Instant>,
+    /// Change of each value count, by (slot, value: the fact's hex16 as
+    /// a number).
+    pub(super) values: HashMap<(usize, u64), i64>,
+    pub(super) logins: i64,
+    pub(super) users: i64,
+    /// Change of the distinct values per slot, as this replica saw it (the
+    /// merge script counts them from Redis's own counts).
+    pub(super) distinct: [i64; GLOBAL_SLOTS],
+}
+
+impl Taught {
+    fn is_empty(&self) -> bool {
+        self.values.is_empty() && self.logins == 0 && self.users == 0
+    }
+}
+
+/// Most value counts held here unmerged (the merge failing for long): past
+/// it a report's value counts are not taught (its logins still are).
+const TAUGHT_CAP: usize = 65_536;
+
+/// A report that taught (mode 1) or untaught (mode -1) a login, for
+/// [`GlobalCounts::teach`].
+pub(super) struct Teaching {
+    pub(super) mode: i64,
+    pub(super) new_user: bool,
+    /// (slot, value, count in Redis) of each global fact.
+    pub(super) facts: Vec<(usize, u64, i64)>,
+    /// This replica's marker, read with the counts.
+    pub(super) marker: u64,
 }
 
 impl GlobalCounts {
@@ -100,16 +156,140 @@ impl GlobalCounts {
             h24: count(2),
         }
     }
+
+    /// The batches not in Redis as of `marker` (the open one always).
+    fn above(&self, marker: u64) -> impl Iterator<Item = &Taught> {
+        std::iter::once(&self.open).chain(self.sent.iter().filter(move |t| t.seq > marker))
+    }
+
+    /// What this replica taught of a value count that Redis did not have
+    /// when its marker read `marker`.
+    pub(super) fn value_overlay(&self, slot: usize, value: u64, marker: u64) -> i64 {
+        self.above(marker)
+            .filter_map(|t| t.values.get(&(slot, value)))
+            .sum()
+    }
+
+    /// Whether nothing taught here could be missing from what Redis
+    /// answers.
+    pub(super) fn all_merged(&self) -> bool {
+        self.open.is_empty() && self.sent.is_empty()
+    }
+
+    /// The deployment's stats as this replica knows them: as read, plus
+    /// what it taught since; `None` until read.
+    pub(super) fn stats_view(&self) -> Option<GlobalStats> {
+        let (mut s, marker) = self.stats?;
+        let add = |v: &mut u32, d: i64| {
+            *v = u32::try_from((i64::from(*v) + d).max(0)).unwrap_or(u32::MAX);
+        };
+        for t in self.above(marker) {
+            add(&mut s.logins, t.logins);
+            add(&mut s.users, t.users);
+            for (d, n) in s.distinct.iter_mut().zip(t.distinct) {
+                add(d, n);
+            }
+        }
+        Some(s)
+    }
+
+    /// Records a report's change of the global counts, as the merge script
+    /// will apply it: a count never goes below zero; a value is distinct
+    /// while its count is above zero.
+    pub(super) fn teach(&mut self, t: &Teaching) {
+        let logins = self.stats_view().map(|s| s.logins);
+        let held: usize =
+            self.open.values.len() + self.sent.iter().map(|b| b.values.len()).sum::<usize>();
+        let room = held + t.facts.len() <= TAUGHT_CAP;
+        let mut changes = Vec::with_capacity(t.facts.len());
+        for &(slot, value, count) in &t.facts {
+            if !room {
+                break;
+            }
+            let now = count.max(0) + self.value_overlay(slot, value, t.marker);
+            let now = now.max(0);
+            if t.mode > 0 {
+                changes.push((slot, value, 1, i64::from(now == 0)));
+            } else if now > 0 {
+                changes.push((slot, value, -1, -i64::from(now == 1)));
+            }
+        }
+        if !room {
+            tracing::warn!("global value counts not merged for long: a report's are dropped");
+        }
+        let open = &mut self.open;
+        for (slot, value, d, distinct) in changes {
+            *open.values.entry((slot, value)).or_insert(0) += d;
+            open.distinct[slot] += distinct;
+        }
+        if t.mode > 0 {
+            open.logins += 1;
+            open.users += i64::from(t.new_user);
+        } else if logins != Some(0) {
+            open.logins -= 1;
+        }
+    }
+
+    /// Numbers the open batch (if anything was taught) and returns every
+    /// unconfirmed batch, for a merge; forgets batches confirmed more than
+    /// `keep` ago.
+    fn close(&mut self, keep: Duration) -> Vec<Taught> {
+        self.sent
+            .retain(|t| t.confirmed_at.is_none_or(|at| at.elapsed() <= keep));
+        if !self.open.is_empty() {
+            self.last_seq += 1;
+            let mut t = std::mem::take(&mut self.open);
+            t.seq = self.last_seq;
+            self.sent.push(t);
+        } else {
+            // Nothing taught: keep its distinct estimates from drifting.
+            self.open = Taught::default();
+        }
+        self.sent
+            .iter()
+            .filter(|t| t.confirmed_at.is_none())
+            .cloned()
+            .collect()
+    }
+
+    /// Records that Redis has every batch up to `marker`.
+    fn confirm(&mut self, marker: u64) {
+        let now = std::time::Instant::now();
+        for t in &mut self.sent {
+            if t.seq <= marker && t.confirmed_at.is_none() {
+                t.confirmed_at = Some(now);
+            }
+        }
+        self.confirmed = self.confirmed.max(marker);
+    }
 }
+
+/// What a merge writes and reads.
+pub(super) struct Merge {
+    /// `P:{g}:v`.
+    pub(super) counts: String,
+    /// `P:{g}:stats`.
+    pub(super) stats: String,
+    /// `P:{g}:m:<replica>`.
+    pub(super) marker: String,
+    /// The key prefix (value counts are `P:{g}:s:<slot>:<value>`).
+    pub(super) prefix: String,
+    pub(super) script: Script,
+    pub(super) profile_ttl_ms: u64,
+    pub(super) timeout: Duration,
+}
+
+/// The marker lives this long after the last batch it counts (a replica's
+/// batches are retried within seconds).
+const MARKER_TTL_MS: i64 = 24 * HOUR_MS;
 
 /// Merges this replica's deployment-wide counts every `every` until the
 /// store is dropped.
 pub(super) async fn merge_global(
     state: std::sync::Weak<Mutex<GlobalCounts>>,
     conn: Conn,
-    key: String,
+    merge: Arc<Merge>,
     every: Duration,
-    timeout: Duration,
 ) {
     let mut tick = tokio::time::interval(every);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
@@ -119,7 +299,7 @@ pub(super) async fn merge_global(
         let Some(state) = state.upgrade() else {
             return;
         };
-        match merge_once(&state, &conn, &key, timeout).await {
+        match merge_once(&state, &conn, &merge).await {
             Ok(()) if failing => {
                 failing = false;
                 tracing::info!("deployment-wide counts merged again");
@@ -134,19 +314,59 @@ pub(super) async fn merge_global(
     }
 }
 
-/// One merge: adds the pending counts to Redis, reads the deployment's
-/// back, and drops buckets that can never count again. On failure the
-/// pending counts are kept for the next merge.
+/// Applies the unconfirmed [`Taught`] batches with the merge script;
+/// returns this replica's marker after it.
+async fn merge_taught(conn: &Conn, merge: &Merge, batches: &[Taught]) -> Result<u64, StoreError> {
+    let mut keys: Vec<String> = Vec::new();
+    let mut index: HashMap<(usize, u64), usize> = HashMap::new();
+    let mut inv = merge.script.prepare_invoke();
+    inv.key(&merge.stats).key(&merge.marker);
+    inv.arg(merge.profile_ttl_ms).arg(MARKER_TTL_MS);
+    for b in batches {
+        inv.arg(b.seq)
+            .arg(b.logins)
+            .arg(b.users)
+            .arg(b.values.len());
+        for ((slot, value), d) in &b.values {
+            let i = *index.entry((*slot, *value)).or_insert_with(|| {
+                keys.push(format!("{}:{{g}}:s:{slot}:{value:016x}", merge.prefix));
+                keys.len()
+            });
+            inv.arg(i).arg(*slot).arg(*d);
+        }
+    }
+    inv.key(&keys[..]);
+    match tokio::time::timeout(merge.timeout, invoke::<i64>(conn, &inv)).await {
+        Ok(Ok(top)) => Ok(u64::try_from(top).unwrap_or(0)),
+        Ok(Err(e)) => Err(e),
+        Err(_) => Err(StoreError::Timeout(merge.timeout)),
+    }
+}
+
+/// One merge: applies what this replica taught, adds the pending counts
+/// to Redis, reads the deployment's back, and drops buckets that can never
+/// count again. On failure the pending counts and taught batches are kept
+/// for the next merge.
 pub(super) async fn merge_once(
     state: &Mutex<GlobalCounts>,
     conn: &Conn,
-    key: &str,
-    timeout: Duration,
+    merge: &Merge,
 ) -> Result<(), StoreError> {
-    let (deltas, version) = {
-        let mut s = state.lock();
-        (std::mem::take(&mut s.pending), s.stats_version)
-    };
+    // An observe's read is in flight for at most the response timeout.
+    let batches = state.lock().close(merge.timeout * 2);
+    if !batches.is_empty() {
+        match merge_taught(conn, merge, &batches).await {
+            Ok(marker) => state.lock().confirm(marker),
+            Err(e) => {
+                // The cached stats can no longer be kept fresh: observes
+                // read them again.
+                state.lock().stats = None;
+                return Err(e);
+            }
+        }
+    }
+    let deltas = std::mem::take(&mut state.lock().pending);
+    let key = &merge.counts;
     let mut pipe = redis::pipe();
     let mut any = false;
     for (k, kind) in GLOBAL_KINDS.iter().enumerate() {
@@ -165,9 +385,8 @@ pub(super) async fn merge_once(
         pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
     }
     pipe.cmd("HGETALL").arg(key);
-    let stats_key = format!("{}:stats", key.strip_suffix(":v").unwrap_or(key));
-    GlobalStats::read(&mut pipe, &stats_key);
-    let answer = match tokio::time::timeout(timeout, query(conn, &pipe)).await {
+    GlobalStats::read(&mut pipe, &merge.stats);
+    let answer = match tokio::time::timeout(merge.timeout, query(conn, &pipe)).await {
         Ok(Ok(v)) => match <[Value; 2]>::try_from(v) {
             Ok([counts, Value::Array(stats)]) => Ok((counts, GlobalStats::parse(&stats))),
             _ => Err(StoreError::Unavailable(
@@ -175,16 +394,14 @@ pub(super) async fn merge_once(
             )),
         },
         Ok(Err(e)) => Err(unavailable(e)),
-        Err(_) => Err(StoreError::Timeout(timeout)),
+        Err(_) => Err(StoreError::Timeout(merge.timeout)),
     };
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {
-            // Not written: count them again next time. The cached stats
-            // can no longer be kept fresh: observes read them again.
+            // Not written: count them again next time.
             let mut s = state.lock();
             s.stats = None;
-            s.stats_version += 1;
             for (pending, deltas) in s.pending.iter_mut().zip(&deltas) {
                 for (counts, deltas) in pending.iter_mut().zip(deltas) {
                     for (b, n) in deltas {
@@ -211,14 +428,87 @@ pub(super) async fn merge_once(
             }
         }
         s.known = known;
-        if s.stats_version == version {
-            s.stats = Some(stats);
-        }
+        // Every batch confirmed is in what was read; later ones (taught
+        // since the merge began) are laid over it.
+        s.stats = Some((stats, s.confirmed));
     }
     if !stale.is_empty() {
         let mut del = redis::pipe();
         del.cmd("HDEL").arg(key).arg(stale).ignore();
-        let _ = tokio::time::timeout(timeout, query(conn, &del)).await;
+        let _ = tokio::time::timeout(merge.timeout, query(conn, &del)).await;
     }
     Ok(())
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn teaching(mode: i64, count: i64, marker: u64) -> Teaching {
+        Teaching {
+            mode,
+            new_user: mode > 0,
+            facts: vec![(4, 0xab, count)],
+            marker,
+        }
+    }
+
+    fn cached(logins: u32) -> GlobalCounts {
+        GlobalCounts {
+            stats: Some((
+                GlobalStats {
+                    logins,
+                    ..GlobalStats::default()
+                },
+                0,
+            )),
+            ..GlobalCounts::default()
+        }
+    }
+
+    #[test]
+    fn taught_counts_show_at_once_and_once_merged_not_twice() {
+        let mut g = cached(10);
+        // A new value: its count and the slot's distinct values go up.
+        g.teach(&teaching(1, 0, 0));
+        assert_eq!(g.value_overlay(4, 0xab, 0), 1);
+        let s = g.stats_view().unwrap();
+        assert_eq!((s.logins, s.users, s.distinct[4]), (11, 1, 1));
+        // A merge sends it as batch 1 and Redis confirms it.
+        let sent = g.close(Duration::from_secs(1));
+        assert_eq!(sent.len(), 1);
+        assert_eq!(sent[0].seq, 1);
+        g.confirm(1);
+        // A read that was in flight (marker 0) still adds it; one after
+        // the merge (marker 1) has it already.
+        assert_eq!(g.value_overlay(4, 0xab, 0), 1);
+        assert_eq!(g.value_overlay(4, 0xab, 1), 0);
+        // Confirmed batches are not sent again.
+        assert!(g.close(Duration::from_secs(1)).is_empty());
+        // …and are forgotten once no read can be in flight.
+        assert!(g.close(Duration::ZERO).is_empty());
+        assert!(g.all_merged());
+    }
+
+    #[test]
+    fn untaught_counts_never_go_below_zero() {
+        let mut g = cached(0);
+        // Redis says 0 and nothing is taught here: nothing to untaught.
+        g.teach(&teaching(-1, 0, 0));
+        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+        let s = g.stats_view().unwrap();
+        assert_eq!((s.logins, s.distinct[4]), (0, 0));
+        // Taught then untaught before a merge: back where it was.
+        g.teach(&teaching(1, 0, 0));
+        g.teach(&teaching(-1, 0, 0));
+        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+        let s = g.stats_view().unwrap();
+        assert_eq!((s.logins, s.users, s.distinct[4]), (0, 1, 0));
+        // A failed merge keeps the batch for the next one.
+        let first = g.close(Duration::from_secs(1));
+        g.teach(&teaching(1, 5, 0));
+        let second = g.close(Duration::from_secs(1));
+        assert_eq!(second.len(), 2);
+        assert_eq!(second[0], first[0]);
+    }
 }

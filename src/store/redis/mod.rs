@@ -40,15 +40,24 @@
 //! The deployment-wide attempts and failures are not written per call at
 //! all: each replica counts its own at once and merges them into `P:{g}:v`
 //! every `global_flush`, reading everyone's back (`GlobalCounts`). The
-//! deployment's stats (`P:{g}:stats`) are read with each merge and
-//! returned by the report scripts that change them, not read per observe:
-//! another replica's teaching shows within one interval.
+//! deployment's stats (`P:{g}:stats`) are read with each merge, not per
+//! observe. What a report teaches of the deployment-wide value counts and
+//! stats is not written per report either: the replica keeps it as a
+//! numbered batch that the merge applies with one script (`merge.lua`),
+//! once per batch however often a failed merge retries it (the replica's
+//! marker, `P:{g}:m:<replica>`, holds the last batch applied). An observe
+//! reads the marker with the value counts (one `MGET`) and adds what this
+//! replica taught above it, so one replica alone answers exactly like the
+//! memory store; another replica's teaching shows within about two
+//! intervals. Within one batch the order of a value's changes is not kept
+//! (a count never goes below zero either way).
 //!
 //! Reports read-modify-write the profile (caps, eviction, unteaching), so
-//! they are Lua (`report.lua`): on a single node one `EVALSHA`; on a
-//! Redis Cluster the user's script and, only when it teaches or unteaches,
-//! the global one with the facts the first returned. The admin calls are
-//! Lua scripts on one user's slot (`admin.lua`).
+//! they are Lua (`report.lua`) on the user's slot: one `EVALSHA`, which on
+//! a single node also reads the global counts of the login's values (their
+//! `MGET`); on a Redis Cluster that read is a second request to the `{g}`
+//! slot, made only when the report teaches or unteaches. The admin calls
+//! are Lua scripts on one user's slot (`admin.lua`).
 //!
 //! On a **Redis Cluster** (several URLs or `store.redis_cluster`) observe
 //! sends one pipeline per hash tag (user, IP, network, device, global), all
@@ -70,6 +79,7 @@
 //! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
+//! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
 //! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
 //! revoked by support, ms) for the admin API. Profile and forget first wait
@@ -89,6 +99,7 @@ mod profile;
 mod values;
 mod writer;
 
+use std::collections::HashMap;
 use std::sync::Arc;
 use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::time::Duration;
@@ -130,39 +141,31 @@ macro_rules! script {
     };
 }
 
-/// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending, 4
-/// global stats; ARGV[10] the key prefix (the global counts of the pending
-/// facts, all in the `{g}` slot, are named from it). Returns the effect
-/// and, when the report taught or untaught, the global stats after it.
+/// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending;
+/// ARGV[10] the key prefix (the global counts of the pending facts, all in
+/// the `{g}` slot, are named from it), ARGV[11] this replica's marker key.
+/// Returns `{rep_user's answer}` and, when the report taught or untaught,
+/// the global counts of its facts and the marker (one MGET): the change
+/// itself is merged by the replica (`merge.lua`).
 const REPORT_ALL: &str = script!(
     "report.lua",
     r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
 if r[2] ~= 0 then
-  local kseen, slots = {}, {}
+  local kseen = {}
   for i = 0, NGLOBAL - 1 do
     if r[4 + i] ~= '' then
       kseen[#kseen + 1] = ARGV[10] .. ':{g}:s:' .. i .. ':' .. r[4 + i]
-      slots[#slots + 1] = i
     end
   end
-  rep_global(KEYS[4], kseen, slots, r[2], r[3] == 1)
-  return {r[1], global_stats(KEYS[4])}
+  kseen[#kseen + 1] = ARGV[11]
+  return {r, redis.call('MGET', unpack(kseen))}
 end
-return {r[1]}"#
+return {r}"#
 );
+/// Report on a cluster: the user's slot only; the counts are read after.
 const REPORT_USER: &str = script!("report.lua", "return rep_user(KEYS[1], KEYS[2], KEYS[3])");
-/// KEYS: 1 global stats, 2.. global counts of the facts; ARGV 10 mode, 11
-/// new user, 12.. the slot of each count key.
-const REPORT_GLOBAL: &str = script!(
-    "report.lua",
-    r#"local kseen, slots = {}, {}
-for i = 2, #KEYS do
-  kseen[#kseen + 1] = KEYS[i]
-  slots[#slots + 1] = ARGV[10 + i]
-end
-rep_global(KEYS[1], kseen, slots, tonumber(ARGV[10]), ARGV[11] == '1')
-return {1, global_stats(KEYS[1])}"#
-);
+/// The merge of taught global counts (see `merge.lua`).
+const MERGE_TAUGHT: &str = concat!(include_str!("common.lua"), include_str!("merge.lua"));
 
 /// The upkeep of a velocity hash that needs a field's value when it runs.
 /// KEYS: 1 the hash; ARGV: 1 the number of folds, then that many (from,
@@ -290,7 +293,6 @@ impl Connections {
 struct Scripts {
     report_all: Script,
     report_user: Script,
-    report_global: Script,
     admin_profile: Script,
     admin_forget: Script,
     admin_mark: Script,
@@ -304,6 +306,7 @@ pub struct RedisStore {
     background: mpsc::Sender<Work>,
     round_trips: AtomicU64,
     global: Arc<Mutex<GlobalCounts>>,
+    merge: Arc<Merge>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -358,6 +361,11 @@ fn hex32(k: Key) -> String {
 
 fn hex16(k: Key) -> String {
     hex::encode(&k.0[..8])
+}
+
+/// A fact's value as [`hex16`] wrote it, as a number.
+fn value_of(hex16: &str) -> Option<u64> {
+    u64::from_str_radix(hex16, 16).ok()
 }
 
 fn millis(d: Duration) -> u64 {
@@ -447,12 +455,25 @@ impl RedisStore {
             settings.response_timeout,
         ));
         let global = Arc::new(Mutex::new(GlobalCounts::default()));
+        let merge = Arc::new(Merge {
+            counts: format!("{}:{{g}}:v", settings.key_prefix),
+            stats: format!("{}:{{g}}:stats", settings.key_prefix),
+            // Random per process: a restarted replica's batches start over.
+            marker: format!(
+                "{}:{{g}}:m:{:016x}",
+                settings.key_prefix,
+                rand::random::<u64>()
+            ),
+            prefix: settings.key_prefix.clone(),
+            script: Script::new(MERGE_TAUGHT),
+            profile_ttl_ms: millis(settings.profile_ttl),
+            timeout: settings.response_timeout,
+        });
         runtime.spawn(merge_global(
             Arc::downgrade(&global),
             conn.clone(),
-            format!("{}:{{g}}:v", settings.key_prefix),
+            Arc::clone(&merge),
             settings.global_flush,
-            settings.response_timeout,
         ));
         Ok(RedisStore {
             conn,
@@ -460,10 +481,10 @@ impl RedisStore {
             background: tx,
             round_trips: AtomicU64::new(0),
             global,
+            merge,
             scripts: Scripts {
                 report_all: Script::new(REPORT_ALL),
                 report_user: Script::new(REPORT_USER),
-                report_global: Script::new(REPORT_GLOBAL),
                 admin_profile: Script::new(ADMIN_PROFILE),
                 admin_forget: Script::new(ADMIN_FORGET),
                 admin_mark: Script::new(ADMIN_MARK),
@@ -507,24 +528,24 @@ impl RedisStore {
         ]
     }
 
-    /// The global count key of each fact present, and its slot.
-    fn seen_keys<'a>(
-        &self,
-        facts: impl IntoIterator<Item = (usize, &'a str)>,
-    ) -> (Vec<String>, Vec<usize>) {
-        facts
-            .into_iter()
-            .map(|(slot, k)| (self.key(&format!("{{g}}:s:{slot}:{k}")), slot))
-            .unzip()
-    }
-
-    /// Caches the global stats a report script read after changing them.
-    fn stats_changed(&self, answer: Option<&Value>) {
-        if let Some(Value::Array(a)) = answer {
-            let mut g = self.global.lock();
-            g.stats = Some(GlobalStats::parse(a));
-            g.stats_version += 1;
-        }
+    /// Records what a report that taught or untaught changes of the global
+    /// counts. `r`: rep_user's answer; `counts`: the MGET of the facts'
+    /// global counts and this replica's marker.
+    fn taught(&self, r: &[Value], counts: &[Value]) {
+        let facts: Vec<(usize, u64)> = (0..GLOBAL_SLOTS)
+            .filter_map(|slot| Some((slot, value_of(text(r.get(3 + slot))?)?)))
+            .collect();
+        let teaching = Teaching {
+            mode: int(r.get(1)),
+            new_user: int(r.get(2)) == 1,
+            facts: facts
+                .iter()
+                .enumerate()
+                .map(|(i, (slot, f))| (*slot, *f, int(counts.get(i))))
+                .collect(),
+            marker: u64::try_from(int(counts.get(facts.len()))).unwrap_or(0),
+        };
+        self.global.lock().teach(&teaching);
     }
 
     /// Queues maintenance for the background writer; dropped when the
@@ -558,7 +579,7 @@ impl Store for RedisStore {
             let mut g = self.global.lock();
             (view.velocity.global_attempts, view.velocity.global_failures) =
                 g.count(obs.at, obs.failed);
-            g.stats
+            g.stats.is_some()
         };
         let plan = ObservePlan::new(self, obs, stats);
         let mut work = Vec::new();
@@ -643,33 +664,40 @@ impl Store for RedisStore {
 
         if let Conn::Single(_) = self.conn {
             let mut inv = self.scripts.report_all.prepare_invoke();
-            inv.key(&user_keys[..]).key(self.key("{g}:stats"));
+            inv.key(&user_keys[..]);
             args(&mut inv);
-            inv.arg(&self.settings.key_prefix);
+            inv.arg(&self.settings.key_prefix).arg(&self.merge.marker);
             let values: Vec<Value> = invoke(&self.conn, &inv).await?;
-            self.stats_changed(values.get(1));
-            return effect(Some(int(values.first())));
+            let r = match values.first() {
+                Some(Value::Array(r)) => r.as_slice(),
+                _ => &[],
+            };
+            if let Some(Value::Array(counts)) = values.get(1) {
+                self.taught(r, counts);
+            }
+            return effect(Some(int(r.first())));
         }
 
         let mut inv = self.scripts.report_user.prepare_invoke();
         inv.key(&user_keys[..]);
         args(&mut inv);
         let values: Vec<Value> = invoke(&self.conn, &inv).await?;
-        let mode = int(values.get(1));
-        if mode != 0 {
+        if int(values.get(1)) != 0 {
+            // The global counts of the facts and the marker, from the
+            // `{g}` slot (read only: the change is merged).
             self.trip();
-            let facts =
-                (0..GLOBAL_SLOTS).filter_map(|slot| text(values.get(3 + slot)).map(|f| (slot, f)));
-            let (seen, slots) = self.seen_keys(facts);
-            let mut global = self.scripts.report_global.prepare_invoke();
-            global.key(self.key("{g}:stats")).key(&seen[..]);
-            args(&mut global);
-            global.arg(mode).arg(int(values.get(2)));
-            for slot in slots {
-                global.arg(slot);
+            let mut pipe = redis::pipe();
+            let mget = pipe.cmd("MGET");
+            for slot in 0..GLOBAL_SLOTS {
+                if let Some(f) = text(values.get(3 + slot)) {
+                    mget.arg(self.key(&format!("{{g}}:s:{slot}:{f}")));
+                }
             }
-            let answer: Vec<Value> = invoke(&self.conn, &global).await?;
-            self.stats_changed(answer.get(1));
+            mget.arg(&self.merge.marker);
+            let counts = query(&self.conn, &pipe).await.map_err(unavailable)?;
+            if let Some(Value::Array(counts)) = counts.first() {
+                self.taught(&values, counts);
+            }
         }
         effect(Some(int(values.first())))
     }
@@ -679,13 +707,7 @@ impl Store for RedisStore {
     }
 
     async fn flush(&self) {
-        let key = self.key("{g}:v");
-        let merged = merge_once(
-            &self.global,
-            &self.conn,
-            &key,
-            self.settings.response_timeout,
-        );
+        let merged = merge_once(&self.global, &self.conn, &self.merge);
         if let Err(e) = merged.await {
             tracing::warn!(error = %e, "deployment-wide counts not merged at shutdown");
         }

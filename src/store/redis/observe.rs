@@ -44,17 +44,14 @@ pub(super) struct ObservePlan<'a> {
     ip: Option<String>,
     network: Option<String>,
     device: Option<String>,
-    /// The deployment's stats, if a merge or a report has read them.
-    stats: Option<GlobalStats>,
+    /// Whether the deployment's stats are cached (a merge has read them).
+    stats_cached: bool,
 }
 
 impl<'a> ObservePlan<'a> {
-    /// `stats`: the deployment's stats as cached (`None`: read them).
-    pub(super) fn new(
-        store: &'a RedisStore,
-        obs: &'a Observation,
-        stats: Option<GlobalStats>,
-    ) -> Self {
+    /// `stats_cached`: whether the deployment's stats are cached (if not,
+    /// they are read).
+    pub(super) fn new(store: &'a RedisStore, obs: &'a Observation, stats_cached: bool) -> Self {
         let scoped = |tag: &str, dim: Dim| {
             obs.facts
                 .get(dim)
@@ -68,7 +65,7 @@ impl<'a> ObservePlan<'a> {
             ip: scoped("i", Dim::Ip),
             network: scoped("n", Dim::Network),
             device: scoped("dv", Dim::Device),
-            stats,
+            stats_cached,
         }
     }
 
@@ -269,17 +266,19 @@ impl<'a> ObservePlan<'a> {
     }
 
     /// The global value counts and stats (the global velocity is counted
-    /// here and merged by [`merge_global`]).
+    /// here and merged by [`merge_global`]), and this replica's marker: what
+    /// it taught above the marker is not in Redis yet.
     pub(super) fn global(&self, pipe: &mut Pipeline) {
         if self.global_facts().next().is_some() {
             let mget = pipe.cmd("MGET");
             for (slot, f) in self.global_facts() {
                 mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
             }
+            mget.arg(&self.store.merge.marker);
         }
         // Read from Redis only until a merge has (every `global_flush`).
-        if self.stats.is_none() {
-            GlobalStats::read(pipe, &self.store.key("{g}:stats"));
+        if !self.stats_cached {
+            GlobalStats::read(pipe, &self.store.merge.stats);
         }
     }
 
@@ -297,20 +296,35 @@ impl<'a> ObservePlan<'a> {
         a: &mut Answers,
         view: &mut StoreView,
     ) -> Result<(), StoreError> {
-        if self.global_facts().next().is_some() {
-            let seen = a.list()?;
-            for (i, (slot, _)) in self.global_facts().enumerate() {
-                view.profile.global_seen[slot] = u32_of(seen.get(i));
-            }
-        }
-        let stats = match self.stats {
-            Some(s) => s,
-            None => {
-                let s = GlobalStats::parse(&a.list()?);
-                self.store.global.lock().stats.get_or_insert(s);
-                s
-            }
+        let seen = if self.global_facts().next().is_some() {
+            a.list()?
+        } else {
+            Vec::new()
         };
+        let read = if self.stats_cached {
+            None
+        } else {
+            Some(GlobalStats::parse(&a.list()?))
+        };
+        let mut g = self.store.global.lock();
+        if let Some(s) = read
+            && g.stats.is_none()
+        {
+            // Read after the batches confirmed so far were applied.
+            g.stats = Some((s, g.confirmed));
+        }
+        let merged = g.all_merged();
+        let n = self.global_facts().count();
+        let marker = u64::try_from(int(seen.get(n))).unwrap_or(0);
+        for (i, (slot, f)) in self.global_facts().enumerate() {
+            let mut count = int(seen.get(i)).max(0);
+            if !merged && let Some(v) = value_of(f) {
+                count = (count + g.value_overlay(slot, v, marker)).max(0);
+            }
+            view.profile.global_seen[slot] = u32::try_from(count).unwrap_or(u32::MAX);
+        }
+        let stats = g.stats_view().or(read).unwrap_or_default();
+        drop(g);
         view.profile.global_logins = stats.logins;
         view.profile.global_users = stats.users;
         view.profile.global_distinct[..GLOBAL_SLOTS].copy_from_slice(&stats.distinct);

@@ -1,7 +1,8 @@
--- riskgate: Store::report, one function per hash tag. `store::redis`
--- composes them: on a single node into one script (one EVALSHA, one round
--- trip); on a cluster, the user's script first and, only when the report
--- teaches or unteaches, the global counts' script with what it returned.
+-- riskgate: Store::report on the user's slot. `store::redis` runs it as
+-- one EVALSHA; on a single node the same script also reads the global
+-- counts of the facts it taught or untaught (one MGET), on a cluster a
+-- second request does. The change of the global counts is merged by the
+-- replica (`merge.lua`), not written here.
 --
 -- ARGV (the same for every composition): 1 teaches (0/1), 2 fraud (0/1),
 --   3 step-up failed (0/1), 4 strong factor passed (0/1), 5 report at (ms),
@@ -178,45 +179,4 @@ local function rep_user(kv, kprof, kpend)
     return result(1, -1, 0)
   end
   return result(0, 0, 0)
-end
-
--- Tag {g}: the global counts a taught (mode 1) or untaught (mode -1) login
--- changes. `kseen` lists the global count keys of the facts present (slot
--- order), `slots` their slots.
-local function rep_global(kstats, kseen, slots, mode, new_user)
-  if mode == 0 then return end
-  local counts = {}
-  if #kseen > 0 then counts = redis.call('MGET', unpack(kseen)) end
-  if mode == 1 then
-    for j, g in ipairs(kseen) do
-      local c = tonumber(counts[j] or '0')
-      redis.call('SET', g, num(c + 1), 'PX', pttl)
-      if c == 0 then redis.call('HINCRBY', kstats, 'n' .. slots[j], 1) end
-    end
-    if new_user then redis.call('HINCRBY', kstats, 'users', 1) end
-    redis.call('HINCRBY', kstats, 'logins', 1)
-    redis.call('PEXPIRE', kstats, pttl)
-  else
-    for j, g in ipairs(kseen) do
-      local c = counts[j]
-      if c then
-        c = tonumber(c)
-        if c > 0 then redis.call('SET', g, num(c - 1), 'KEEPTTL') end
-        if c == 1 then
-          local n = tonumber(redis.call('HGET', kstats, 'n' .. slots[j]) or '0')
-          if n > 0 then redis.call('HSET', kstats, 'n' .. slots[j], num(n - 1)) end
-        end
-      end
-    end
-    local l = tonumber(redis.call('HGET', kstats, 'logins') or '0')
-    if l > 0 then redis.call('HSET', kstats, 'logins', num(l - 1)) end
-  end
-end
-
--- Tag {g}: the deployment's stats as the store caches them (logins, users,
--- then the distinct values of each counted slot), read after a change.
-local function global_stats(kstats)
-  local f = {'logins', 'users'}
-  for i = 0, NGLOBAL - 1 do f[#f + 1] = 'n' .. i end
-  return redis.call('HMGET', kstats, unpack(f))
 end
