@@ -123,7 +123,7 @@ async fn observe_is_one_pipeline_and_report_one_evalsha() {
     let per = |cmd: &str| observes.get(cmd).copied().unwrap_or(0);
     assert_eq!(per("evalsha"), 0, "{observes:?}");
     assert_eq!(per("hgetall"), 4 * N);
-    // The profile; the global stats are read by the merge and the reports.
+    // The profile; the global stats are read by the merges.
     assert_eq!(per("hmget"), N);
     assert_eq!(per("mget"), N);
     assert_eq!((per("zadd"), per("zcount")), (0, 0));
@@ -140,10 +140,14 @@ async fn observe_is_one_pipeline_and_report_one_evalsha() {
     // attempts), five for a failure (and the user's, IP's, network's and
     // device's failures).
     assert_eq!(per("hincrby"), 12 + 13 * 5);
-    // With a TTL refresh per key written: 13 commands for a success, 19 for
-    // a failure.
+    // TTLs: the pending hash's with every observe, the user's failures'
+    // with every failure; the IP's, network's and device's (the same for
+    // all 25) once: this replica refreshed them in the current period.
+    assert_eq!(per("pexpire"), N + 13 + 3, "{observes:?}");
+    // So 13 commands for a success and 19 for a failure with a refresh
+    // per key written, less the 2 × 25 + 13 refreshes skipped.
     let total: u64 = observes.values().sum::<u64>() - per("hlen");
-    assert_eq!(total, 12 * 13 + 13 * 19, "{observes:?}");
+    assert_eq!(total, 12 * 13 + 13 * 19 - (2 * N + 13 - 3), "{observes:?}");
     // A report is one script. Teaching, it reads the global counts of the
     // login's values (one MGET) and writes none of them: what it changes
     // there is merged per replica, every `global_flush` (none runs here).
@@ -220,6 +224,19 @@ async fn no_raw_identifier_reaches_redis_and_every_key_expires() {
         // The raw serialized form too.
         dump.push_str(&server.cli(&["DUMP", k]).unwrap());
     }
+    // IP, network and device hashes: 25 h after their last write at least
+    // (the counters' longest window and a bucket), refreshed once per
+    // 10-minute period by each replica, so at most 25 h 10 min.
+    for k in keys
+        .iter()
+        .filter(|k| k.contains("{i:") || k.contains("{n:") || k.contains("{dv:"))
+    {
+        let ttl: u64 = server.cli(&["PTTL", k]).unwrap().trim().parse().unwrap();
+        assert!(
+            ttl > 25 * 3_600_000 - 60_000 && ttl <= 25 * 3_600_000 + 600_000,
+            "{k}: {ttl}"
+        );
+    }
     let profile_ttl = RedisSettings::new("").profile_ttl;
     for k in keys.iter().filter(|k| k.ends_with(":prof")) {
         let ttl: u64 = server.cli(&["PTTL", k]).unwrap().trim().parse().unwrap();
@@ -290,25 +307,41 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
         .sum();
     assert_eq!(failures_1m, 11);
 
-    // The deployment's stats and value counts: A's teaching report shows
-    // in A's next observe at once (laid over what A reads until A has
-    // merged it), in B's after A's merge and B's.
+    // The deployment's stats and value counts: a teaching report shows in
+    // its replica's next observe at once (laid over what it reads until it
+    // has merged it: T merges only when flushed), in B's after T's merge
+    // and B's.
+    let t = RedisStore::new(RedisSettings {
+        key_prefix: "glob".into(),
+        global_flush: std::time::Duration::from_secs(3600),
+        ..RedisSettings::new(server.url())
+    })
+    .unwrap();
     let before = b
         .observe(&observation(&h, 7001, "b", "198.51.100.1", "y"))
         .await
         .unwrap()
         .profile
         .global_logins;
-    a.report(&login_succeeded(h.key(Dim::User, b"a1"), 2))
+    t.report(&login_succeeded(h.key(Dim::User, b"a1"), 2))
         .await
         .unwrap();
     let seen_by =
         |p: riskgate::core::inputs::ProfileView| (p.global_logins, p.global_seen(Dim::Device));
-    let at_a = a
+    let at_t = t
         .observe(&observation(&h, 7003, "a2", "192.0.2.9", "x"))
         .await
         .unwrap();
-    assert_eq!(seen_by(at_a.profile), (before + 1, 1));
+    assert_eq!(seen_by(at_t.profile), (before + 1, 1));
+    // Not in Redis yet.
+    assert_eq!(
+        server
+            .cli(&["HGET", "glob:{g}:stats", "logins"])
+            .unwrap()
+            .trim(),
+        ""
+    );
+    t.flush().await;
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
     let mut d = 8001u128;
     loop {
@@ -403,13 +436,13 @@ fn a_retried_merge_applies_each_batch_once() {
             "m:{g}:m:1",
             "m:{g}:s:3:ab",
         ];
-        all.extend_from_slice(&["60000", "60000"]);
+        all.extend_from_slice(&["60000", "60000", "m:1"]);
         all.extend_from_slice(args);
         server.cli(&all).unwrap().trim().to_string()
     };
     let state = || {
         let stats = server
-            .cli(&["HMGET", "m:{g}:stats", "logins", "users", "n3"])
+            .cli(&["HMGET", "m:{g}:stats", "logins", "users", "n3", "m:1"])
             .unwrap();
         let count = server.cli(&["GET", "m:{g}:s:3:ab"]).unwrap();
         format!(
@@ -421,10 +454,10 @@ fn a_retried_merge_applies_each_batch_once() {
     // Batch 1 teaches a login of a new user with value `ab` in slot 3.
     let teach = ["1", "1", "1", "1", "1", "3", "1"];
     assert_eq!(eval(&teach), "1");
-    assert_eq!(state(), "1 1 1 | 1");
+    assert_eq!(state(), "1 1 1 1 | 1");
     // Sent again (its merge's answer was lost): nothing changes.
     assert_eq!(eval(&teach), "1");
-    assert_eq!(state(), "1 1 1 | 1");
+    assert_eq!(state(), "1 1 1 1 | 1");
     // Batch 2 untaught it; batch 3 untaught it again (another replica
     // already had): never below zero, distinct only once.
     assert_eq!(
@@ -433,7 +466,7 @@ fn a_retried_merge_applies_each_batch_once() {
         ]),
         "3"
     );
-    assert_eq!(state(), "0 1 0 | 0");
+    assert_eq!(state(), "0 1 0 3 | 0");
     // Every key it writes has a TTL.
     for k in ["m:{g}:stats", "m:{g}:m:1", "m:{g}:s:3:ab"] {
         let ttl: i64 = server.cli(&["PTTL", k]).unwrap().trim().parse().unwrap();

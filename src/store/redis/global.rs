@@ -1,10 +1,13 @@
-//! The deployment-wide attempts and failures, counted per replica and
-//! merged into Redis on an interval.
+//! The deployment-wide counts, kept per replica and merged into Redis on an
+//! interval: attempts and failures, and what reports teach of the global
+//! value counts and stats.
 
 use super::*;
 
 /// The deployment's verified logins, users and distinct values per slot
-/// (`P:{g}:stats`), read with one HMGET of these fields.
+/// (`P:{g}:stats`), read with one HMGET of these fields and of this
+/// replica's marker there (the last of its batches applied: the same
+/// snapshot).
 #[derive(Clone, Copy, Debug, Default, PartialEq)]
 pub(super) struct GlobalStats {
     pub logins: u32,
@@ -14,14 +17,16 @@ pub(super) struct GlobalStats {
 
 impl GlobalStats {
     /// Queues the HMGET that [`GlobalStats::parse`] reads.
-    pub(super) fn read(pipe: &mut Pipeline, key: &str) {
-        let hmget = pipe.cmd("HMGET").arg(key);
+    pub(super) fn read(pipe: &mut Pipeline, merge: &Merge) {
+        let hmget = pipe.cmd("HMGET").arg(&merge.stats);
         hmget.arg("logins").arg("users");
         hmget.arg(&DISTINCT_FIELDS[..GLOBAL_SLOTS]);
+        hmget.arg(&merge.marker_field);
     }
 
-    /// The stats from the HMGET's answer (`Value`s in field order).
-    pub(super) fn parse(s: &[Value]) -> GlobalStats {
+    /// The stats and the marker from the HMGET's answer (`Value`s in field
+    /// order).
+    pub(super) fn parse(s: &[Value]) -> (GlobalStats, u64) {
         let mut out = GlobalStats {
             logins: u32_of(s.first()),
             users: u32_of(s.get(1)),
@@ -30,7 +35,8 @@ impl GlobalStats {
         for (slot, d) in out.distinct.iter_mut().enumerate() {
             *d = u32_of(s.get(2 + slot));
         }
-        out
+        let marker = u64::try_from(int(s.get(2 + GLOBAL_SLOTS))).unwrap_or(0);
+        (out, marker)
     }
 }
 
@@ -63,6 +69,11 @@ pub(super) struct GlobalCounts {
     /// The deployment's stats (`P:{g}:stats`) as last read, and the last
     /// of this replica's batches they include; `None` until first read.
     pub(super) stats: Option<(GlobalStats, u64)>,
+    /// The last merge failed: the cached stats are not kept fresh, so
+    /// observes read them again until a merge succeeds.
+    pub(super) stale: bool,
+    /// A report's value counts were dropped for the cap (logged once).
+    over_cap: bool,
     /// Events counted here and not merged yet, by kind and window.
     pending: [[BucketCounts; 3]; 2],
     /// The deployment's counts as last read, plus `pending`.
@@ -76,8 +87,6 @@ pub(super) struct GlobalCounts {
     sent: Vec<Taught>,
     /// The last batch number handed out.
     last_seq: u64,
-    /// The highest batch number Redis is known to have.
-    pub(super) confirmed: u64,
 }
 
 /// Global value counts and stats taught by this replica's reports and not
@@ -112,6 +121,9 @@ impl Taught {
 /// Most value counts held here unmerged (the merge failing for long): past
 /// it a report's value counts are not taught (its logins still are).
 const TAUGHT_CAP: usize = 65_536;
+/// Most batches sent and unconfirmed: past it the open batch keeps growing
+/// (it is laid over every read) instead of a new one being numbered.
+const UNCONFIRMED_CAP: usize = 8;
 
 /// A report that taught (mode 1) or untaught (mode -1) a login, for
 /// [`GlobalCounts::teach`].
@@ -157,9 +169,13 @@ impl GlobalCounts {
         }
     }
 
-    /// The batches not in Redis as of `marker` (the open one always).
+    /// The batches not in Redis as of `marker`, in the order the merge
+    /// applies them (the open one, always, last).
     fn above(&self, marker: u64) -> impl Iterator<Item = &Taught> {
-        std::iter::once(&self.open).chain(self.sent.iter().filter(move |t| t.seq > marker))
+        self.sent
+            .iter()
+            .filter(move |t| t.seq > marker)
+            .chain(std::iter::once(&self.open))
     }
 
     /// What this replica taught of a value count that Redis did not have
@@ -214,9 +230,12 @@ impl GlobalCounts {
                 changes.push((slot, value, -1, -i64::from(now == 1)));
             }
         }
-        if !room {
-            tracing::warn!("global value counts not merged for long: a report's are dropped");
+        if !room && !self.over_cap {
+            tracing::warn!(
+                "global value counts not merged for long: reports' value counts are dropped until a merge succeeds"
+            );
         }
+        self.over_cap = !room;
         let open = &mut self.open;
         for (slot, value, d, distinct) in changes {
             *open.values.entry((slot, value)).or_insert(0) += d;
@@ -236,14 +255,16 @@ impl GlobalCounts {
     fn close(&mut self, keep: Duration) -> Vec<Taught> {
         self.sent
             .retain(|t| t.confirmed_at.is_none_or(|at| at.elapsed() <= keep));
-        if !self.open.is_empty() {
+        let unconfirmed = self
+            .sent
+            .iter()
+            .filter(|t| t.confirmed_at.is_none())
+            .count();
+        if !self.open.is_empty() && unconfirmed < UNCONFIRMED_CAP {
             self.last_seq += 1;
             let mut t = std::mem::take(&mut self.open);
             t.seq = self.last_seq;
             self.sent.push(t);
-        } else {
-            // Nothing taught: keep its distinct estimates from drifting.
-            self.open = Taught::default();
         }
         self.sent
             .iter()
@@ -260,7 +281,6 @@ impl GlobalCounts {
                 t.confirmed_at = Some(now);
             }
         }
-        self.confirmed = self.confirmed.max(marker);
     }
 }
 
@@ -270,13 +290,18 @@ pub(super) struct Merge {
     pub(super) counts: String,
     /// `P:{g}:stats`.
     pub(super) stats: String,
-    /// `P:{g}:m:<replica>`.
+    /// `P:{g}:m:<replica>`, read with the value counts.
     pub(super) marker: String,
+    /// `m:<replica>`, the same marker in the stats hash, read with them.
+    pub(super) marker_field: String,
     /// The key prefix (value counts are `P:{g}:s:<slot>:<value>`).
     pub(super) prefix: String,
     pub(super) script: Script,
     pub(super) profile_ttl_ms: u64,
     pub(super) timeout: Duration,
+    /// How long a confirmed batch is kept for reads in flight: longer than
+    /// a read can take (a cluster's request may be retried once).
+    pub(super) keep: Duration,
 }
 
 /// The marker lives this long after the last batch it counts (a replica's
@@ -321,13 +346,17 @@ async fn merge_taught(conn: &Conn, merge: &Merge, batches: &[Taught]) -> Result<
     let mut index: HashMap<(usize, u64), usize> = HashMap::new();
     let mut inv = merge.script.prepare_invoke();
     inv.key(&merge.stats).key(&merge.marker);
-    inv.arg(merge.profile_ttl_ms).arg(MARKER_TTL_MS);
+    inv.arg(merge.profile_ttl_ms)
+        .arg(MARKER_TTL_MS)
+        .arg(&merge.marker_field);
     for b in batches {
+        // A value taught and untaught within the batch changes nothing.
+        let changed = b.values.iter().filter(|(_, d)| **d != 0);
         inv.arg(b.seq)
             .arg(b.logins)
             .arg(b.users)
-            .arg(b.values.len());
-        for ((slot, value), d) in &b.values {
+            .arg(changed.clone().count());
+        for ((slot, value), d) in changed {
             let i = *index.entry((*slot, *value)).or_insert_with(|| {
                 keys.push(format!("{}:{{g}}:s:{slot}:{value:016x}", merge.prefix));
                 keys.len()
@@ -352,17 +381,14 @@ pub(super) async fn merge_once(
     conn: &Conn,
     merge: &Merge,
 ) -> Result<(), StoreError> {
-    // An observe's read is in flight for at most the response timeout.
-    let batches = state.lock().close(merge.timeout * 2);
+    let batches = state.lock().close(merge.keep);
+    let mut failed = None;
     if !batches.is_empty() {
         match merge_taught(conn, merge, &batches).await {
             Ok(marker) => state.lock().confirm(marker),
-            Err(e) => {
-                // The cached stats can no longer be kept fresh: observes
-                // read them again.
-                state.lock().stats = None;
-                return Err(e);
-            }
+            // Kept for the next merge; the attempts and failures are
+            // merged all the same.
+            Err(e) => failed = Some(e),
         }
     }
     let deltas = std::mem::take(&mut state.lock().pending);
@@ -385,7 +411,7 @@ pub(super) async fn merge_once(
         pipe.cmd("PEXPIRE").arg(key).arg(COUNTER_TTL_MS).ignore();
     }
     pipe.cmd("HGETALL").arg(key);
-    GlobalStats::read(&mut pipe, &merge.stats);
+    GlobalStats::read(&mut pipe, merge);
     let answer = match tokio::time::timeout(merge.timeout, query(conn, &pipe)).await {
         Ok(Ok(v)) => match <[Value; 2]>::try_from(v) {
             Ok([counts, Value::Array(stats)]) => Ok((counts, GlobalStats::parse(&stats))),
@@ -399,9 +425,10 @@ pub(super) async fn merge_once(
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {
-            // Not written: count them again next time.
+            // Not written: count them again next time. The cached stats
+            // are no longer kept fresh: observes read them again.
             let mut s = state.lock();
-            s.stats = None;
+            s.stale = true;
             for (pending, deltas) in s.pending.iter_mut().zip(&deltas) {
                 for (counts, deltas) in pending.iter_mut().zip(deltas) {
                     for (b, n) in deltas {
@@ -428,16 +455,20 @@ pub(super) async fn merge_once(
             }
         }
         s.known = known;
-        // Every batch confirmed is in what was read; later ones (taught
-        // since the merge began) are laid over it.
-        s.stats = Some((stats, s.confirmed));
+        // With the marker read in the same HMGET: the batches above it
+        // are laid over these stats.
+        s.stats = Some(stats);
+        s.stale = failed.is_some();
     }
     if !stale.is_empty() {
         let mut del = redis::pipe();
         del.cmd("HDEL").arg(key).arg(stale).ignore();
         let _ = tokio::time::timeout(merge.timeout, query(conn, &del)).await;
     }
-    Ok(())
+    match failed {
+        Some(e) => Err(e),
+        None => Ok(()),
+    }
 }
 
 #[cfg(test)]
@@ -483,11 +514,13 @@ mod tests {
         // the merge (marker 1) has it already.
         assert_eq!(g.value_overlay(4, 0xab, 0), 1);
         assert_eq!(g.value_overlay(4, 0xab, 1), 0);
-        // Confirmed batches are not sent again.
+        // Confirmed batches are not sent again…
         assert!(g.close(Duration::from_secs(1)).is_empty());
+        assert!(!g.all_merged());
         // …and are forgotten once no read can be in flight.
-        assert!(g.close(Duration::ZERO).is_empty());
+        g.close(Duration::ZERO);
         assert!(g.all_merged());
+        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
     }
 
     #[test]
@@ -504,11 +537,39 @@ mod tests {
         assert_eq!(g.value_overlay(4, 0xab, 0), 0);
         let s = g.stats_view().unwrap();
         assert_eq!((s.logins, s.users, s.distinct[4]), (0, 1, 0));
-        // A failed merge keeps the batch for the next one.
+        // A failed merge keeps the batch for the next one, numbered.
         let first = g.close(Duration::from_secs(1));
+        assert_eq!(first.len(), 1);
         g.teach(&teaching(1, 5, 0));
         let second = g.close(Duration::from_secs(1));
-        assert_eq!(second.len(), 2);
-        assert_eq!(second[0], first[0]);
+        assert_eq!(second.iter().map(|t| t.seq).collect::<Vec<_>>(), [1, 2]);
+        assert_eq!(second[1].values.get(&(4, 0xab)), Some(&1));
+    }
+
+    #[test]
+    fn batches_are_laid_over_in_the_order_the_merge_applies_them() {
+        // Stats read at zero; a login taught and sent (not confirmed),
+        // then untaught: the merge applies +1 then -1, so 0, as the
+        // memory store has it.
+        let mut g = cached(0);
+        g.teach(&teaching(1, 0, 0));
+        g.close(Duration::from_secs(1));
+        // (Its read: Redis still at 0, marker 0.)
+        g.teach(&teaching(-1, 0, 0));
+        let s = g.stats_view().unwrap();
+        assert_eq!((s.logins, s.distinct[4]), (0, 0));
+        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+    }
+
+    #[test]
+    fn merges_failing_for_long_stop_numbering_batches() {
+        let mut g = cached(0);
+        for _ in 0..3 * UNCONFIRMED_CAP {
+            g.teach(&teaching(1, 0, 0));
+            g.close(Duration::from_secs(60));
+        }
+        assert_eq!(g.sent.len(), UNCONFIRMED_CAP);
+        // What came after is in the open batch, still laid over reads.
+        assert_eq!(g.stats_view().unwrap().logins, 3 * UNCONFIRMED_CAP as u32);
     }
 }

@@ -4,10 +4,12 @@
 --
 -- KEYS: 1 the stats hash, 2 the replica's marker (the last batch applied),
 --   3.. the value counts the batches change.
--- ARGV: 1 profile ttl (ms), 2 marker ttl (ms), then per batch: its number,
---   logins change, users change, n, then n (key index from 1 into KEYS[3..],
---   slot, change) triples. A batch numbered at or below the marker has been
---   applied (a retried merge) and is skipped.
+-- ARGV: 1 profile ttl (ms), 2 marker ttl (ms), 3 the marker's field in the
+--   stats hash (the same number, so that one HMGET reads the stats and what
+--   they include), then per batch: its number, logins change, users change,
+--   n, then n (key index from 1 into KEYS[3..], slot, change) triples. A
+--   batch numbered at or below the marker has been applied (a retried
+--   merge) and is skipped.
 -- Returns the marker after it.
 --
 -- Helpers come from common.lua.
@@ -44,7 +46,7 @@ do
   end
 end
 
-local i = 3
+local i = 4
 while i <= #ARGV do
   local seq = tonumber(ARGV[i])
   local logins, users = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
@@ -91,6 +93,10 @@ for _, k in ipairs(seen) do
     redis.call('SET', KEYS[2 + k], num(cur[k]), 'KEEPTTL')
   end
 end
+if top > marker then
+  redis.call('HSET', kstats, ARGV[3], num(top))
+  redis.call('SET', KEYS[2], num(top), 'PX', ARGV[2])
+  taught = true
+end
 if taught then redis.call('PEXPIRE', kstats, pttl) end
-if top > marker then redis.call('SET', KEYS[2], num(top), 'PX', ARGV[2]) end
 return top

@@ -41,14 +41,16 @@
 //! all: each replica counts its own at once and merges them into `P:{g}:v`
 //! every `global_flush`, reading everyone's back (`GlobalCounts`). The
 //! deployment's stats (`P:{g}:stats`) are read with each merge, not per
-//! observe. What a report teaches of the deployment-wide value counts and
+//! observe (after a failed merge, observes read them until one succeeds).
+//! What a report teaches of the deployment-wide value counts and
 //! stats is not written per report either: the replica keeps it as a
 //! numbered batch that the merge applies with one script (`merge.lua`),
 //! once per batch however often a failed merge retries it (the replica's
-//! marker, `P:{g}:m:<replica>`, holds the last batch applied). An observe
-//! reads the marker with the value counts (one `MGET`) and adds what this
-//! replica taught above it, so one replica alone answers exactly like the
-//! memory store; another replica's teaching shows within about two
+//! marker, `P:{g}:m:<replica>` and field `m:<replica>` of the stats, holds
+//! the last batch applied). The marker is read with the value counts (one
+//! `MGET`) and with the stats (one `HMGET`), and what this replica taught
+//! above it is added, so one replica alone answers exactly like the memory
+//! store; another replica's teaching shows within about two
 //! intervals. Within one batch the order of a value's changes is not kept
 //! (a count never goes below zero either way).
 //!
@@ -73,11 +75,11 @@
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
 //! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>` (fact 11, the bound device, only when the attempt was key-verified; a record written before it existed has 11 facts and reads the 12th as absent); past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
 //! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), the newest 20 shown, trimmed to 20 once RPUSH answers more than 40: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
-//! | `P:{i:<ip>}:w` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h |
-//! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | 25 h |
-//! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | 25 h |
+//! | `P:{i:<ip>}:w` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h 10 min, refreshed once per 10 minutes per replica (`refresh`) |
+//! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | as the IP's |
+//! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | as the IP's |
 //! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
-//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users` | profile TTL |
+//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users`; `m:<replica>` each replica's marker (a process that stops without a merge leaves its field) | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
@@ -96,6 +98,7 @@
 mod global;
 mod observe;
 mod profile;
+mod refresh;
 mod values;
 mod writer;
 
@@ -126,6 +129,7 @@ use super::{
 use global::*;
 use observe::*;
 use profile::*;
+use refresh::*;
 use values::*;
 use writer::*;
 
@@ -307,6 +311,8 @@ pub struct RedisStore {
     round_trips: AtomicU64,
     global: Arc<Mutex<GlobalCounts>>,
     merge: Arc<Merge>,
+    /// IP, network and device hashes given a TTL lately.
+    refreshed: Refreshed,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -455,19 +461,18 @@ impl RedisStore {
             settings.response_timeout,
         ));
         let global = Arc::new(Mutex::new(GlobalCounts::default()));
+        // Random per process: a restarted replica's batches start over.
+        let replica = rand::random::<u64>();
         let merge = Arc::new(Merge {
             counts: format!("{}:{{g}}:v", settings.key_prefix),
             stats: format!("{}:{{g}}:stats", settings.key_prefix),
-            // Random per process: a restarted replica's batches start over.
-            marker: format!(
-                "{}:{{g}}:m:{:016x}",
-                settings.key_prefix,
-                rand::random::<u64>()
-            ),
+            marker: format!("{}:{{g}}:m:{replica:016x}", settings.key_prefix),
+            marker_field: format!("m:{replica:016x}"),
             prefix: settings.key_prefix.clone(),
             script: Script::new(MERGE_TAUGHT),
             profile_ttl_ms: millis(settings.profile_ttl),
             timeout: settings.response_timeout,
+            keep: settings.response_timeout * 2 + settings.connect_timeout,
         });
         runtime.spawn(merge_global(
             Arc::downgrade(&global),
@@ -482,6 +487,7 @@ impl RedisStore {
             round_trips: AtomicU64::new(0),
             global,
             merge,
+            refreshed: Refreshed::default(),
             scripts: Scripts {
                 report_all: Script::new(REPORT_ALL),
                 report_user: Script::new(REPORT_USER),
@@ -579,7 +585,7 @@ impl Store for RedisStore {
             let mut g = self.global.lock();
             (view.velocity.global_attempts, view.velocity.global_failures) =
                 g.count(obs.at, obs.failed);
-            g.stats.is_some()
+            g.stats.is_some() && !g.stale
         };
         let plan = ObservePlan::new(self, obs, stats);
         let mut work = Vec::new();
@@ -694,10 +700,21 @@ impl Store for RedisStore {
                 }
             }
             mget.arg(&self.merge.marker);
-            let counts = query(&self.conn, &pipe).await.map_err(unavailable)?;
-            if let Some(Value::Array(counts)) = counts.first() {
-                self.taught(&values, counts);
-            }
+            // The profile has changed: a failed read must not lose the
+            // teaching (a retry would find the decision taught). Without
+            // the counts it is recorded as of zero (the merge script
+            // counts from Redis's own).
+            let counts = match query(&self.conn, &pipe).await {
+                Ok(mut v) => match v.pop() {
+                    Some(Value::Array(counts)) => counts,
+                    _ => Vec::new(),
+                },
+                Err(e) => {
+                    tracing::warn!(error = %unavailable(e), "global counts not read for a report; taught as of zero");
+                    Vec::new()
+                }
+            };
+            self.taught(&values, &counts);
         }
         effect(Some(int(values.first())))
     }

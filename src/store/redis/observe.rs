@@ -44,8 +44,14 @@ pub(super) struct ObservePlan<'a> {
     ip: Option<String>,
     network: Option<String>,
     device: Option<String>,
-    /// Whether the deployment's stats are cached (a merge has read them).
+    /// Whether the deployment's stats are cached and kept fresh by the
+    /// merges (if not, they are read).
     stats_cached: bool,
+    /// The IP's, network's and device's refresh tickets, and whether this
+    /// replica refreshed their TTL in the current period ([`Refreshed`]).
+    ip_ttl: Option<(Ticket, bool)>,
+    network_ttl: Option<(Ticket, bool)>,
+    device_ttl: Option<(Ticket, bool)>,
 }
 
 impl<'a> ObservePlan<'a> {
@@ -57,7 +63,17 @@ impl<'a> ObservePlan<'a> {
                 .get(dim)
                 .map(|k| format!("{}:{{{tag}:{}}}", store.settings.key_prefix, hex32(k)))
         };
+        let now = UnixMillis::now().0;
+        let ttl = |entity: Entity, dim: Dim| {
+            obs.facts.get(dim).map(|k| {
+                let t = Refreshed::ticket(entity, k, now);
+                (t, store.refreshed.fresh(t))
+            })
+        };
         ObservePlan {
+            ip_ttl: ttl(Entity::Ip, Dim::Ip),
+            network_ttl: ttl(Entity::Network, Dim::Network),
+            device_ttl: ttl(Entity::Device, Dim::Device),
             store,
             obs,
             facts: obs.facts.0.map(|k| k.map(hex16)),
@@ -185,8 +201,15 @@ impl<'a> ObservePlan<'a> {
             count_event(pipe, &v, 'f', self.obs.at);
         }
         self.member(pipe, &v);
-        pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        refresh(pipe, &v, self.ip_ttl);
         pipe.cmd("HGETALL").arg(&v);
+    }
+
+    /// Marks the key's refresh as done once its pipeline was answered.
+    fn refreshed(&self, ttl: Option<(Ticket, bool)>) {
+        if let Some((t, false)) = ttl {
+            self.store.refreshed.mark(t);
+        }
     }
 
     pub(super) fn read_ip(
@@ -197,6 +220,7 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         let Some(k) = &self.ip else { return Ok(()) };
         let b = Buckets::parse(a.next()?);
+        self.refreshed(self.ip_ttl);
         view.velocity.ip_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
         view.velocity.ip_attempts = b.windows('a', self.obs.at, KEY_BUCKET_MAX);
         view.velocity.ip_distinct_users_1h = b.members_within(self.obs.at, HOUR_MS);
@@ -214,7 +238,7 @@ impl<'a> ObservePlan<'a> {
         let v = format!("{k}:{VELOCITY}");
         if self.failed() {
             count_event(pipe, &v, 'f', self.obs.at);
-            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+            refresh(pipe, &v, self.network_ttl);
         }
         pipe.cmd("HGETALL").arg(&v);
     }
@@ -227,6 +251,9 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         if let Some(k) = &self.network {
             let b = Buckets::parse(a.next()?);
+            if self.failed() {
+                self.refreshed(self.network_ttl);
+            }
             view.velocity.network_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
             forget_stale(work, || format!("{k}:{VELOCITY}"), &b, None);
         }
@@ -240,7 +267,7 @@ impl<'a> ObservePlan<'a> {
             count_event(pipe, &v, 'f', self.obs.at);
         }
         self.member(pipe, &v);
-        pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+        refresh(pipe, &v, self.device_ttl);
         pipe.cmd("HGETALL").arg(&v);
     }
 
@@ -252,6 +279,7 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         let Some(k) = &self.device else { return Ok(()) };
         let b = Buckets::parse(a.next()?);
+        self.refreshed(self.device_ttl);
         let at = self.obs.at;
         view.velocity.device_failures = b.windows('f', at, KEY_BUCKET_MAX);
         view.velocity.device_distinct_users_1h = b.members_within(at, HOUR_MS);
@@ -278,7 +306,7 @@ impl<'a> ObservePlan<'a> {
         }
         // Read from Redis only until a merge has (every `global_flush`).
         if !self.stats_cached {
-            GlobalStats::read(pipe, &self.store.merge.stats);
+            GlobalStats::read(pipe, &self.store.merge);
         }
     }
 
@@ -307,11 +335,9 @@ impl<'a> ObservePlan<'a> {
             Some(GlobalStats::parse(&a.list()?))
         };
         let mut g = self.store.global.lock();
-        if let Some(s) = read
-            && g.stats.is_none()
-        {
-            // Read after the batches confirmed so far were applied.
-            g.stats = Some((s, g.confirmed));
+        if let Some(s) = read {
+            // The marker came in the same HMGET: exact, and the freshest.
+            g.stats = Some(s);
         }
         let merged = g.all_merged();
         let n = self.global_facts().count();
@@ -323,11 +349,23 @@ impl<'a> ObservePlan<'a> {
             }
             view.profile.global_seen[slot] = u32::try_from(count).unwrap_or(u32::MAX);
         }
-        let stats = g.stats_view().or(read).unwrap_or_default();
+        let stats = g.stats_view().unwrap_or_default();
         drop(g);
         view.profile.global_logins = stats.logins;
         view.profile.global_users = stats.users;
         view.profile.global_distinct[..GLOBAL_SLOTS].copy_from_slice(&stats.distinct);
         Ok(())
+    }
+}
+
+/// Queues the TTL refresh of an IP's, network's or device's hash unless
+/// this replica refreshed it in the current period: one period longer than
+/// the counters need, so a skipped refresh loses nothing ([`Refreshed`]).
+fn refresh(pipe: &mut Pipeline, key: &str, ttl: Option<(Ticket, bool)>) {
+    if !matches!(ttl, Some((_, true))) {
+        pipe.cmd("PEXPIRE")
+            .arg(key)
+            .arg(COUNTER_TTL_MS + REFRESH_PERIOD_MS)
+            .ignore();
     }
 }
