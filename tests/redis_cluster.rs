@@ -48,6 +48,36 @@ async fn a_cluster_answers_exactly_like_the_memory_store() {
         let errors = node.cli(&["INFO", "errorstats"]).unwrap();
         assert!(!errors.contains("errorstat_CROSSSLOT"), "{errors}");
     }
+    // The merges of what the suite taught ran on the `{g}` slot's master
+    // (its stats hold this replica's marker) and no script failed there.
+    store.flush().await;
+    let marked = cluster.nodes.iter().any(|n| {
+        n.cli(&["HKEYS", "conf:{g}:stats"])
+            .is_ok_and(|k| k.lines().any(|f| f.starts_with("m:")))
+    });
+    assert!(marked, "no merge marker in the stats");
+    // (Scripts that failed count as failed EVALSHA calls; the first call
+    // of each script on a node fails with NOSCRIPT and is sent again.)
+    for node in &cluster.nodes {
+        let count = |text: &str, key: &str| -> u64 {
+            text.split(key)
+                .nth(1)
+                .and_then(|r| r.split(|c: char| !c.is_ascii_digit()).next())
+                .and_then(|n| n.parse().ok())
+                .unwrap_or(0)
+        };
+        let errors = node.cli(&["INFO", "errorstats"]).unwrap();
+        let commands = node.cli(&["INFO", "commandstats"]).unwrap();
+        let evalsha = commands
+            .lines()
+            .find(|l| l.starts_with("cmdstat_evalsha:"))
+            .unwrap_or_default();
+        assert_eq!(
+            count(evalsha, "failed_calls="),
+            count(&errors, "errorstat_NOSCRIPT:count="),
+            "{errors} {evalsha}"
+        );
+    }
 
     // The background writer on a cluster (one pipeline per item, answers
     // read per item): a busy IP's buckets are folded and still count like

@@ -473,3 +473,49 @@ fn a_retried_merge_applies_each_batch_once() {
         assert!(ttl > 0, "{k}: {ttl}");
     }
 }
+
+/// Each process is a new replica with its own marker field in the stats:
+/// the fields of replicas gone for a day (marker key expired) are swept,
+/// so restarts do not grow the stats hash; a live replica's stays.
+#[tokio::test]
+async fn gone_replicas_markers_are_swept() {
+    let server = RedisServer::start();
+    server
+        .cli(&[
+            "HSET",
+            "sw:{g}:stats",
+            "logins",
+            "3",
+            "m:dead",
+            "9",
+            "m:alive",
+            "4",
+        ])
+        .unwrap();
+    server
+        .cli(&["SET", "sw:{g}:m:alive", "4", "PX", "60000"])
+        .unwrap();
+    let store = RedisStore::new(RedisSettings {
+        key_prefix: "sw".into(),
+        ..RedisSettings::new(server.url())
+    })
+    .unwrap();
+    // The first merge sweeps.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let fields = server.cli(&["HKEYS", "sw:{g}:stats"]).unwrap();
+        if !fields.contains("m:dead") {
+            assert!(
+                fields.contains("m:alive") && fields.contains("logins"),
+                "{fields}"
+            );
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never swept: {fields}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(store);
+}

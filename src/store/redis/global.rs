@@ -74,6 +74,8 @@ pub(super) struct GlobalCounts {
     pub(super) stale: bool,
     /// A report's value counts were dropped for the cap (logged once).
     over_cap: bool,
+    /// When a merge last swept gone replicas' marker fields.
+    last_sweep: Option<std::time::Instant>,
     /// Events counted here and not merged yet, by kind and window.
     pending: [[BucketCounts; 3]; 2],
     /// The deployment's counts as last read, plus `pending`.
@@ -297,6 +299,8 @@ pub(super) struct Merge {
     /// The key prefix (value counts are `P:{g}:s:<slot>:<value>`).
     pub(super) prefix: String,
     pub(super) script: Script,
+    /// [`SWEEP_MARKERS`].
+    pub(super) sweep: Script,
     pub(super) profile_ttl_ms: u64,
     pub(super) timeout: Duration,
     /// How long a confirmed batch is kept for reads in flight: longer than
@@ -307,6 +311,18 @@ pub(super) struct Merge {
 /// The marker lives this long after the last batch it counts (a replica's
 /// batches are retried within seconds).
 const MARKER_TTL_MS: i64 = 24 * HOUR_MS;
+/// How often a merge sweeps the marker fields of replicas gone for a day.
+const SWEEP_EVERY: Duration = Duration::from_secs(600);
+
+/// KEYS: 1 the stats hash, then the marker keys of the fields in ARGV: a
+/// field whose key has expired is deleted.
+pub(super) const SWEEP_MARKERS: &str = r#"local n = 0
+for i = 1, #ARGV do
+  if redis.call('EXISTS', KEYS[i + 1]) == 0 then
+    n = n + redis.call('HDEL', KEYS[1], ARGV[i])
+  end
+end
+return n"#;
 
 /// Merges this replica's deployment-wide counts every `every` until the
 /// store is dropped.
@@ -337,6 +353,33 @@ pub(super) async fn merge_global(
             Err(_) => {}
         }
     }
+}
+
+/// Deletes the stats' marker fields of replicas gone for a day (their
+/// marker keys have expired), so restarts do not grow the stats hash. One
+/// script with every key it checks declared (a cluster's `{g}` slot).
+async fn sweep_markers(conn: &Conn, merge: &Merge) -> Result<(), StoreError> {
+    let mut read = redis::pipe();
+    read.cmd("HKEYS").arg(&merge.stats);
+    let fields: Vec<String> = match query(conn, &read).await.map_err(unavailable)?.pop() {
+        Some(v) => FromRedisValue::from_redis_value(v)
+            .map_err(|e| StoreError::Unavailable(format!("redis: the stats' fields: {e}")))?,
+        None => Vec::new(),
+    };
+    let others: Vec<&str> = fields
+        .iter()
+        .filter(|f| f.starts_with("m:") && **f != merge.marker_field)
+        .map(String::as_str)
+        .collect();
+    if others.is_empty() {
+        return Ok(());
+    }
+    let mut inv = merge.sweep.prepare_invoke();
+    inv.key(&merge.stats);
+    for f in &others {
+        inv.key(format!("{}:{{g}}:{f}", merge.prefix)).arg(*f);
+    }
+    invoke::<i64>(conn, &inv).await.map(|_| ())
 }
 
 /// Applies the unconfirmed [`Taught`] batches with the merge script;
@@ -381,7 +424,18 @@ pub(super) async fn merge_once(
     conn: &Conn,
     merge: &Merge,
 ) -> Result<(), StoreError> {
-    let batches = state.lock().close(merge.keep);
+    let (batches, sweep) = {
+        let mut s = state.lock();
+        let sweep = s.last_sweep.is_none_or(|at| at.elapsed() >= SWEEP_EVERY);
+        if sweep {
+            s.last_sweep = Some(std::time::Instant::now());
+        }
+        (s.close(merge.keep), sweep)
+    };
+    if sweep {
+        // Best effort: a failure is swept again next time.
+        let _ = tokio::time::timeout(merge.timeout, sweep_markers(conn, merge)).await;
+    }
     let mut failed = None;
     if !batches.is_empty() {
         match merge_taught(conn, merge, &batches).await {

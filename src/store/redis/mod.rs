@@ -79,7 +79,7 @@
 //! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | as the IP's |
 //! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | as the IP's |
 //! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
-//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users`; `m:<replica>` each replica's marker (a process that stops without a merge leaves its field) | profile TTL |
+//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users`; `m:<replica>` each replica's marker (swept a day after its marker key expired) | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
@@ -470,6 +470,7 @@ impl RedisStore {
             marker_field: format!("m:{replica:016x}"),
             prefix: settings.key_prefix.clone(),
             script: Script::new(MERGE_TAUGHT),
+            sweep: Script::new(SWEEP_MARKERS),
             profile_ttl_ms: millis(settings.profile_ttl),
             timeout: settings.response_timeout,
             keep: settings.response_timeout * 2 + settings.connect_timeout,
