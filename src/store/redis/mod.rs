@@ -233,7 +233,8 @@ pub struct RedisSettings {
     /// shorter; this keeps the client itself from waiting forever).
     pub response_timeout: Duration,
     /// How often this replica merges its deployment-wide attempt and
-    /// failure counts into Redis and reads everyone's back.
+    /// failure counts, and what its reports taught of the global value
+    /// counts and stats, into Redis and reads everyone's back.
     pub global_flush: Duration,
     /// Connections to a single node, used in turn (each is multiplexed;
     /// more than one lets the answers of concurrent calls be read in
