@@ -390,3 +390,38 @@ async fn ten_thousand_users_spread_evenly_over_three_masters() {
     }
     eprintln!("user keys per master: {user_keys:?} (even share {even:.0})");
 }
+
+/// The sweep of gone replicas' marker fields runs on the cluster's `{g}`
+/// slot (one script, every key declared): a dead replica's field goes, a
+/// live one's stays.
+#[tokio::test]
+async fn gone_replicas_markers_are_swept_on_a_cluster() {
+    let cluster = RedisCluster::start(3);
+    // Plant them on the master that owns the slot.
+    let owner = cluster
+        .nodes
+        .iter()
+        .find(|n| {
+            n.cli(&["HSET", "sw:{g}:stats", "m:dead", "9", "m:alive", "4"])
+                .is_ok_and(|o| !o.contains("MOVED"))
+        })
+        .expect("a master owns {g}");
+    owner
+        .cli(&["SET", "sw:{g}:m:alive", "4", "PX", "60000"])
+        .unwrap();
+    let store = cluster_store(&cluster, "sw");
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(5);
+    loop {
+        let fields = owner.cli(&["HKEYS", "sw:{g}:stats"]).unwrap();
+        if !fields.contains("m:dead") {
+            assert!(fields.contains("m:alive"), "{fields}");
+            break;
+        }
+        assert!(
+            std::time::Instant::now() < deadline,
+            "never swept: {fields}"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    drop(store);
+}

@@ -126,14 +126,17 @@ const TAUGHT_CAP: usize = 65_536;
 /// Most batches sent and unconfirmed: past it the open batch keeps growing
 /// (it is laid over every read) instead of a new one being numbered.
 const UNCONFIRMED_CAP: usize = 8;
+/// Most batches kept in all (confirmed ones included).
+const SENT_CAP: usize = 64;
 
 /// A report that taught (mode 1) or untaught (mode -1) a login, for
 /// [`GlobalCounts::teach`].
 pub(super) struct Teaching {
     pub(super) mode: i64,
     pub(super) new_user: bool,
-    /// (slot, value, count in Redis) of each global fact.
-    pub(super) facts: Vec<(usize, u64, i64)>,
+    /// (slot, value, count in Redis — `None` when it could not be read) of
+    /// each global fact.
+    pub(super) facts: Vec<(usize, u64, Option<i64>)>,
     /// This replica's marker, read with the counts.
     pub(super) marker: u64,
 }
@@ -180,12 +183,18 @@ impl GlobalCounts {
             .chain(std::iter::once(&self.open))
     }
 
-    /// What this replica taught of a value count that Redis did not have
-    /// when its marker read `marker`.
-    pub(super) fn value_overlay(&self, slot: usize, value: u64, marker: u64) -> i64 {
+    /// A value count as Redis will hold it once this replica's batches
+    /// above `marker` are merged: `count` (read with `marker`) changed by
+    /// each in turn, never below zero, as the merge script applies them.
+    pub(super) fn value_view(&self, slot: usize, value: u64, count: i64, marker: u64) -> i64 {
         self.above(marker)
             .filter_map(|t| t.values.get(&(slot, value)))
-            .sum()
+            .fold(count.max(0), |c, d| (c + d).max(0))
+    }
+
+    /// Whether something taught here waits for a number (a merge).
+    pub(super) fn has_open(&self) -> bool {
+        !self.open.is_empty()
     }
 
     /// Whether nothing taught here could be missing from what Redis
@@ -224,8 +233,13 @@ impl GlobalCounts {
             if !room {
                 break;
             }
-            let now = count.max(0) + self.value_overlay(slot, value, t.marker);
-            let now = now.max(0);
+            let Some(count) = count else {
+                // Unknown: the change as reported (the merge script
+                // floors it and counts distinct values from Redis's own).
+                changes.push((slot, value, t.mode.signum(), 0));
+                continue;
+            };
+            let now = self.value_view(slot, value, count, t.marker);
             if t.mode > 0 {
                 changes.push((slot, value, 1, i64::from(now == 0)));
             } else if now > 0 {
@@ -255,8 +269,15 @@ impl GlobalCounts {
     /// unconfirmed batch, for a merge; forgets batches confirmed more than
     /// `keep` ago.
     fn close(&mut self, keep: Duration) -> Vec<Taught> {
+        // A confirmed batch the cached stats do not include yet is still
+        // laid over them.
+        let cached = self.stats.map_or(0, |(_, m)| m);
         self.sent
-            .retain(|t| t.confirmed_at.is_none_or(|at| at.elapsed() <= keep));
+            .retain(|t| t.seq > cached || t.confirmed_at.is_none_or(|at| at.elapsed() <= keep));
+        // Bounded should the stats stay unread for long.
+        while self.sent.len() > SENT_CAP && self.sent[0].confirmed_at.is_some() {
+            self.sent.remove(0);
+        }
         let unconfirmed = self
             .sent
             .iter()
@@ -273,6 +294,14 @@ impl GlobalCounts {
             .filter(|t| t.confirmed_at.is_none())
             .cloned()
             .collect()
+    }
+
+    /// Caches stats read with this replica's marker, unless those cached
+    /// are of a later marker (a read that was overtaken).
+    pub(super) fn read_stats(&mut self, read: (GlobalStats, u64)) {
+        if self.stats.is_none_or(|(_, m)| m <= read.1) {
+            self.stats = Some(read);
+        }
     }
 
     /// Records that Redis has every batch up to `marker`.
@@ -433,8 +462,11 @@ pub(super) async fn merge_once(
         (s.close(merge.keep), sweep)
     };
     if sweep {
-        // Best effort: a failure is swept again next time.
-        let _ = tokio::time::timeout(merge.timeout, sweep_markers(conn, merge)).await;
+        // Best effort: swept again next time.
+        let swept = tokio::time::timeout(merge.timeout, sweep_markers(conn, merge)).await;
+        if let Ok(Err(e)) | Err(e) = swept.map_err(|_| StoreError::Timeout(merge.timeout)) {
+            tracing::warn!(error = %e, "gone replicas' marker fields not swept; again in 10 minutes");
+        }
     }
     let mut failed = None;
     if !batches.is_empty() {
@@ -511,8 +543,8 @@ pub(super) async fn merge_once(
         s.known = known;
         // With the marker read in the same HMGET: the batches above it
         // are laid over these stats.
-        s.stats = Some(stats);
-        s.stale = failed.is_some();
+        s.read_stats(stats);
+        s.stale = false;
     }
     if !stale.is_empty() {
         let mut del = redis::pipe();
@@ -533,7 +565,7 @@ mod tests {
         Teaching {
             mode,
             new_user: mode > 0,
-            facts: vec![(4, 0xab, count)],
+            facts: vec![(4, 0xab, Some(count))],
             marker,
         }
     }
@@ -556,7 +588,7 @@ mod tests {
         let mut g = cached(10);
         // A new value: its count and the slot's distinct values go up.
         g.teach(&teaching(1, 0, 0));
-        assert_eq!(g.value_overlay(4, 0xab, 0), 1);
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 1);
         let s = g.stats_view().unwrap();
         assert_eq!((s.logins, s.users, s.distinct[4]), (11, 1, 1));
         // A merge sends it as batch 1 and Redis confirms it.
@@ -566,15 +598,19 @@ mod tests {
         g.confirm(1);
         // A read that was in flight (marker 0) still adds it; one after
         // the merge (marker 1) has it already.
-        assert_eq!(g.value_overlay(4, 0xab, 0), 1);
-        assert_eq!(g.value_overlay(4, 0xab, 1), 0);
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 1);
+        assert_eq!(g.value_view(4, 0xab, 1, 1), 1);
         // Confirmed batches are not sent again…
         assert!(g.close(Duration::from_secs(1)).is_empty());
         assert!(!g.all_merged());
-        // …and are forgotten once no read can be in flight.
+        // …and, once the cached stats include them, forgotten when no
+        // read can be in flight.
+        g.close(Duration::ZERO);
+        assert!(!g.all_merged());
+        g.read_stats((g.stats.unwrap().0, 1));
         g.close(Duration::ZERO);
         assert!(g.all_merged());
-        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 0);
     }
 
     #[test]
@@ -582,13 +618,13 @@ mod tests {
         let mut g = cached(0);
         // Redis says 0 and nothing is taught here: nothing to untaught.
         g.teach(&teaching(-1, 0, 0));
-        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 0);
         let s = g.stats_view().unwrap();
         assert_eq!((s.logins, s.distinct[4]), (0, 0));
         // Taught then untaught before a merge: back where it was.
         g.teach(&teaching(1, 0, 0));
         g.teach(&teaching(-1, 0, 0));
-        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 0);
         let s = g.stats_view().unwrap();
         assert_eq!((s.logins, s.users, s.distinct[4]), (0, 1, 0));
         // A failed merge keeps the batch for the next one, numbered.
@@ -612,7 +648,35 @@ mod tests {
         g.teach(&teaching(-1, 0, 0));
         let s = g.stats_view().unwrap();
         assert_eq!((s.logins, s.distinct[4]), (0, 0));
-        assert_eq!(g.value_overlay(4, 0xab, 0), 0);
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 0);
+    }
+
+    #[test]
+    fn value_counts_are_laid_over_batch_by_batch_never_below_zero() {
+        // Untaught here while Redis said 1 (sent, not confirmed); another
+        // replica's unteaching then took Redis to 0; taught here again.
+        let mut g = cached(5);
+        g.teach(&teaching(-1, 1, 0));
+        g.close(Duration::from_secs(1));
+        g.teach(&teaching(1, 0, 0));
+        // The merge applies -1 (floored at 0), then +1: 1, not 0.
+        assert_eq!(g.value_view(4, 0xab, 0, 0), 1);
+    }
+
+    #[test]
+    fn a_report_whose_counts_were_not_read_still_changes_them() {
+        let mut g = cached(3);
+        let unknown = |mode| Teaching {
+            mode,
+            new_user: false,
+            facts: vec![(4, 0xab, None)],
+            marker: 0,
+        };
+        g.teach(&unknown(-1));
+        assert_eq!(g.open.values.get(&(4, 0xab)), Some(&-1));
+        assert_eq!(g.stats_view().unwrap().logins, 2);
+        g.teach(&unknown(1));
+        assert_eq!(g.open.values.get(&(4, 0xab)), Some(&0));
     }
 
     #[test]

@@ -16,19 +16,19 @@
 
 local kstats = KEYS[1]
 local pttl = ARGV[1]
-local marker = tonumber(redis.call('GET', KEYS[2]) or '0')
+-- The last batch applied: the key, or the stats' field should the key
+-- have expired.
+local marker = math.max(tonumber(redis.call('GET', KEYS[2]) or '0'),
+  tonumber(redis.call('HGET', kstats, ARGV[3]) or '0'))
 local top = marker
-local taught = false
 
-local function add_floor(field, d)
-  if d == 0 then return end
-  if d > 0 then
-    redis.call('HINCRBY', kstats, field, d)
-    return
-  end
-  local n = tonumber(redis.call('HGET', kstats, field) or '0')
-  if n > 0 then redis.call('HSET', kstats, field, num(math.max(n + d, 0))) end
-end
+-- Everything is computed first and written after, the marker first: a
+-- script stopped half way (out of memory) leaves batches counted short,
+-- never twice.
+local st = redis.call('HMGET', kstats, 'logins', 'users')
+local logins, users = tonumber(st[1] or '0'), tonumber(st[2] or '0')
+local logins0, users0 = logins, users
+local taught = false
 
 -- The value counts, read at once (in chunks: Lua's unpack is bounded).
 -- cur: each count as it goes; dn: change of the distinct values per slot.
@@ -49,7 +49,7 @@ end
 local i = 4
 while i <= #ARGV do
   local seq = tonumber(ARGV[i])
-  local logins, users = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
+  local dl, du = tonumber(ARGV[i + 1]), tonumber(ARGV[i + 2])
   local n = tonumber(ARGV[i + 3])
   i = i + 4
   local apply = seq > marker
@@ -79,13 +79,18 @@ while i <= #ARGV do
     i = i + 3
   end
   if apply then
-    add_floor('logins', logins)
-    add_floor('users', users)
-    if logins > 0 or users > 0 then taught = true end
+    logins = math.max(logins + dl, 0)
+    users = math.max(users + du, 0)
+    if dl > 0 or du > 0 then taught = true end
     if seq > top then top = seq end
   end
 end
-for slot, d in pairs(dn) do add_floor('n' .. slot, d) end
+
+if top > marker then
+  redis.call('SET', KEYS[2], num(top), 'PX', ARGV[2])
+  redis.call('HSET', kstats, ARGV[3], num(top))
+  taught = true
+end
 for _, k in ipairs(seen) do
   if touched[k] == 'taught' then
     redis.call('SET', KEYS[2 + k], num(cur[k]), 'PX', pttl)
@@ -93,10 +98,23 @@ for _, k in ipairs(seen) do
     redis.call('SET', KEYS[2 + k], num(cur[k]), 'KEEPTTL')
   end
 end
-if top > marker then
-  redis.call('HSET', kstats, ARGV[3], num(top))
-  redis.call('SET', KEYS[2], num(top), 'PX', ARGV[2])
-  taught = true
+local set = {}
+if logins ~= logins0 then
+  set[#set + 1] = 'logins'
+  set[#set + 1] = num(logins)
+end
+if users ~= users0 then
+  set[#set + 1] = 'users'
+  set[#set + 1] = num(users)
+end
+if #set > 0 then redis.call('HSET', kstats, unpack(set)) end
+for slot, d in pairs(dn) do
+  if d > 0 then
+    redis.call('HINCRBY', kstats, 'n' .. slot, d)
+  elseif d < 0 then
+    local c = tonumber(redis.call('HGET', kstats, 'n' .. slot) or '0')
+    if c > 0 then redis.call('HSET', kstats, 'n' .. slot, num(math.max(c + d, 0))) end
+  end
 end
 if taught then redis.call('PEXPIRE', kstats, pttl) end
 return top

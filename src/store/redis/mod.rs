@@ -52,7 +52,11 @@
 //! above it is added, so one replica alone answers exactly like the memory
 //! store; another replica's teaching shows within about two
 //! intervals. Within one batch the order of a value's changes is not kept
-//! (a count never goes below zero either way).
+//! (a count never goes below zero either way). What a replica taught in
+//! the last interval is lost if it dies before merging it, and so is a
+//! report's whose answer was lost after its script ran (the retry finds
+//! the decision taught): the deployment-wide counts miss those logins,
+//! the user's profile does not.
 //!
 //! Reports read-modify-write the profile (caps, eviction, unteaching), so
 //! they are Lua (`report.lua`) on the user's slot: one `EVALSHA`, which on
@@ -79,7 +83,7 @@
 //! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | as the IP's |
 //! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | as the IP's |
 //! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
-//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users`; `m:<replica>` each replica's marker (swept a day after its marker key expired) | profile TTL |
+//! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users`; `m:<replica>` each replica's marker (swept once its marker key has expired, a day after the replica's last batch) | profile TTL |
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
@@ -314,6 +318,8 @@ pub struct RedisStore {
     merge: Arc<Merge>,
     /// IP, network and device hashes given a TTL lately.
     refreshed: Refreshed,
+    /// A report's read of the global counts failed (logged once).
+    global_read_failing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -490,6 +496,7 @@ impl RedisStore {
             global,
             merge,
             refreshed: Refreshed::default(),
+            global_read_failing: std::sync::atomic::AtomicBool::new(false),
             scripts: Scripts {
                 report_all: Script::new(REPORT_ALL),
                 report_user: Script::new(REPORT_USER),
@@ -538,8 +545,8 @@ impl RedisStore {
 
     /// Records what a report that taught or untaught changes of the global
     /// counts. `r`: rep_user's answer; `counts`: the MGET of the facts'
-    /// global counts and this replica's marker.
-    fn taught(&self, r: &[Value], counts: &[Value]) {
+    /// global counts and this replica's marker (`None`: not read).
+    fn taught(&self, r: &[Value], counts: Option<&[Value]>) {
         let facts: Vec<(usize, u64)> = (0..GLOBAL_SLOTS)
             .filter_map(|slot| Some((slot, value_of(text(r.get(3 + slot))?)?)))
             .collect();
@@ -549,9 +556,9 @@ impl RedisStore {
             facts: facts
                 .iter()
                 .enumerate()
-                .map(|(i, (slot, f))| (*slot, *f, int(counts.get(i))))
+                .map(|(i, (slot, f))| (*slot, *f, counts.map(|c| int(c.get(i)))))
                 .collect(),
-            marker: u64::try_from(int(counts.get(facts.len()))).unwrap_or(0),
+            marker: counts.map_or(0, |c| u64::try_from(int(c.get(facts.len()))).unwrap_or(0)),
         };
         self.global.lock().teach(&teaching);
     }
@@ -579,9 +586,8 @@ impl RedisStore {
     }
 }
 
-#[async_trait]
-impl Store for RedisStore {
-    async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
+impl RedisStore {
+    async fn observe_once(&self, obs: &Observation) -> Result<StoreView, StoreError> {
         let mut view = StoreView::default();
         let stats = {
             let mut g = self.global.lock();
@@ -644,6 +650,19 @@ impl Store for RedisStore {
         self.maintain(work);
         Ok(view)
     }
+}
+
+#[async_trait]
+impl Store for RedisStore {
+    async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError> {
+        let view = self.observe_once(obs).await;
+        if view.is_err() {
+            // Redis may have restarted and lost its keys: every TTL is
+            // refreshed again.
+            self.refreshed.forget_all();
+        }
+        view
+    }
 
     async fn report(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
         let strong = report.outcome == Outcome::StepUpPassed
@@ -681,7 +700,7 @@ impl Store for RedisStore {
                 _ => &[],
             };
             if let Some(Value::Array(counts)) = values.get(1) {
-                self.taught(r, counts);
+                self.taught(r, Some(counts));
             }
             return effect(Some(int(r.first())));
         }
@@ -704,19 +723,22 @@ impl Store for RedisStore {
             mget.arg(&self.merge.marker);
             // The profile has changed: a failed read must not lose the
             // teaching (a retry would find the decision taught). Without
-            // the counts it is recorded as of zero (the merge script
-            // counts from Redis's own).
-            let counts = match query(&self.conn, &pipe).await {
+            // the counts the change is recorded as reported (the merge
+            // script floors it and counts from Redis's own).
+            match query(&self.conn, &pipe).await {
                 Ok(mut v) => match v.pop() {
-                    Some(Value::Array(counts)) => counts,
-                    _ => Vec::new(),
+                    Some(Value::Array(counts)) => self.taught(&values, Some(&counts)),
+                    _ => self.taught(&values, None),
                 },
                 Err(e) => {
-                    tracing::warn!(error = %unavailable(e), "global counts not read for a report; taught as of zero");
-                    Vec::new()
+                    if !self.global_read_failing.swap(true, Ordering::Relaxed) {
+                        tracing::warn!(error = %unavailable(e), "global counts not read for a report; its change is merged as reported");
+                    }
+                    self.taught(&values, None);
+                    return effect(Some(int(values.first())));
                 }
-            };
-            self.taught(&values, &counts);
+            }
+            self.global_read_failing.store(false, Ordering::Relaxed);
         }
         effect(Some(int(values.first())))
     }
@@ -726,9 +748,16 @@ impl Store for RedisStore {
     }
 
     async fn flush(&self) {
-        let merged = merge_once(&self.global, &self.conn, &self.merge);
-        if let Err(e) = merged.await {
-            tracing::warn!(error = %e, "deployment-wide counts not merged at shutdown");
+        // Twice if need be: past the cap of unconfirmed batches the first
+        // merge confirms them and the second numbers the open one.
+        for _ in 0..2 {
+            if let Err(e) = merge_once(&self.global, &self.conn, &self.merge).await {
+                tracing::warn!(error = %e, "deployment-wide counts not merged at shutdown");
+                break;
+            }
+            if !self.global.lock().has_open() {
+                break;
+            }
         }
         self.flush_background().await;
     }

@@ -63,10 +63,9 @@ impl<'a> ObservePlan<'a> {
                 .get(dim)
                 .map(|k| format!("{}:{{{tag}:{}}}", store.settings.key_prefix, hex32(k)))
         };
-        let now = UnixMillis::now().0;
         let ttl = |entity: Entity, dim: Dim| {
             obs.facts.get(dim).map(|k| {
-                let t = Refreshed::ticket(entity, k, now);
+                let t = store.refreshed.ticket(entity, k);
                 (t, store.refreshed.fresh(t))
             })
         };
@@ -336,8 +335,8 @@ impl<'a> ObservePlan<'a> {
         };
         let mut g = self.store.global.lock();
         if let Some(s) = read {
-            // The marker came in the same HMGET: exact, and the freshest.
-            g.stats = Some(s);
+            // The marker came in the same HMGET: exact.
+            g.read_stats(s);
         }
         let merged = g.all_merged();
         let n = self.global_facts().count();
@@ -345,7 +344,7 @@ impl<'a> ObservePlan<'a> {
         for (i, (slot, f)) in self.global_facts().enumerate() {
             let mut count = int(seen.get(i)).max(0);
             if !merged && let Some(v) = value_of(f) {
-                count = (count + g.value_overlay(slot, v, marker)).max(0);
+                count = g.value_view(slot, v, count, marker);
             }
             view.profile.global_seen[slot] = u32::try_from(count).unwrap_or(u32::MAX);
         }
