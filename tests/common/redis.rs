@@ -83,6 +83,20 @@ impl RedisServer {
         Ok(String::from_utf8_lossy(&out.stdout).into_owned())
     }
 
+    /// The fields of the stats hash `key` once the planted `m:dead` marker
+    /// field is gone (a merge swept it); fails after 5 s.
+    pub async fn fields_once_swept(&self, key: &str) -> String {
+        let deadline = Instant::now() + Duration::from_secs(5);
+        loop {
+            let fields = self.cli(&["HKEYS", key]).unwrap();
+            if !fields.contains("m:dead") {
+                return fields;
+            }
+            assert!(Instant::now() < deadline, "never swept: {fields}");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+
     /// `INFO commandstats` as (command, calls).
     pub fn command_calls(&self) -> std::collections::BTreeMap<String, u64> {
         let text = self.cli(&["INFO", "commandstats"]).unwrap();

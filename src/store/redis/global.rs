@@ -99,7 +99,7 @@ pub(super) struct GlobalCounts {
 /// once. An observe reads the marker with the value counts (one MGET) and
 /// adds the batches above it: what this replica taught shows at once,
 /// exactly, and other replicas' within about two flush intervals.
-#[derive(Clone, Debug, Default, PartialEq)]
+#[derive(Clone, Debug, Default)]
 pub(super) struct Taught {
     pub(super) seq: u64,
     /// When a merge confirmed it.
@@ -430,7 +430,11 @@ async fn merge_taught(conn: &Conn, merge: &Merge, batches: &[Taught]) -> Result<
             .arg(changed.clone().count());
         for ((slot, value), d) in changed {
             let i = *index.entry((*slot, *value)).or_insert_with(|| {
-                keys.push(format!("{}:{{g}}:s:{slot}:{value:016x}", merge.prefix));
+                keys.push(value_count_key(
+                    &merge.prefix,
+                    *slot,
+                    format!("{value:016x}"),
+                ));
                 keys.len()
             });
             inv.arg(i).arg(*slot).arg(*d);

@@ -376,6 +376,12 @@ fn hex16(k: Key) -> String {
     hex::encode(&k.0[..8])
 }
 
+/// The deployment-wide count of one value, `P:{g}:s:<slot>:<value>`
+/// (`value` as [`hex16`] writes it).
+fn value_count_key(prefix: &str, slot: usize, value: impl std::fmt::Display) -> String {
+    format!("{prefix}:{{g}}:s:{slot}:{value}")
+}
+
 /// A fact's value as [`hex16`] wrote it, as a number.
 fn value_of(hex16: &str) -> Option<u64> {
     u64::from_str_radix(hex16, 16).ok()
@@ -717,7 +723,7 @@ impl Store for RedisStore {
             let mget = pipe.cmd("MGET");
             for slot in 0..GLOBAL_SLOTS {
                 if let Some(f) = text(values.get(3 + slot)) {
-                    mget.arg(self.key(&format!("{{g}}:s:{slot}:{f}")));
+                    mget.arg(value_count_key(&self.settings.key_prefix, slot, f));
                 }
             }
             mget.arg(&self.merge.marker);

@@ -71,7 +71,12 @@ impl<'a> ObservePlan<'a> {
         };
         ObservePlan {
             ip_ttl: ttl(Entity::Ip, Dim::Ip),
-            network_ttl: ttl(Entity::Network, Dim::Network),
+            // A network's hash is written (and refreshed) on a failure only.
+            network_ttl: if obs.failed {
+                ttl(Entity::Network, Dim::Network)
+            } else {
+                None
+            },
             device_ttl: ttl(Entity::Device, Dim::Device),
             store,
             obs,
@@ -250,9 +255,7 @@ impl<'a> ObservePlan<'a> {
     ) -> Result<(), StoreError> {
         if let Some(k) = &self.network {
             let b = Buckets::parse(a.next()?);
-            if self.failed() {
-                self.refreshed(self.network_ttl);
-            }
+            self.refreshed(self.network_ttl);
             view.velocity.network_failures = b.windows('f', self.obs.at, KEY_BUCKET_MAX);
             forget_stale(work, || format!("{k}:{VELOCITY}"), &b, None);
         }
@@ -299,7 +302,7 @@ impl<'a> ObservePlan<'a> {
         if self.global_facts().next().is_some() {
             let mget = pipe.cmd("MGET");
             for (slot, f) in self.global_facts() {
-                mget.arg(self.store.key(&format!("{{g}}:s:{slot}:{f}")));
+                mget.arg(value_count_key(&self.store.settings.key_prefix, slot, f));
             }
             mget.arg(&self.store.merge.marker);
         }
