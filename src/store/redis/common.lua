@@ -11,8 +11,25 @@ local NGLOBAL = 11
 -- Recent decisions shown per user (`RECENT_DECISIONS`).
 local RECENT = 20
 
+-- Field and key prefixes per fact slot, written out: concatenating a Lua
+-- number formats it with sprintf, which costs more than a command does.
+local DP = {'d0:', 'd1:', 'd2:', 'd3:', 'd4:', 'd5:', 'd6:', 'd7:', 'd8:', 'd9:', 'd10:', 'd11:'}
+local TP = {'t0:', 't1:', 't2:', 't3:', 't4:', 't5:', 't6:', 't7:', 't8:', 't9:', 't10:', 't11:'}
+local NP = {'n0', 'n1', 'n2', 'n3', 'n4', 'n5', 'n6', 'n7', 'n8', 'n9', 'n10', 'n11'}
+
 local function num(x)
   return string.format('%.0f', x)
+end
+
+-- A count stored as decimal text, plus one (nil counts as 0), without
+-- converting it to a number and back when its last digit is not a 9.
+local function inc(s)
+  if not s then return '1' end
+  local a, b = string.byte(s, 1), string.byte(s, -1)
+  if a and a >= 48 and a <= 57 and b >= 48 and b < 57 then
+    return string.sub(s, 1, -2) .. string.char(b + 1)
+  end
+  return num((tonumber(s) or 0) + 1)
 end
 
 local function bucket(at, w)
@@ -28,20 +45,6 @@ end
 local function count_event(key, kind, at, ttl)
   redis.call('HINCRBY', key, kind .. '1:' .. num(bucket(at, W[1])), 1)
   redis.call('PEXPIRE', key, ttl)
-end
-
--- Splits "a|b|c" (empty parts kept).
-local function split(s)
-  local t, i = {}, 1
-  while true do
-    local j = string.find(s, '|', i, true)
-    if not j then
-      t[#t + 1] = string.sub(s, i)
-      return t
-    end
-    t[#t + 1] = string.sub(s, i, j - 1)
-    i = j + 1
-  end
 end
 
 local function load_hash(key)

@@ -89,6 +89,30 @@ pub(super) struct GlobalCounts {
     sent: Vec<Taught>,
     /// The last batch number handed out.
     last_seq: u64,
+    /// The highest batch number no longer kept: a read of the value counts
+    /// with an older marker would miss it.
+    dropped: u64,
+    /// The value counts each recent decision's observe read, for the report
+    /// that teaches it ([`ObservedCounts`]).
+    observed: ObservedCounts,
+}
+
+/// Most decisions whose observed value counts are kept for their report.
+/// At 10,000 Evaluates a second a replica keeps the last ~3 s: a report
+/// for an older decision (or one observed by another replica) is taught
+/// without them (see [`GlobalCounts::observed_counts`]).
+pub(super) const OBSERVED_CAP: usize = 32_768;
+
+/// The deployment-wide value counts (by slot; 0 where the decision had no
+/// fact) and the marker an observe read, by decision, oldest first out.
+/// A report teaching the decision needs to know whether each value is new
+/// deployment-wide (to count distinct values): reading them again would
+/// be a second request to the `{g}` slot per report.
+#[derive(Default)]
+struct ObservedCounts {
+    by_decision: HashMap<u128, ([u32; GLOBAL_SLOTS], u64)>,
+    /// Insertion order, for eviction.
+    order: std::collections::VecDeque<u128>,
 }
 
 /// Global value counts and stats taught by this replica's reports and not
@@ -192,6 +216,35 @@ impl GlobalCounts {
             .fold(count.max(0), |c, d| (c + d).max(0))
     }
 
+    /// Keeps the value counts and marker an observe of `decision` read
+    /// (at most [`OBSERVED_CAP`] decisions, the oldest forgotten first).
+    pub(super) fn observed(&mut self, decision: u128, counts: [u32; GLOBAL_SLOTS], marker: u64) {
+        let o = &mut self.observed;
+        if let Some(kept) = o.by_decision.get_mut(&decision) {
+            *kept = (counts, marker);
+            return;
+        }
+        while o.by_decision.len() >= OBSERVED_CAP {
+            let Some(old) = o.order.pop_front() else {
+                break;
+            };
+            o.by_decision.remove(&old);
+        }
+        o.by_decision.insert(decision, (counts, marker));
+        o.order.push_back(decision);
+    }
+
+    /// The value counts and marker the observe of `decision` read, if kept
+    /// and still exact: every batch of this replica above that marker is
+    /// still here to be laid over them ([`Self::value_view`]).
+    pub(super) fn observed_counts(&self, decision: u128) -> Option<([u32; GLOBAL_SLOTS], u64)> {
+        self.observed
+            .by_decision
+            .get(&decision)
+            .copied()
+            .filter(|(_, marker)| *marker >= self.dropped)
+    }
+
     /// Whether something taught here waits for a number (a merge).
     pub(super) fn has_open(&self) -> bool {
         !self.open.is_empty()
@@ -272,12 +325,19 @@ impl GlobalCounts {
         // A confirmed batch the cached stats do not include yet is still
         // laid over them.
         let cached = self.stats.map_or(0, |(_, m)| m);
-        self.sent
-            .retain(|t| t.seq > cached || t.confirmed_at.is_none_or(|at| at.elapsed() <= keep));
+        let mut dropped = self.dropped;
+        self.sent.retain(|t| {
+            let keep = t.seq > cached || t.confirmed_at.is_none_or(|at| at.elapsed() <= keep);
+            if !keep {
+                dropped = dropped.max(t.seq);
+            }
+            keep
+        });
         // Bounded should the stats stay unread for long.
         while self.sent.len() > SENT_CAP && self.sent[0].confirmed_at.is_some() {
-            self.sent.remove(0);
+            dropped = dropped.max(self.sent.remove(0).seq);
         }
+        self.dropped = dropped;
         let unconfirmed = self
             .sent
             .iter()
@@ -681,6 +741,46 @@ mod tests {
         assert_eq!(g.stats_view().unwrap().logins, 2);
         g.teach(&unknown(1));
         assert_eq!(g.open.values.get(&(4, 0xab)), Some(&0));
+    }
+
+    #[test]
+    fn a_decisions_observed_counts_serve_its_report_while_exact() {
+        let mut g = cached(0);
+        let mut read = [0u32; GLOBAL_SLOTS];
+        read[4] = 7;
+        g.observed(1, read, 0);
+        assert_eq!(g.observed_counts(1), Some((read, 0)));
+        assert_eq!(g.observed_counts(2), None, "never observed here");
+        // A batch above the marker read is dropped (merged, confirmed,
+        // included in the stats, kept past `keep`): a read at marker 0
+        // would miss it, so the counts no longer serve.
+        g.teach(&teaching(1, 0, 0));
+        g.close(Duration::from_secs(1));
+        g.confirm(1);
+        g.read_stats((g.stats.unwrap().0, 1));
+        assert_eq!(g.observed_counts(1), Some((read, 0)), "still laid over");
+        g.close(Duration::ZERO);
+        assert_eq!(g.observed_counts(1), None);
+        // Observed after it: exact again.
+        g.observed(3, read, 1);
+        assert_eq!(g.observed_counts(3), Some((read, 1)));
+    }
+
+    #[test]
+    fn observed_counts_are_bounded_and_forget_the_oldest() {
+        let mut g = GlobalCounts::default();
+        let n = OBSERVED_CAP as u128;
+        for d in 0..n + 10 {
+            g.observed(d, [0; GLOBAL_SLOTS], 0);
+        }
+        assert_eq!(g.observed.by_decision.len(), OBSERVED_CAP);
+        assert_eq!(g.observed.order.len(), OBSERVED_CAP);
+        assert_eq!(g.observed_counts(9), None);
+        assert!(g.observed_counts(10).is_some());
+        assert!(g.observed_counts(n + 9).is_some());
+        // The same decision observed again (a retried call) is kept once.
+        g.observed(n + 9, [1; GLOBAL_SLOTS], 0);
+        assert_eq!(g.observed.order.len(), OBSERVED_CAP);
     }
 
     #[test]

@@ -59,11 +59,16 @@
 //! the user's profile does not.
 //!
 //! Reports read-modify-write the profile (caps, eviction, unteaching), so
-//! they are Lua (`report.lua`) on the user's slot: one `EVALSHA`, which on
-//! a single node also reads the global counts of the login's values (their
-//! `MGET`); on a Redis Cluster that read is a second request to the `{g}`
-//! slot, made only when the report teaches or unteaches. The admin calls
-//! are Lua scripts on one user's slot (`admin.lua`).
+//! they are Lua (`report.lua`) on the user's slot: one `EVALSHA`, on a
+//! single node and on a cluster alike. Whether a value the report teaches
+//! is new deployment-wide (which moves the distinct-value counts) is
+//! judged from the value counts the decision's own observe read, kept by
+//! the replica for the last [`global::OBSERVED_CAP`] decisions and laid
+//! over with what it taught since; a report without them (observed by
+//! another replica, or older) is recorded as reported and the merge counts
+//! distinct values from Redis's own, so the replica's distinct counts lag
+//! by at most one merge. The admin calls are Lua scripts on one user's
+//! slot (`admin.lua`).
 //!
 //! On a **Redis Cluster** (several URLs or `store.redis_cluster`) observe
 //! sends one pipeline per hash tag (user, IP, network, device, global), all
@@ -149,29 +154,11 @@ macro_rules! script {
     };
 }
 
-/// Report on one node. KEYS: 1 user velocity, 2 profile, 3 pending;
-/// ARGV[10] the key prefix (the global counts of the pending facts, all in
-/// the `{g}` slot, are named from it), ARGV[11] this replica's marker key.
-/// Returns `{rep_user's answer}` and, when the report taught or untaught,
-/// the global counts of its facts and the marker (one MGET): the change
-/// itself is merged by the replica (`merge.lua`).
-const REPORT_ALL: &str = script!(
-    "report.lua",
-    r#"local r = rep_user(KEYS[1], KEYS[2], KEYS[3])
-if r[2] ~= 0 then
-  local kseen = {}
-  for i = 0, NGLOBAL - 1 do
-    if r[4 + i] ~= '' then
-      kseen[#kseen + 1] = ARGV[10] .. ':{g}:s:' .. i .. ':' .. r[4 + i]
-    end
-  end
-  kseen[#kseen + 1] = ARGV[11]
-  return {r, redis.call('MGET', unpack(kseen))}
-end
-return {r}"#
-);
-/// Report on a cluster: the user's slot only; the counts are read after.
-const REPORT_USER: &str = script!("report.lua", "return rep_user(KEYS[1], KEYS[2], KEYS[3])");
+/// Report: one script on the user's slot, on one node and on a cluster
+/// alike. KEYS: 1 user velocity, 2 profile, 3 pending. Returns rep_user's
+/// answer; what the report changed of the deployment-wide counts is merged
+/// by the replica (`merge.lua`), from the counts its observe read.
+const REPORT: &str = script!("report.lua", "return rep_user(KEYS[1], KEYS[2], KEYS[3])");
 /// The merge of taught global counts (see `merge.lua`).
 const MERGE_TAUGHT: &str = concat!(include_str!("common.lua"), include_str!("merge.lua"));
 
@@ -300,8 +287,7 @@ impl Connections {
 }
 
 struct Scripts {
-    report_all: Script,
-    report_user: Script,
+    report: Script,
     admin_profile: Script,
     admin_forget: Script,
     admin_mark: Script,
@@ -318,8 +304,6 @@ pub struct RedisStore {
     merge: Arc<Merge>,
     /// IP, network and device hashes given a TTL lately.
     refreshed: Refreshed,
-    /// A report's read of the global counts failed (logged once).
-    global_read_failing: std::sync::atomic::AtomicBool,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -502,10 +486,8 @@ impl RedisStore {
             global,
             merge,
             refreshed: Refreshed::default(),
-            global_read_failing: std::sync::atomic::AtomicBool::new(false),
             scripts: Scripts {
-                report_all: Script::new(REPORT_ALL),
-                report_user: Script::new(REPORT_USER),
+                report: Script::new(REPORT),
                 admin_profile: Script::new(ADMIN_PROFILE),
                 admin_forget: Script::new(ADMIN_FORGET),
                 admin_mark: Script::new(ADMIN_MARK),
@@ -549,24 +531,28 @@ impl RedisStore {
         ]
     }
 
-    /// Records what a report that taught or untaught changes of the global
-    /// counts. `r`: rep_user's answer; `counts`: the MGET of the facts'
-    /// global counts and this replica's marker (`None`: not read).
-    fn taught(&self, r: &[Value], counts: Option<&[Value]>) {
-        let facts: Vec<(usize, u64)> = (0..GLOBAL_SLOTS)
-            .filter_map(|slot| Some((slot, value_of(text(r.get(3 + slot))?)?)))
-            .collect();
+    /// Records what a report that taught or untaught `decision` changes of
+    /// the global counts. `r`: rep_user's answer. Whether a value is new
+    /// deployment-wide is judged from the counts the decision's observe
+    /// read, laid over with this replica's batches since; without them
+    /// (another replica observed it, or it is old) the change is recorded
+    /// as reported, and the merge script counts distinct values from
+    /// Redis's own.
+    fn taught(&self, decision: u128, r: &[Value]) {
+        let mut g = self.global.lock();
+        let observed = g.observed_counts(decision);
         let teaching = Teaching {
             mode: int(r.get(1)),
             new_user: int(r.get(2)) == 1,
-            facts: facts
-                .iter()
-                .enumerate()
-                .map(|(i, (slot, f))| (*slot, *f, counts.map(|c| int(c.get(i)))))
+            facts: (0..GLOBAL_SLOTS)
+                .filter_map(|slot| {
+                    let value = value_of(text(r.get(3 + slot))?)?;
+                    Some((slot, value, observed.map(|(c, _)| i64::from(c[slot]))))
+                })
                 .collect(),
-            marker: counts.map_or(0, |c| u64::try_from(int(c.get(facts.len()))).unwrap_or(0)),
+            marker: observed.map_or(0, |(_, m)| m),
         };
-        self.global.lock().teach(&teaching);
+        g.teach(&teaching);
     }
 
     /// Queues maintenance for the background writer; dropped when the
@@ -695,58 +681,14 @@ impl Store for RedisStore {
         };
         self.trip();
 
-        if let Conn::Single(_) = self.conn {
-            let mut inv = self.scripts.report_all.prepare_invoke();
-            inv.key(&user_keys[..]);
-            args(&mut inv);
-            inv.arg(&self.settings.key_prefix).arg(&self.merge.marker);
-            let values: Vec<Value> = invoke(&self.conn, &inv).await?;
-            let r = match values.first() {
-                Some(Value::Array(r)) => r.as_slice(),
-                _ => &[],
-            };
-            if let Some(Value::Array(counts)) = values.get(1) {
-                self.taught(r, Some(counts));
-            }
-            return effect(Some(int(r.first())));
-        }
-
-        let mut inv = self.scripts.report_user.prepare_invoke();
+        let mut inv = self.scripts.report.prepare_invoke();
         inv.key(&user_keys[..]);
         args(&mut inv);
-        let values: Vec<Value> = invoke(&self.conn, &inv).await?;
-        if int(values.get(1)) != 0 {
-            // The global counts of the facts and the marker, from the
-            // `{g}` slot (read only: the change is merged).
-            self.trip();
-            let mut pipe = redis::pipe();
-            let mget = pipe.cmd("MGET");
-            for slot in 0..GLOBAL_SLOTS {
-                if let Some(f) = text(values.get(3 + slot)) {
-                    mget.arg(value_count_key(&self.settings.key_prefix, slot, f));
-                }
-            }
-            mget.arg(&self.merge.marker);
-            // The profile has changed: a failed read must not lose the
-            // teaching (a retry would find the decision taught). Without
-            // the counts the change is recorded as reported (the merge
-            // script floors it and counts from Redis's own).
-            match query(&self.conn, &pipe).await {
-                Ok(mut v) => match v.pop() {
-                    Some(Value::Array(counts)) => self.taught(&values, Some(&counts)),
-                    _ => self.taught(&values, None),
-                },
-                Err(e) => {
-                    if !self.global_read_failing.swap(true, Ordering::Relaxed) {
-                        tracing::warn!(error = %unavailable(e), "global counts not read for a report; its change is merged as reported");
-                    }
-                    self.taught(&values, None);
-                    return effect(Some(int(values.first())));
-                }
-            }
-            self.global_read_failing.store(false, Ordering::Relaxed);
+        let r: Vec<Value> = invoke(&self.conn, &inv).await?;
+        if int(r.get(1)) != 0 {
+            self.taught(report.decision, &r);
         }
-        effect(Some(int(values.first())))
+        effect(Some(int(r.first())))
     }
 
     fn name(&self) -> &'static str {
@@ -870,5 +812,25 @@ mod tests {
             assert!(include_str!("common.lua").contains(&line), "{line}");
         }
         assert_eq!(DISTINCT_FIELDS.len(), PROFILE_DIMS.len());
+        // The literal prefix tables name every slot as the store does.
+        let table = |name: &str, items: Vec<String>| {
+            let quoted: Vec<String> = items.iter().map(|s| format!("'{s}'")).collect();
+            format!("local {name} = {{{}}}", quoted.join(", "))
+        };
+        let common = include_str!("common.lua");
+        let slots = 0..PROFILE_DIMS.len();
+        for line in [
+            table("DP", slots.clone().map(|i| format!("d{i}:")).collect()),
+            table("TP", slots.clone().map(|i| format!("t{i}:")).collect()),
+            table("NP", slots.map(|i| format!("n{i}")).collect()),
+        ] {
+            assert!(common.contains(&line), "{line}");
+        }
+        // The pending decision's pattern captures every fact.
+        let pattern = format!(
+            "local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*){}$'",
+            "|([^|]*)".repeat(PROFILE_DIMS.len())
+        );
+        assert!(include_str!("report.lua").contains(&pattern), "{pattern}");
     }
 }

@@ -344,12 +344,18 @@ impl<'a> ObservePlan<'a> {
         let merged = g.all_merged();
         let n = self.global_facts().count();
         let marker = u64::try_from(int(seen.get(n))).unwrap_or(0);
+        let mut read = [0u32; GLOBAL_SLOTS];
         for (i, (slot, f)) in self.global_facts().enumerate() {
             let mut count = int(seen.get(i)).max(0);
+            read[slot] = u32::try_from(count).unwrap_or(u32::MAX);
             if !merged && let Some(v) = value_of(f) {
                 count = g.value_view(slot, v, count, marker);
             }
             view.profile.global_seen[slot] = u32::try_from(count).unwrap_or(u32::MAX);
+        }
+        if n > 0 {
+            // For the report that teaches this decision.
+            g.observed(self.obs.decision, read, marker);
         }
         let stats = g.stats_view().unwrap_or_default();
         drop(g);

@@ -1,24 +1,29 @@
 -- riskgate: Store::report on the user's slot. `store::redis` runs it as
--- one EVALSHA; on a single node the same script also reads the global
--- counts of the facts it taught or untaught (one MGET), on a cluster a
--- second request does. The change of the global counts is merged by the
--- replica (`merge.lua`), not written here.
+-- one EVALSHA, on a single node and on a cluster alike. It neither reads
+-- nor writes the deployment-wide counts: whether a taught value is new
+-- there was read by the decision's observe, and the change is merged by
+-- the replica (`merge.lua`).
 --
--- ARGV (the same for every composition): 1 teaches (0/1), 2 fraud (0/1),
+-- ARGV: 1 teaches (0/1), 2 fraud (0/1),
 --   3 step-up failed (0/1), 4 strong factor passed (0/1), 5 report at (ms),
 --   6 history cap per dimension, 7 profile ttl (ms), 8 counter ttl (ms),
 --   9 decision (hex).
 --
 -- Helpers come from common.lua.
 
+-- A pending decision as observe writes it: taught, expires, at, hour,
+-- place, then the NFACTS facts (records of an earlier version with fewer
+-- facts are read field by field).
+local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
+
 local now = tonumber(ARGV[5])
 local cap = tonumber(ARGV[6])
 local pttl = ARGV[7]
 
--- Forgets the least recently seen value of dimension `i` (the profile is at
--- its cap there). Rare: reads the whole profile.
-local function evict_oldest(kprof, i)
-  local lp = 't' .. i .. ':'
+-- Forgets the least recently seen value of the dimension of slot `k`
+-- (from 1; the profile is at its cap there). Rare: reads the whole profile.
+local function evict_oldest(kprof, k)
+  local lp = TP[k]
   local oldest, oldest_t = nil, nil
   for f, v in pairs(load_hash(kprof)) do
     if string.sub(f, 1, #lp) == lp then
@@ -29,7 +34,7 @@ local function evict_oldest(kprof, i)
     end
   end
   if oldest then
-    redis.call('HDEL', kprof, oldest, 'd' .. i .. ':' .. string.sub(oldest, #lp + 1))
+    redis.call('HDEL', kprof, oldest, DP[k] .. string.sub(oldest, #lp + 1))
     return 1
   end
   return 0
@@ -41,36 +46,59 @@ end
 -- needs with one HMGET and writes them with one HSET. Returns {effect,
 -- mode, new user, fact 0..NFACTS - 1}: effect -1 unknown (or expired) decision, 1
 -- profile changed, 0 nothing; mode 1 taught, -1 untaught, 0.
+--
+-- Field names are built from the literal prefixes (DP, TP, NP) and counts
+-- stepped as text (`inc`): number formatting is most of a script's cost.
 local function rep_user(kv, kprof, kpend)
   local raw = redis.call('HGET', kpend, ARGV[9])
   if not raw then return {-1, 0, 0} end
-  local p = split(raw)
-  if tonumber(p[2]) < now then return {-1, 0, 0} end
+  -- One match for the whole record: each Lua string call costs, so it
+  -- is not split field by field. m: taught, expires, at, hour, place,
+  -- then the facts from m[6].
+  local m = {string.match(raw, PENDING)}
+  if not m[1] then
+    m = {string.match(raw, '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*)|(.*)$')}
+    if not m[1] then return {-1, 0, 0} end
+    local rest = m[6]
+    local k = 6
+    for f in string.gmatch(rest .. '|', '([^|]*)|') do
+      m[k] = f
+      k = k + 1
+    end
+  end
+  for k = 6, 5 + NFACTS do m[k] = m[k] or '' end
+  if tonumber(m[2]) < now then return {-1, 0, 0} end
   if ARGV[3] == '1' then count_event(kv, 'f', now, ARGV[8]) end
-  local taught, at, hr, place = p[1] == '1', tonumber(p[3]), p[4], p[5]
-  local facts = {}
-  for i = 0, NFACTS - 1 do facts[i + 1] = p[6 + i] or '' end
+  local taught, at_s, hr, place = m[1] == '1', m[3], m[4], m[5]
+  local at = tonumber(at_s)
+  local hf = 'h' .. hr
   local function mark(t)
-    p[1] = t
-    redis.call('HSET', kpend, ARGV[9], table.concat(p, '|'))
+    redis.call('HSET', kpend, ARGV[9], t .. string.sub(raw, 2))
   end
   local function result(effect, mode, new_user)
-    local out = {effect, mode, new_user}
-    for i = 1, NFACTS do out[3 + i] = facts[i] end
-    return out
+    return {effect, mode, new_user, m[6], m[7], m[8], m[9], m[10], m[11], m[12], m[13],
+      m[14], m[15], m[16], m[17]}
   end
 
   -- The profile fields a report reads: verified, last login, the hour's
   -- count, and per fact its dimension's distinct count, its count and (when
-  -- teaching) its last seen.
+  -- teaching) its last seen. `df`, `tf`: each fact's count and last-seen
+  -- field names.
+  local df, tf = {}, {}
   local function fields(teaching)
-    local out = {'v', 'la', 'h' .. hr}
-    for i = 0, NFACTS - 1 do
-      local f = facts[i + 1]
+    local out, n = {'v', 'la', hf}, 3
+    for k = 1, NFACTS do
+      local f = m[5 + k]
       if f ~= '' then
-        out[#out + 1] = 'n' .. i
-        out[#out + 1] = 'd' .. i .. ':' .. f
-        if teaching then out[#out + 1] = 't' .. i .. ':' .. f end
+        df[k] = DP[k] .. f
+        out[n + 1] = NP[k]
+        out[n + 2] = df[k]
+        n = n + 2
+        if teaching then
+          n = n + 1
+          tf[k] = TP[k] .. f
+          out[n] = tf[k]
+        end
       end
     end
     return out
@@ -78,55 +106,50 @@ local function rep_user(kv, kprof, kpend)
 
   if ARGV[1] == '1' and not taught then
     local v = redis.call('HMGET', kprof, unpack(fields(true)))
-    local verified = tonumber(v[1] or '0')
-    local set = {'v', num(verified + 1), 'h' .. hr, num(tonumber(v[3] or '0') + 1)}
+    local set = {'v', inc(v[1]), hf, inc(v[3])}
     local t = math.floor(math.max(at, 0) / 1000)
+    local ts = num(t)
     local j = 4
-    for i = 0, NFACTS - 1 do
-      local f = facts[i + 1]
-      if f ~= '' then
-        local n, d, last = tonumber(v[j] or '0'), v[j + 1], tonumber(v[j + 2] or '0')
+    for k = 1, NFACTS do
+      if m[5 + k] ~= '' then
+        local n, d, last = v[j], v[j + 1], v[j + 2]
         j = j + 3
-        local df, tf = 'd' .. i .. ':' .. f, 't' .. i .. ':' .. f
         if d then
-          set[#set + 1] = df
-          set[#set + 1] = num(tonumber(d) + 1)
-          if t > last then
-            set[#set + 1] = tf
-            set[#set + 1] = num(t)
+          set[#set + 1] = df[k]
+          set[#set + 1] = inc(d)
+          if t > tonumber(last or '0') then
+            set[#set + 1] = tf[k]
+            set[#set + 1] = ts
           end
         else
-          if n >= cap then n = n - evict_oldest(kprof, i) end
-          set[#set + 1] = df
+          if tonumber(n or '0') >= cap then
+            n = num(tonumber(n or '0') - evict_oldest(kprof, k))
+          end
+          set[#set + 1] = df[k]
           set[#set + 1] = '1'
-          set[#set + 1] = tf
-          set[#set + 1] = num(t)
-          set[#set + 1] = 'n' .. i
-          set[#set + 1] = num(n + 1)
+          set[#set + 1] = tf[k]
+          set[#set + 1] = ts
+          set[#set + 1] = NP[k]
+          set[#set + 1] = inc(n)
         end
       end
     end
     local la = v[2]
-    local drop_place = false
     if not la or tonumber(la) <= at then
+      -- An empty place reads as none: written rather than deleted.
       set[#set + 1] = 'la'
-      set[#set + 1] = p[3]
-      if place ~= '' then
-        set[#set + 1] = 'lp'
-        set[#set + 1] = place
-      else
-        drop_place = true
-      end
+      set[#set + 1] = at_s
+      set[#set + 1] = 'lp'
+      set[#set + 1] = place
     end
     if ARGV[4] == '1' then
       set[#set + 1] = 'sa'
-      set[#set + 1] = num(math.max(now, at))
+      set[#set + 1] = at > now and at_s or ARGV[5]
     end
     redis.call('HSET', kprof, unpack(set))
-    if drop_place then redis.call('HDEL', kprof, 'lp') end
     redis.call('PEXPIRE', kprof, pttl)
     mark('1')
-    return result(1, 1, verified == 0 and 1 or 0)
+    return result(1, 1, tonumber(v[1] or '0') == 0 and 1 or 0)
   elseif ARGV[2] == '1' and taught then
     if redis.call('EXISTS', kprof) == 1 then
       local v = redis.call('HMGET', kprof, unpack(fields(false)))
@@ -137,22 +160,21 @@ local function rep_user(kv, kprof, kpend)
         set[#set + 1] = num(verified - 1)
       end
       local j = 4
-      for i = 0, NFACTS - 1 do
-        local f = facts[i + 1]
-        if f ~= '' then
+      for k = 1, NFACTS do
+        if m[5 + k] ~= '' then
           local n, c = tonumber(v[j] or '0'), v[j + 1]
           j = j + 2
           if c then
             c = tonumber(c) - 1
             if c <= 0 then
-              del[#del + 1] = 'd' .. i .. ':' .. f
-              del[#del + 1] = 't' .. i .. ':' .. f
+              del[#del + 1] = df[k]
+              del[#del + 1] = TP[k] .. m[5 + k]
               if n > 0 then
-                set[#set + 1] = 'n' .. i
+                set[#set + 1] = NP[k]
                 set[#set + 1] = num(n - 1)
               end
             else
-              set[#set + 1] = 'd' .. i .. ':' .. f
+              set[#set + 1] = df[k]
               set[#set + 1] = num(c)
             end
           end
@@ -161,13 +183,13 @@ local function rep_user(kv, kprof, kpend)
       local hc = v[3]
       if hc then
         if tonumber(hc) <= 1 then
-          del[#del + 1] = 'h' .. hr
+          del[#del + 1] = hf
         else
-          set[#set + 1] = 'h' .. hr
+          set[#set + 1] = hf
           set[#set + 1] = num(tonumber(hc) - 1)
         end
       end
-      if v[2] == p[3] then
+      if v[2] == at_s then
         -- The fraudulent login must not anchor impossible travel.
         del[#del + 1] = 'la'
         del[#del + 1] = 'lp'
