@@ -441,6 +441,49 @@ async fn forget_also_erases_failures_kept_in_the_earlier_layout() {
     assert_eq!(server.cli(&["EXISTS", &legacy]).unwrap().trim(), "0");
 }
 
+/// A decision observed by an earlier version, whose pending record has one
+/// fact fewer (a profile dimension was added since), is still taught by a
+/// report after an upgrade: the report script reads such records field by
+/// field.
+#[tokio::test]
+async fn a_pending_decision_of_an_earlier_version_still_teaches() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "older");
+    let h = IdHasher::random();
+    let mut taught = Vec::new();
+    for (d, name) in [(1u128, "current"), (2, "upgraded")] {
+        store
+            .observe(&observation(&h, d, name, "192.0.2.7", "phone"))
+            .await
+            .unwrap();
+        let user = h.key(Dim::User, name.as_bytes());
+        if name == "upgraded" {
+            let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
+            let key = format!("older:{{u:{hex}}}:p");
+            let field = format!("{d:032x}");
+            let record = server.cli(&["HGET", &key, &field]).unwrap();
+            let record = record.trim();
+            assert_eq!(record.matches('|').count(), 5 + 11, "{record}");
+            // The earlier layout: the last fact missing.
+            let (older, _) = record.rsplit_once('|').unwrap();
+            server.cli(&["HSET", &key, &field, older]).unwrap();
+        }
+        store.report(&login_succeeded(user, d)).await.unwrap();
+        taught.push(store.profile(user).await.unwrap());
+    }
+    let (current, upgraded) = (&taught[0], &taught[1]);
+    assert_eq!(current.verified_logins, 1);
+    assert_eq!(upgraded.verified_logins, 1);
+    assert!(!upgraded.values.is_empty());
+    // Every value but the missing fact's is taught.
+    let dims =
+        |p: &riskgate::store::UserProfile| p.values.iter().map(|v| v.dim).collect::<Vec<_>>();
+    let last = *riskgate::core::keys::PROFILE_DIMS.last().unwrap();
+    let mut expected = dims(current);
+    expected.retain(|d| *d != last);
+    assert_eq!(dims(upgraded), expected);
+}
+
 /// The merge script applies a replica's batch of taught global counts once,
 /// however often a failed merge sends it again, and never counts below zero.
 #[test]
