@@ -327,11 +327,11 @@ impl GlobalCounts {
         let cached = self.stats.map_or(0, |(_, m)| m);
         let mut dropped = self.dropped;
         self.sent.retain(|t| {
-            let keep = t.seq > cached || t.confirmed_at.is_none_or(|at| at.elapsed() <= keep);
-            if !keep {
+            let kept = t.seq > cached || t.confirmed_at.is_none_or(|at| at.elapsed() <= keep);
+            if !kept {
                 dropped = dropped.max(t.seq);
             }
-            keep
+            kept
         });
         // Bounded should the stats stay unread for long.
         while self.sent.len() > SENT_CAP && self.sent[0].confirmed_at.is_some() {
