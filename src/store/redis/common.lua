@@ -1,4 +1,4 @@
--- riskgate: helpers shared by the store scripts (report and admin).
+-- riskgate: helpers shared by the store scripts (report, merge and admin).
 -- Prepended to each of them at compile time (see `store::redis`).
 
 -- Window bucket widths (ms), as `store::window::GEOMETRY`.
@@ -6,12 +6,10 @@ local W = {5000, 300000, 3600000}
 
 -- Facts per pending decision: the profile dimensions (`PROFILE_DIMS`).
 local NFACTS = 12
--- The first NGLOBAL of them are counted deployment-wide (`GLOBAL_SLOTS`).
-local NGLOBAL = 11
 -- Recent decisions shown per user (`RECENT_DECISIONS`).
 local RECENT = 20
 
--- Field and key prefixes per fact slot, written out: concatenating a Lua
+-- Profile field prefixes per fact slot, written out: concatenating a Lua
 -- number formats it with sprintf, which costs more than a command does.
 local DP = {'d0:', 'd1:', 'd2:', 'd3:', 'd4:', 'd5:', 'd6:', 'd7:', 'd8:', 'd9:', 'd10:', 'd11:'}
 local TP = {'t0:', 't1:', 't2:', 't3:', 't4:', 't5:', 't6:', 't7:', 't8:', 't9:', 't10:', 't11:'}

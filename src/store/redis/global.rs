@@ -501,11 +501,18 @@ async fn merge_taught(conn: &Conn, merge: &Merge, batches: &[Taught]) -> Result<
         }
     }
     inv.key(&keys[..]);
-    match tokio::time::timeout(merge.timeout, invoke::<i64>(conn, &inv)).await {
-        Ok(Ok(top)) => Ok(u64::try_from(top).unwrap_or(0)),
-        Ok(Err(e)) => Err(e),
-        Err(_) => Err(StoreError::Timeout(merge.timeout)),
-    }
+    let top = within(merge.timeout, invoke::<i64>(conn, &inv)).await?;
+    Ok(u64::try_from(top).unwrap_or(0))
+}
+
+/// `call`'s answer, or a timeout once `timeout` has passed.
+async fn within<T>(
+    timeout: Duration,
+    call: impl std::future::Future<Output = Result<T, StoreError>>,
+) -> Result<T, StoreError> {
+    tokio::time::timeout(timeout, call)
+        .await
+        .unwrap_or(Err(StoreError::Timeout(timeout)))
 }
 
 /// One merge: applies what this replica taught, adds the pending counts
@@ -527,8 +534,7 @@ pub(super) async fn merge_once(
     };
     if sweep {
         // Best effort: swept again next time.
-        let swept = tokio::time::timeout(merge.timeout, sweep_markers(conn, merge)).await;
-        if let Ok(Err(e)) | Err(e) = swept.map_err(|_| StoreError::Timeout(merge.timeout)) {
+        if let Err(e) = within(merge.timeout, sweep_markers(conn, merge)).await {
             tracing::warn!(error = %e, "gone replicas' marker fields not swept; again in 10 minutes");
         }
     }
@@ -562,16 +568,15 @@ pub(super) async fn merge_once(
     }
     pipe.cmd("HGETALL").arg(key);
     GlobalStats::read(&mut pipe, merge);
-    let answer = match tokio::time::timeout(merge.timeout, query(conn, &pipe)).await {
-        Ok(Ok(v)) => match <[Value; 2]>::try_from(v) {
+    let read = async { query(conn, &pipe).await.map_err(unavailable) };
+    let answer = within(merge.timeout, read)
+        .await
+        .and_then(|v| match <[Value; 2]>::try_from(v) {
             Ok([counts, Value::Array(stats)]) => Ok((counts, GlobalStats::parse(&stats))),
             _ => Err(StoreError::Unavailable(
                 "redis: the merge answered unexpected values".into(),
             )),
-        },
-        Ok(Err(e)) => Err(unavailable(e)),
-        Err(_) => Err(StoreError::Timeout(merge.timeout)),
-    };
+        });
     let answer = match answer {
         Ok(a) => a,
         Err(e) => {

@@ -806,7 +806,6 @@ mod tests {
     fn the_scripts_know_as_many_facts_as_there_are_profile_dimensions() {
         for line in [
             format!("local NFACTS = {}\n", PROFILE_DIMS.len()),
-            format!("local NGLOBAL = {GLOBAL_SLOTS}\n"),
             format!("local RECENT = {RECENT_DECISIONS}\n"),
         ] {
             assert!(include_str!("common.lua").contains(&line), "{line}");

@@ -326,11 +326,8 @@ impl<'a> ObservePlan<'a> {
         a: &mut Answers,
         view: &mut StoreView,
     ) -> Result<(), StoreError> {
-        let seen = if self.global_facts().next().is_some() {
-            a.list()?
-        } else {
-            Vec::new()
-        };
+        let n = self.global_facts().count();
+        let seen = if n > 0 { a.list()? } else { Vec::new() };
         let read = if self.stats_cached {
             None
         } else {
@@ -342,7 +339,6 @@ impl<'a> ObservePlan<'a> {
             g.read_stats(s);
         }
         let merged = g.all_merged();
-        let n = self.global_facts().count();
         let marker = u64::try_from(int(seen.get(n))).unwrap_or(0);
         let mut read = [0u32; GLOBAL_SLOTS];
         for (i, (slot, f)) in self.global_facts().enumerate() {
