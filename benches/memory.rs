@@ -109,9 +109,7 @@ fn main() {
             score: 0.07,
             reasons: &reasons,
         };
-        store
-            .record_decision(obs.user, obs.decision, &answer)
-            .unwrap();
+        store.record_decision(&obs, &answer).unwrap();
     }
     let observed = resident_bytes();
 

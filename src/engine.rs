@@ -12,7 +12,7 @@ use std::time::{Duration, Instant};
 use arc_swap::ArcSwap;
 
 use crate::core::features::FeatureSettings;
-use crate::core::inputs::StoreView;
+use crate::core::inputs::{Observation, StoreView};
 use crate::core::keys::{Dim, IdHasher, Key, value_hash};
 use crate::core::model::Model;
 use crate::core::observe::{self, canonical, network_of};
@@ -322,7 +322,7 @@ impl Engine {
         self.metrics.observe_decision(attempt.channel, &d);
         tracing::trace!(took_us = started.elapsed().as_micros() as u64, "evaluated");
         log_decision(obs.user, &attempt, &d);
-        self.record(obs.user, decision, attempt.occurred_at, &d);
+        self.record(&obs, attempt.occurred_at, &d);
         if let Some(j) = &self.journal {
             j.decision(DecisionEntry::new(
                 decision,
@@ -338,8 +338,9 @@ impl Engine {
     /// Adds the decision to the user's recent decisions (see
     /// [`Store::record_decision`]: in place, or queued for a background
     /// writer; never a wait on I/O). A refusal is counted and logged only:
-    /// the answer stands.
-    fn record(&self, user: Key, decision: u128, at: UnixMillis, d: &Decision) {
+    /// the answer stands (on the Redis store the decision then cannot be
+    /// reported on).
+    fn record(&self, obs: &Observation, at: UnixMillis, d: &Decision) {
         let record = DecisionRecord {
             decision_id: &d.decision_id,
             at,
@@ -347,7 +348,7 @@ impl Engine {
             score: d.score,
             reasons: &d.reasons,
         };
-        if let Err(e) = self.store.record_decision(user, decision, &record) {
+        if let Err(e) = self.store.record_decision(obs, &record) {
             self.metrics.store_failed("record");
             tracing::debug!(error = %e, "recent decision not recorded");
         }

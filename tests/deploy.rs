@@ -72,11 +72,10 @@ impl Store for FlakyStore {
 
     fn record_decision(
         &self,
-        user: Key,
-        decision: u128,
+        obs: &Observation,
         answer: &DecisionRecord<'_>,
     ) -> Result<(), StoreError> {
-        self.inner.record_decision(user, decision, answer)
+        self.inner.record_decision(obs, answer)
     }
 }
 

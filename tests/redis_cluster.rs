@@ -5,7 +5,7 @@
 
 mod common;
 
-use common::conformance::{self, CAP, login_succeeded};
+use common::conformance::{self, CAP, login_succeeded, observe_and_record, record_allow};
 use common::redis::RedisCluster;
 use common::*;
 use riskgate::api::pb;
@@ -81,7 +81,7 @@ async fn a_cluster_answers_exactly_like_the_memory_store() {
 
     // The background writer on a cluster (one pipeline per item, answers
     // read per item): a busy IP's buckets are folded and still count like
-    // the memory store's, a long recent-decisions list is trimmed.
+    // the memory store's; decisions are written with their answers.
     let store = cluster_store(&cluster, "bg");
     conformance::busy_ip_counts_like_the_memory_store(&store).await;
     let user = IdHasher::random().key(Dim::User, b"busy");
@@ -99,11 +99,11 @@ async fn a_cluster_answers_exactly_like_the_memory_store() {
                 })
                 .unwrap_or_else(|| panic!("no key {pattern}"))
         };
-    let len: usize = on_its_node("bg:{u:*}:d", &|n, k| n.cli(&["LLEN", k]).unwrap())
+    let len: usize = on_its_node("bg:{u:*}:p", &|n, k| n.cli(&["HLEN", k]).unwrap())
         .trim()
         .parse()
         .unwrap();
-    assert!((20..=50).contains(&len), "{len}");
+    assert_eq!(len, 100);
     let fields = on_its_node("bg:{i:*}:w", &|n, k| n.cli(&["HKEYS", k]).unwrap());
     assert!(fields.lines().any(|f| f.starts_with("f2:")), "{fields}");
     assert!(fields.lines().count() < 100, "{fields}");
@@ -129,6 +129,15 @@ fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str)
     }
 }
 
+/// Calls of `cmd` between two `command_calls` readings.
+fn calls_of(
+    a: &std::collections::BTreeMap<String, u64>,
+    b: &std::collections::BTreeMap<String, u64>,
+    cmd: &str,
+) -> u64 {
+    b.get(cmd).copied().unwrap_or(0) - a.get(cmd).copied().unwrap_or(0)
+}
+
 #[tokio::test]
 async fn on_a_cluster_observe_is_one_pipeline_per_slot_and_report_one_script() {
     let cluster = RedisCluster::start(3);
@@ -144,40 +153,37 @@ async fn on_a_cluster_observe_is_one_pipeline_per_slot_and_report_one_script() {
     // Warm up: connect, learn the slots, load the scripts on every node.
     for i in 0..20u128 {
         let user = format!("warm{i}");
-        store
-            .observe(&observation(
-                &h,
-                i + 1,
-                &user,
-                &format!("192.0.2.{i}"),
-                &user,
-            ))
-            .await
-            .unwrap();
+        let o = observation(&h, i + 1, &user, &format!("192.0.2.{i}"), &user);
+        observe_and_record(&store, &o).await;
         store
             .report(&login_succeeded(h.key(Dim::User, user.as_bytes()), i + 1))
             .await
             .unwrap();
     }
 
+    // The warm-up's teaching merged and its records written.
+    store.flush().await;
+
     const N: u64 = 20;
     let trips = store.round_trips();
     let before = cluster.command_calls();
+    let mut observed = Vec::new();
     for i in 0..N {
         let user = format!("u{i}");
-        store
-            .observe(&observation(
-                &h,
-                100 + u128::from(i),
-                &user,
-                "198.51.100.7",
-                "d",
-            ))
-            .await
-            .unwrap();
+        let o = observation(&h, 100 + u128::from(i), &user, "198.51.100.7", "d");
+        store.observe(&o).await.unwrap();
+        observed.push(o);
     }
-    let mid = cluster.command_calls();
+    let observed_at = cluster.command_calls();
     let observe_trips = store.round_trips() - trips;
+    // The answers, written with their pending decisions in the background.
+    for o in &observed {
+        record_allow(&store, o);
+    }
+    store.flush().await;
+    let mid = cluster.command_calls();
+    assert_eq!(calls_of(&observed_at, &mid, "hset"), N);
+    assert_eq!(calls_of(&observed_at, &mid, "rpush"), 0);
     for i in 0..N {
         // Half teach, half do not: the user's script either way.
         let outcome = if i % 2 == 0 {
@@ -199,16 +205,13 @@ async fn on_a_cluster_observe_is_one_pipeline_per_slot_and_report_one_script() {
             .unwrap();
     }
     let after = cluster.command_calls();
-    let calls =
-        |a: &std::collections::BTreeMap<String, u64>,
-         b: &std::collections::BTreeMap<String, u64>,
-         cmd: &str| { b.get(cmd).copied().unwrap_or(0) - a.get(cmd).copied().unwrap_or(0) };
+    let calls = calls_of;
     let report_trips = store.round_trips() - trips - observe_trips;
     // User, IP, network, device and global: five pipelines, sent at once
     // (one round trip to the slowest node), each read once.
     assert_eq!(observe_trips, N);
-    assert_eq!(calls(&before, &mid, "evalsha"), 0);
-    assert_eq!(calls(&before, &mid, "hgetall"), 4 * N);
+    assert_eq!(calls(&before, &observed_at, "evalsha"), 0);
+    assert_eq!(calls(&before, &observed_at, "hgetall"), 4 * N);
     // A report is the user's script, on the user's slot only: whether a
     // taught value is new deployment-wide was read by the decision's
     // observe, and what it changes of the global counts is merged later,
@@ -332,10 +335,7 @@ async fn ten_thousand_users_spread_evenly_over_three_masters() {
                 let user = format!("user{i}");
                 let ip = format!("10.{}.{}.{}", i >> 16, (i >> 8) & 255, i & 255);
                 let decision = u128::from(i) + 1;
-                store
-                    .observe(&observation(&h, decision, &user, &ip, &user))
-                    .await
-                    .unwrap();
+                observe_and_record(&*store, &observation(&h, decision, &user, &ip, &user)).await;
                 if i % 2 == 0 {
                     store
                         .report(&login_succeeded(

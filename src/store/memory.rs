@@ -751,10 +751,10 @@ impl Store for MemoryStore {
 
     fn record_decision(
         &self,
-        user: Key,
-        decision: u128,
+        obs: &Observation,
         answer: &DecisionRecord<'_>,
     ) -> Result<(), StoreError> {
+        let (user, decision) = (obs.user, obs.decision);
         let tag = decision_id::tag_of(answer.decision_id)
             .ok_or_else(|| StoreError::Unavailable("record: not a decision id".to_string()))?;
         let mut reasons = [0u16; RECORDED_REASONS];

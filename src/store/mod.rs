@@ -95,7 +95,7 @@ pub struct DecisionRecord<'a> {
     pub reasons: &'a [Reason],
 }
 
-/// A decision as the user's recent-decisions list gives it back
+/// A decision as the user's recent decisions give it back
 /// ([`UserProfile::recent`]).
 #[derive(Clone, Debug, PartialEq, Serialize)]
 pub struct RecentDecision {
@@ -159,8 +159,9 @@ pub struct Forgotten {
 /// The state every replica shares (or, for the memory store, this process).
 #[async_trait]
 pub trait Store: Send + Sync + 'static {
-    /// Records the attempt (velocity counters, pending decision) and returns
-    /// the profile and velocity as of this attempt. One round trip.
+    /// Records the attempt (velocity counters; the memory store also its
+    /// pending decision) and returns the profile and velocity as of this
+    /// attempt. One round trip.
     async fn observe(&self, obs: &Observation) -> Result<StoreView, StoreError>;
 
     /// Applies an outcome: verified successes teach the profile, fraud
@@ -197,17 +198,20 @@ pub trait Store: Send + Sync + 'static {
     /// by the store's own timeout. Graceful shutdown calls it last.
     async fn flush(&self) {}
 
-    /// Adds `record`, the answer to `decision` (observed for `user`), to
-    /// the user's recent decisions (at most [`RECENT_DECISIONS`] are shown,
-    /// expiring with the decision TTL). Never waits: the memory store
-    /// writes in place, the Redis store queues the record for a background
-    /// writer that batches them (a full queue refuses it with an error,
-    /// which the engine counts). Reads through [`Store::profile`] see every
-    /// record made before them by this process.
+    /// Adds `record`, the answer to `obs`'s decision, to the user's recent
+    /// decisions (at most [`RECENT_DECISIONS`] are shown, expiring with the
+    /// decision TTL). The engine calls it once, right after observing and
+    /// deciding. Never waits: the memory store writes in place (its pending
+    /// decision was written by observe), the Redis store queues the pending
+    /// decision and its answer as one record for a background writer that
+    /// batches them (a full queue refuses it with an error, which the
+    /// engine counts). Reads through [`Store::profile`] and reports through
+    /// [`Store::report`] see every record made before them by this process;
+    /// another replica sees it once the writer has written it (within
+    /// milliseconds).
     fn record_decision(
         &self,
-        user: Key,
-        decision: u128,
+        obs: &Observation,
         record: &DecisionRecord<'_>,
     ) -> Result<(), StoreError>;
 }

@@ -25,8 +25,8 @@ pub struct Run<'a> {
     store: &'a dyn Store,
     h: IdHasher,
     next: u128,
-    /// Each observed decision's user and time.
-    users: std::collections::HashMap<u128, (Key, i64)>,
+    /// Each observed decision's observation.
+    users: std::collections::HashMap<u128, Observation>,
     /// The next observation was key-verified (`DEVICE_BINDING_KEY_VERIFIED`).
     bound: bool,
     pub transcript: Vec<String>,
@@ -48,9 +48,7 @@ impl<'a> Run<'a> {
         }
         facts.set(Dim::Browser, Some(h.key(Dim::Browser, b"Chrome")));
         self.next += 1;
-        self.users
-            .insert(self.next, (h.key(Dim::User, user.as_bytes()), at));
-        Observation {
+        let o = Observation {
             decision: self.next,
             at: UnixMillis(at),
             user: h.key(Dim::User, user.as_bytes()),
@@ -62,7 +60,9 @@ impl<'a> Run<'a> {
             }),
             failed,
             bound: std::mem::take(&mut self.bound) && !device.is_empty(),
-        }
+        };
+        self.users.insert(self.next, o.clone());
+        o
     }
 
     /// Observes a key-verified attempt (the login service verified a key
@@ -79,11 +79,27 @@ impl<'a> Run<'a> {
         let v = self.store.observe(&o).await.unwrap();
         self.transcript
             .push(format!("observe bound {user} {device} {ip} {at} -> {v:?}"));
+        self.record(o.decision, Action::Allow, 0.0).await;
         (o.decision, v)
     }
 
-    /// Observes and records the answer; returns (decision, view).
+    /// Observes and records the answer (an ALLOW), as the engine does;
+    /// returns (decision, view).
     pub async fn observe(
+        &mut self,
+        user: &str,
+        device: &str,
+        ip: &str,
+        at: i64,
+        failed: bool,
+    ) -> (u128, StoreView) {
+        let (d, v) = self.observe_unrecorded(user, device, ip, at, failed).await;
+        self.record(d, Action::Allow, 0.0).await;
+        (d, v)
+    }
+
+    /// Observes without recording an answer (the caller records its own).
+    pub async fn observe_unrecorded(
         &mut self,
         user: &str,
         device: &str,
@@ -111,7 +127,7 @@ impl<'a> Run<'a> {
             .store
             .report(&OutcomeReport {
                 decision,
-                user: self.users.get(&decision).map_or(Key([0; 16]), |u| u.0),
+                user: self.users.get(&decision).map_or(Key([0; 16]), |o| o.user),
                 action,
                 outcome,
                 factor,
@@ -184,7 +200,8 @@ impl<'a> Run<'a> {
 
     /// Records the answer to an observed decision; returns its id.
     pub async fn record(&mut self, decision: u128, action: Action, score: f64) -> String {
-        let (user, at) = self.users[&decision];
+        let o = self.users[&decision].clone();
+        let (user, at) = (o.user, o.at.0);
         // The engine records the acting reasons only (shadow hits are not
         // part of a user's recent decisions).
         let id = encode_decision_id(&self.h, decision, user, action);
@@ -199,7 +216,7 @@ impl<'a> Run<'a> {
             score,
             reasons: &reasons,
         };
-        self.store.record_decision(user, decision, &answer).unwrap();
+        self.store.record_decision(&o, &answer).unwrap();
         self.transcript
             .push(format!("record {decision} {}", answer.decision_id));
         id
@@ -566,7 +583,7 @@ async fn profile_and_recent_decisions(r: &mut Run<'_>) {
     for i in 0..25 {
         let action = [Action::Allow, Action::StepUp, Action::Deny][i % 3];
         let (d, _) = r
-            .observe("gina", "g2", "5.5.5.6", t + 3 * MIN + i as i64, false)
+            .observe_unrecorded("gina", "g2", "5.5.5.6", t + 3 * MIN + i as i64, false)
             .await;
         ids.push(r.record(d, action, 0.125 * (i % 8) as f64).await);
     }
@@ -658,8 +675,6 @@ async fn forget_erases_the_user(r: &mut Run<'_>) {
     let (pending, _) = r.observe("lena", "l1", "8.8.8.8", t + 2 * MIN, true).await;
     r.trust("lena", "l3", t + 3 * MIN).await;
     r.revoke("lena", "l2", t + 4 * MIN).await;
-    r.record(pending - 2, Action::Allow, 0.1).await;
-    r.record(pending, Action::StepUp, 0.5).await;
     // Someone else's state stays.
     r.teach("mia", "m1", "8.8.8.9", t).await;
 
@@ -673,7 +688,7 @@ async fn forget_erases_the_user(r: &mut Run<'_>) {
             trusted_devices: 1,
             revoked_devices: 1,
             pending_decisions: 3,
-            recent_decisions: 2,
+            recent_decisions: 3,
             failure_counters: 1,
             journal_decisions: 0,
         }
@@ -700,6 +715,28 @@ async fn forget_erases_the_user(r: &mut Run<'_>) {
 }
 
 /// A verified login's report: `decision` of `user`, allowed, succeeded.
+/// Observes `o` and records an ALLOW for it, as the engine does: a decision
+/// can be reported on once its answer is recorded.
+pub async fn observe_and_record(store: &dyn Store, o: &Observation) -> StoreView {
+    let v = store.observe(o).await.unwrap();
+    record_allow(store, o);
+    v
+}
+
+/// Records an ALLOW, scored 0, as the answer to `o`'s decision (its id
+/// tagged with zeros).
+pub fn record_allow(store: &dyn Store, o: &Observation) {
+    let id = riskgate::core::decision_id::from_parts(o.decision, o.user, Action::Allow, [0; 8]);
+    let answer = DecisionRecord {
+        decision_id: &id,
+        at: o.at,
+        action: Action::Allow,
+        score: 0.0,
+        reasons: &[],
+    };
+    store.record_decision(o, &answer).unwrap();
+}
+
 pub fn login_succeeded(user: Key, decision: u128) -> OutcomeReport {
     OutcomeReport {
         decision,
@@ -738,25 +775,41 @@ pub async fn busy_ip_counts_like_the_memory_store(store: &dyn Store) {
     }
 }
 
-/// Records 100 decisions for `user` (letting the background writer see
-/// each ten): the profile shows the newest 20, newest first.
+/// Observes and records 100 decisions for `user` (letting the background
+/// writer see each ten): the profile shows the newest 20, newest first.
 pub async fn many_recent_decisions_show_the_newest(store: &dyn Store, user: Key) {
+    let mut ids = Vec::new();
     for i in 0..100u32 {
-        let id = format!("d{i:03}");
+        let obs = Observation {
+            decision: u128::from(i) + 1,
+            at: UnixMillis(T0 + i64::from(i)),
+            user,
+            facts: Facts::default(),
+            place: None,
+            failed: false,
+            bound: false,
+        };
+        store.observe(&obs).await.unwrap();
+        let id = encode_decision_id(&hasher(), obs.decision, user, Action::Allow);
         let record = DecisionRecord {
             decision_id: &id,
-            at: UnixMillis(T0 + i64::from(i)),
+            at: obs.at,
             action: Action::Allow,
             score: 0.1,
             reasons: &[],
         };
-        store.record_decision(user, u128::from(i), &record).unwrap();
+        store.record_decision(&obs, &record).unwrap();
+        ids.push(id);
         if i % 10 == 9 {
             store.flush().await;
         }
     }
     let recent = store.profile(user).await.unwrap().recent;
-    let ids: Vec<&str> = recent.iter().map(|r| r.decision_id.as_str()).collect();
-    assert_eq!(ids.len(), 20);
-    assert_eq!((ids[0], ids[19]), ("d099", "d080"), "newest first");
+    let shown: Vec<&str> = recent.iter().map(|r| r.decision_id.as_str()).collect();
+    assert_eq!(shown.len(), 20);
+    assert_eq!(
+        (shown[0], shown[19]),
+        (&*ids[99], &*ids[80]),
+        "newest first"
+    );
 }

@@ -4,16 +4,19 @@
 -- alike.
 --
 -- Profile hash fields added by these calls: `tr:<device>` trusted at (ms),
--- `rv:<device>` revoked at (ms). The recent decisions are a list, oldest
--- first: "<at>|<action>|<score>|<codes>|<decision id>", written by the
--- store's background writer (plain RPUSH and PEXPIRE; LTRIM once the list
--- has twice as many as are shown, so it holds up to 2 × RECENT).
+-- `rv:<device>` revoked at (ms). A user's recent decisions are the
+-- pending decisions recorded with their answer (the store's background
+-- writer writes both as one record, see `store::redis::observe`); earlier
+-- versions kept them in a list ("<at>|<action>|<score>|<codes>|<decision
+-- id>", oldest first), still shown and erased until it expires.
 --
 -- Helpers come from common.lua.
 
--- The profile hash and the recent decisions.
-local function adm_profile(kprof, krecent)
-  return {redis.call('HGETALL', kprof), redis.call('LRANGE', krecent, -RECENT, -1)}
+-- The profile hash, the pending decisions and an earlier version's recent
+-- decisions.
+local function adm_profile(kprof, kpend, krecent)
+  return {redis.call('HGETALL', kprof), redis.call('HGETALL', kpend),
+    redis.call('LRANGE', krecent, -RECENT, -1)}
 end
 
 -- Erases every key of the user: failures, profile, pending decisions (one
@@ -31,8 +34,13 @@ local function adm_forget(kv, kprof, kpend, krecent, klegacy)
       out[4] = out[4] + 1
     end
   end
-  out[5] = redis.call('HLEN', kpend)
-  out[6] = math.min(redis.call('LLEN', krecent), RECENT)
+  -- Recorded decisions: pending records that carry their answer.
+  for _, r in ipairs(redis.call('HVALS', kpend)) do
+    out[5] = out[5] + 1
+    local _, bars = string.gsub(r, '|', '|')
+    if bars >= ANSWERED_BARS then out[6] = out[6] + 1 end
+  end
+  out[6] = out[6] + math.min(redis.call('LLEN', krecent), RECENT)
   out[7] = math.min(redis.call('EXISTS', kv, klegacy), 1)
   redis.call('DEL', kv, kprof, kpend, krecent, klegacy)
   return out

@@ -8,6 +8,10 @@ local W = {5000, 300000, 3600000}
 local NFACTS = 12
 -- Recent decisions shown per user (`RECENT_DECISIONS`).
 local RECENT = 20
+-- Separators in a pending decision recorded with its answer: taught,
+-- expires, at, hour, place, the facts, then action, score, codes and the
+-- decision id (`store::redis::observe::pending_record`).
+local ANSWERED_BARS = 4 + NFACTS + 4
 
 -- Profile field prefixes per fact slot, written out: concatenating a Lua
 -- number formats it with sprintf, which costs more than a command does.

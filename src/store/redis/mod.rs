@@ -82,8 +82,8 @@
 //! |---|---|---|---|
 //! | `P:{u:<u>}:w` | hash | user failures per 5-second bucket (folded as below) | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
-//! | `P:{u:<u>}:p` | hash | pending decisions: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>` (fact 11, the bound device, only when the attempt was key-verified; a record written before it existed has 11 facts and reads the 12th as absent); past 512 the oldest are dropped down to 256 | decision TTL, refreshed on observe |
-//! | `P:{u:<u>}:d` | list | recent decisions, oldest first (appended: no shift of the list), the newest 20 shown, trimmed to 20 once RPUSH answers more than 40: `<at>\|<action>\|<score>\|<codes>\|<decision id>` | decision TTL |
+//! | `P:{u:<u>}:p` | hash | pending decisions with their answers, written by the background writer once answered: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>\|<action>\|<score>\|<codes>\|<id tag>` (fact 11, the bound device, only when the attempt was key-verified; the id's tag in hex, the rest of the id being the decision, user and action). The newest 20 unexpired are the user's recent decisions. Records of earlier versions have no answer and may have 11 facts (the 12th then reads as absent). Past 512 the oldest are dropped down to 256 | decision TTL, refreshed with every record |
+//! | `P:{u:<u>}:d` | list | earlier versions' recent decisions (`<at>\|<action>\|<score>\|<codes>\|<decision id>`, oldest first): no longer written; shown and erased until it expires | decision TTL |
 //! | `P:{i:<ip>}:w` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h 10 min, refreshed once per 10 minutes per replica (`refresh`) |
 //! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | as the IP's |
 //! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | as the IP's |
@@ -93,8 +93,9 @@
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
 //! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
-//! revoked by support, ms) for the admin API. Profile and forget first wait
-//! for the background writer's queue to be written. Forget erases every
+//! revoked by support, ms) for the admin API. Profile, forget and report
+//! first wait for the background writer's queue to be written (a report
+//! then finds every decision this replica answered). Forget erases every
 //! `{u:<u>}` key; the global aggregates and the IP/device distinct-user
 //! fields (hashed members, 25 h) are left to expire.
 //!
@@ -187,10 +188,11 @@ while i < #ARGV do
 end
 return 1"#;
 
-/// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 recent.
-const ADMIN_PROFILE: &str = script!("admin.lua", "return adm_profile(KEYS[1], KEYS[2])");
-/// KEYS: 1 user velocity, 2 profile, 3 pending, 4 recent, 5 the user's
-/// velocity of the earlier layout.
+/// Admin scripts, all on one user's slot. KEYS: 1 profile, 2 pending, 3
+/// the earlier versions' recent-decisions list.
+const ADMIN_PROFILE: &str = script!("admin.lua", "return adm_profile(KEYS[1], KEYS[2], KEYS[3])");
+/// KEYS: 1 user velocity, 2 profile, 3 pending, 4 the earlier versions'
+/// recent-decisions list, 5 the user's velocity of the earlier layout.
 const ADMIN_FORGET: &str = script!(
     "admin.lua",
     "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])"
@@ -323,6 +325,10 @@ impl std::fmt::Debug for RedisStore {
 const VELOCITY: &str = "w";
 /// The earlier layout's suffix, still erased by forget until it expires.
 const LEGACY_VELOCITY: &str = "v";
+/// The recent-decisions list of earlier versions (each answer now lives
+/// in its pending decision's record): still shown and erased until it
+/// expires, a decision TTL after the upgrade.
+const LEGACY_RECENT: &str = "d";
 
 /// Velocity keys live one bucket longer than the longest window.
 const COUNTER_TTL_MS: i64 = LONGEST_MS + GEOMETRY[2].0;
@@ -679,6 +685,8 @@ impl Store for RedisStore {
             }),
             _ => Ok(ReportEffect::default()),
         };
+        // A decision this process recorded may still be queued.
+        self.flush_background().await;
         self.trip();
 
         let mut inv = self.scripts.report.prepare_invoke();
@@ -714,19 +722,18 @@ impl Store for RedisStore {
         self.flush_background().await;
         let mut inv = self.scripts.admin_profile.prepare_invoke();
         inv.key(self.user_key(user, "prof"))
-            .key(self.user_key(user, "d"));
-        let (hash, mut recent): (Vec<(String, String)>, Vec<String>) =
+            .key(self.user_key(user, "p"))
+            .key(self.user_key(user, LEGACY_RECENT));
+        let (hash, pending, legacy): (Vec<(String, String)>, Vec<(String, String)>, Vec<String>) =
             invoke(&self.conn, &inv).await?;
-        // Stored oldest first.
-        recent.reverse();
-        Ok(parse_profile(&hash, &recent))
+        Ok(parse_profile(user, &hash, &pending, &legacy))
     }
 
     async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
         self.flush_background().await;
         let mut inv = self.scripts.admin_forget.prepare_invoke();
         inv.key(&self.user_keys(user)[..])
-            .key(self.user_key(user, "d"))
+            .key(self.user_key(user, LEGACY_RECENT))
             .key(self.user_key(user, LEGACY_VELOCITY));
         let c: Vec<i64> = invoke(&self.conn, &inv).await?;
         let n = |i: usize| u32::try_from(c.get(i).copied().unwrap_or(0).max(0)).unwrap_or(u32::MAX);
@@ -765,36 +772,24 @@ impl Store for RedisStore {
 
     fn record_decision(
         &self,
-        user: Key,
-        _decision: u128,
+        obs: &Observation,
         answer: &DecisionRecord<'_>,
     ) -> Result<(), StoreError> {
-        let mut codes = String::new();
-        for (i, r) in answer.reasons.iter().enumerate() {
-            if i > 0 {
-                codes.push(',');
+        let record = observe::pending_record(self, obs, answer)
+            .ok_or_else(|| StoreError::Unavailable("record: not a decision id".into()))?;
+        let work = Work::Decision {
+            key: self.user_key(obs.user, "p"),
+            field: format!("{:032x}", obs.decision),
+            record,
+        };
+        self.background.try_send(work).map_err(|e| match e {
+            mpsc::error::TrySendError::Full(_) => {
+                StoreError::Unavailable("the background write queue is full".into())
             }
-            codes.push_str(&r.code);
-        }
-        // Scores are recorded at f32 precision, like the memory store.
-        let entry = format!(
-            "{}|{}|{}|{codes}|{}",
-            answer.at.0,
-            answer.action.as_str(),
-            answer.score as f32,
-            answer.decision_id
-        );
-        let key = self.user_key(user, "d");
-        self.background
-            .try_send(Work::Record { key, entry })
-            .map_err(|e| match e {
-                mpsc::error::TrySendError::Full(_) => {
-                    StoreError::Unavailable("the background write queue is full".into())
-                }
-                mpsc::error::TrySendError::Closed(_) => {
-                    StoreError::Unavailable("the background writer stopped".into())
-                }
-            })
+            mpsc::error::TrySendError::Closed(_) => {
+                StoreError::Unavailable("the background writer stopped".into())
+            }
+        })
     }
 }
 
@@ -825,9 +820,10 @@ mod tests {
         ] {
             assert!(common.contains(&line), "{line}");
         }
-        // The pending decision's pattern captures every fact.
+        // The pending decision's pattern captures every fact, and then
+        // the answer follows.
         let pattern = format!(
-            "local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*){}$'",
+            "local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*){}|'\n",
             "|([^|]*)".repeat(PROFILE_DIMS.len())
         );
         assert!(include_str!("report.lua").contains(&pattern), "{pattern}");

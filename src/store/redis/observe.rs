@@ -93,7 +93,8 @@ impl<'a> ObservePlan<'a> {
         self.obs.failed
     }
 
-    /// The user's failures, profile and pending decision.
+    /// The user's failures and profile (the pending decision is written
+    /// with its answer, [`pending_record`]).
     pub(super) fn user(&self, pipe: &mut Pipeline) {
         let (u, at) = (&self.user, self.obs.at);
         let v = format!("{u}:{VELOCITY}");
@@ -112,29 +113,6 @@ impl<'a> ObservePlan<'a> {
                 hmget.arg(format!("d{slot}:{f}"));
             }
         }
-        let ttl = millis(self.store.settings.decision_ttl);
-        let expires = UnixMillis::now()
-            .0
-            .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
-        let mut pending = format!(
-            "0|{expires}|{}|{}|{}",
-            at.0,
-            at.hour_of_week(),
-            self.obs.place.as_ref().map(place_text).unwrap_or_default()
-        );
-        for (slot, f) in self.facts.iter().enumerate() {
-            pending.push('|');
-            if self.obs.taught_fact(slot).is_some() {
-                pending.push_str(f.as_deref().unwrap_or_default());
-            }
-        }
-        let p = format!("{u}:p");
-        pipe.cmd("HSET")
-            .arg(&p)
-            .arg(format!("{:032x}", self.obs.decision))
-            .arg(pending)
-            .ignore();
-        pipe.cmd("PEXPIRE").arg(&p).arg(ttl).ignore();
     }
 
     pub(super) fn read_user(
@@ -360,6 +338,51 @@ impl<'a> ObservePlan<'a> {
         view.profile.global_distinct[..GLOBAL_SLOTS].copy_from_slice(&stats.distinct);
         Ok(())
     }
+}
+
+/// The pending decision of `obs` as the report script reads it (see the
+/// key table in [`super`]), followed by its answer: `<taught>|<expires
+/// ms>|<at>|<hour>|<place>|<fact 0>|…|<fact 11>|<action>|<score>|<codes>|
+/// <tag>`. Only the facts a report may teach are kept; of the decision id,
+/// only its tag (hex): the rest is the decision, the user and the action.
+/// `None` for an id that is not one.
+pub(super) fn pending_record(
+    store: &RedisStore,
+    obs: &Observation,
+    answer: &DecisionRecord<'_>,
+) -> Option<String> {
+    let tag = crate::core::decision_id::tag_of(answer.decision_id)?;
+    use std::fmt::Write;
+    let ttl = millis(store.settings.decision_ttl);
+    let expires = UnixMillis::now()
+        .0
+        .saturating_add(i64::try_from(ttl).unwrap_or(i64::MAX));
+    let at = obs.at;
+    let mut r = String::with_capacity(400);
+    let _ = write!(
+        r,
+        "0|{expires}|{}|{}|{}",
+        at.0,
+        at.hour_of_week(),
+        obs.place.as_ref().map(place_text).unwrap_or_default()
+    );
+    for slot in 0..PROFILE_DIMS.len() {
+        r.push('|');
+        if let Some(k) = obs.taught_fact(slot) {
+            r.push_str(&hex16(k));
+        }
+    }
+    // Scores are recorded at f32 precision, like the memory store.
+    let _ = write!(r, "|{}|{}|", answer.action.as_str(), answer.score as f32);
+    for (i, reason) in answer.reasons.iter().enumerate() {
+        if i > 0 {
+            r.push(',');
+        }
+        r.push_str(&reason.code);
+    }
+    r.push('|');
+    r.push_str(&hex::encode(tag));
+    Some(r)
 }
 
 /// Queues the TTL refresh of an IP's, network's or device's hash unless

@@ -1,5 +1,6 @@
-//! The admin API's view of a profile: the hash and recent-decisions list
-//! read back into a [`UserProfile`].
+//! The admin API's view of a profile: the profile hash and the pending
+//! decisions recorded with their answers (and an earlier version's
+//! recent-decisions list) read back into a [`UserProfile`].
 
 use super::*;
 
@@ -10,8 +11,14 @@ pub(super) fn hash_of_hex(h: &str) -> Option<u64> {
     Some(u64::from_le_bytes(b).max(1) & VALUE_HASH_MASK)
 }
 
-/// Reads a profile hash and recent-decisions list (see admin.lua).
-pub(super) fn parse_profile(hash: &[(String, String)], recent: &[String]) -> UserProfile {
+/// Reads a profile hash, the pending decisions and an earlier version's
+/// recent-decisions list (see admin.lua).
+pub(super) fn parse_profile(
+    user: Key,
+    hash: &[(String, String)],
+    pending: &[(String, String)],
+    legacy: &[String],
+) -> UserProfile {
     let mut p = UserProfile::default();
     let mut values: std::collections::BTreeMap<(usize, u64), (u32, u32)> = Default::default();
     let mut la = None;
@@ -71,28 +78,83 @@ pub(super) fn parse_profile(hash: &[(String, String)], recent: &[String]) -> Use
     p.trusted.sort();
     p.revoked.sort();
     p.last_login = la.map(|at| LastLogin { at, place: lp });
-    p.recent = recent
-        .iter()
-        .filter_map(|e| {
-            let mut it = e.splitn(5, '|');
-            let at = it.next()?.parse().ok()?;
-            let action = crate::domain::Action::parse(it.next()?)?;
-            // Scores are recorded at f32 precision, like the memory store.
-            let score = f64::from(it.next()?.parse::<f32>().ok()?);
-            let codes = it.next()?;
-            let decision_id = it.next()?.to_string();
-            Some(RecentDecision {
-                decision_id,
-                at: UnixMillis(at),
-                action,
-                score,
-                reasons: codes
-                    .split(',')
-                    .filter(|c| !c.is_empty())
-                    .map(str::to_string)
-                    .collect(),
-            })
-        })
-        .collect();
+    p.recent = recent(user, pending, legacy, UnixMillis::now());
     p
+}
+
+/// A recorded decision's answer: `<at>|<action>|<score>|<codes>|<decision
+/// id>` in the earlier list; in a pending record, the decision id's tag
+/// (`id` gives the rest of it).
+fn answer(
+    at: &str,
+    action: &str,
+    score: &str,
+    codes: &str,
+    id: impl FnOnce(crate::domain::Action) -> Option<String>,
+) -> Option<RecentDecision> {
+    let action = crate::domain::Action::parse(action)?;
+    Some(RecentDecision {
+        decision_id: id(action)?,
+        at: UnixMillis(at.parse().ok()?),
+        action,
+        // Scores are recorded at f32 precision, like the memory store.
+        score: f64::from(score.parse::<f32>().ok()?),
+        reasons: codes
+            .split(',')
+            .filter(|c| !c.is_empty())
+            .map(str::to_string)
+            .collect(),
+    })
+}
+
+/// The user's recent decisions, newest first (by time, then decision, as
+/// the memory store orders them): the unexpired pending decisions recorded
+/// with their answer, and an earlier version's list (`legacy`, oldest
+/// first), whose decisions have no answer in their pending record.
+fn recent(
+    user: Key,
+    pending: &[(String, String)],
+    legacy: &[String],
+    now: UnixMillis,
+) -> Vec<RecentDecision> {
+    let n = PROFILE_DIMS.len();
+    let mut found: Vec<(i64, u128, RecentDecision)> = Vec::new();
+    for (field, record) in pending {
+        let parts: Vec<&str> = record.split('|').collect();
+        let [_, expires, at, .., action, score, codes, tag] = parts[..] else {
+            continue;
+        };
+        if parts.len() != 5 + n + 4 || expires.parse::<i64>().map_or(true, |e| e < now.0) {
+            continue;
+        }
+        let Ok(decision) = u128::from_str_radix(field, 16) else {
+            continue;
+        };
+        let id = |action| {
+            let tag: [u8; 8] = hex::decode(tag).ok()?.try_into().ok()?;
+            Some(crate::core::decision_id::from_parts(
+                decision, user, action, tag,
+            ))
+        };
+        if let Some(r) = answer(at, action, score, codes, id) {
+            found.push((r.at.0, decision, r));
+        }
+    }
+    for (i, entry) in legacy.iter().enumerate() {
+        let mut it = entry.splitn(5, '|');
+        let (Some(at), Some(action), Some(score), Some(codes), Some(id)) =
+            (it.next(), it.next(), it.next(), it.next(), it.next())
+        else {
+            continue;
+        };
+        if let Some(r) = answer(at, action, score, codes, |_| Some(id.to_string())) {
+            found.push((r.at.0, i as u128, r));
+        }
+    }
+    found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
+    found
+        .into_iter()
+        .take(RECENT_DECISIONS)
+        .map(|(_, _, r)| r)
+        .collect()
 }

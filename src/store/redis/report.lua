@@ -11,10 +11,11 @@
 --
 -- Helpers come from common.lua.
 
--- A pending decision as observe writes it: taught, expires, at, hour,
--- place, then the NFACTS facts (records of an earlier version with fewer
--- facts are read field by field).
-local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)$'
+-- A pending decision as the store writes it: taught, expires, at, hour,
+-- place, the NFACTS facts, then (unread here) its answer. Records of an
+-- earlier version have no answer and may have fewer facts: those are read
+-- field by field.
+local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|([^|]*)|'
 
 local now = tonumber(ARGV[5])
 local cap = tonumber(ARGV[6])

@@ -1,13 +1,18 @@
-//! The background writer: work that may wait (recent-decision records,
-//! clean-up that needs a read first) queued, bounded, and written in
+//! The background writer: work that may wait (decisions with their
+//! answers, clean-up that needs a read first) queued, bounded, and written in
 //! batched pipelines, never on an RPC's path.
 
 use super::*;
 
 /// Work for the background writer.
 pub(super) enum Work {
-    /// Push `entry` on the recent-decisions list `key`.
-    Record { key: String, entry: String },
+    /// Write a decision and its answer: `record` as the field `field` of
+    /// the user's pending decisions `key` ([`super::observe::pending_record`]).
+    Decision {
+        key: String,
+        field: String,
+        record: String,
+    },
     /// Delete these fields (buckets that can never count again: deleting
     /// them late, or twice, changes nothing).
     Forget { key: String, fields: Vec<String> },
@@ -30,15 +35,13 @@ pub(super) enum Work {
 
 impl Work {
     /// Queues this work's plain commands; returns whether one of them is
-    /// answered (RPUSH: the list's length; HLEN: the pending count).
+    /// answered (HLEN: the pending count).
     pub(super) fn commands(&self, pipe: &mut Pipeline, ttl_ms: u64) -> bool {
         match self {
-            Work::Record { key, entry } => {
-                // Appended (a push at the head would shift the whole list
-                // each time); its length, answered, tells when to trim.
-                pipe.cmd("RPUSH").arg(key).arg(entry);
+            Work::Decision { key, field, record } => {
+                pipe.cmd("HSET").arg(key).arg(field).arg(record).ignore();
                 pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
-                true
+                false
             }
             Work::Forget { key, fields } => {
                 pipe.cmd("HDEL").arg(key).arg(fields).ignore();
@@ -113,7 +116,7 @@ pub(super) async fn prune_pending(conn: &Conn, key: &str) -> redis::RedisResult<
 
 /// Writes a batch: its plain commands in one pipeline (single node) or one
 /// per item, all at once (cluster); then what their answers call for
-/// (trims of long recent lists, pending past twice the cap) and the upkeep
+/// (pending past twice the cap) and the upkeep
 /// scripts, one per key. Only a failure of the plain commands fails the
 /// batch; a failed follow-up is logged and asked for again by a later read.
 pub(super) async fn write_batch(
@@ -165,26 +168,13 @@ pub(super) async fn write_batch(
             result?;
         }
     }
-    let mut long = std::collections::BTreeSet::new();
     let mut crowded = std::collections::BTreeSet::new();
     for (i, v) in answers {
         let n = usize::from_redis_value(v).unwrap_or(0);
-        match &batch[i] {
-            Work::Record { key, .. } if n > 2 * RECENT_DECISIONS => {
-                long.insert(key.as_str());
-            }
-            Work::PrunePending { key } if n > 2 * PENDING_CAP => {
-                crowded.insert(key.as_str());
-            }
-            _ => {}
-        }
-    }
-    let keep = -i64::try_from(RECENT_DECISIONS).unwrap_or(20);
-    for key in long {
-        let mut trim = redis::pipe();
-        trim.cmd("LTRIM").arg(key).arg(keep).arg(-1).ignore();
-        if let Err(e) = query(conn, &trim).await {
-            tracing::warn!(error = %e, "a recent-decisions list was not trimmed");
+        if let Work::PrunePending { key } = &batch[i]
+            && n > 2 * PENDING_CAP
+        {
+            crowded.insert(key.as_str());
         }
     }
     for key in crowded {
