@@ -58,6 +58,14 @@ async fn bench_measures_evaluate_and_the_floor_without_errors() {
         "{actions:?}"
     );
     assert_eq!(v["evaluate"]["report_errors"], 0);
+    // The reports' latency, measured like the Evaluates'.
+    let e = &v["evaluate"];
+    assert!(e["reports"].as_u64().unwrap() > 0, "{e}");
+    let (p50, p99) = (
+        e["report_p50_us"].as_u64().unwrap(),
+        e["report_p99_us"].as_u64().unwrap(),
+    );
+    assert!(p50 > 0 && p99 >= p50, "{e}");
     assert!(v["ratios"]["throughput"].as_f64().unwrap() > 0.0);
     s.running.shutdown().await;
 }
@@ -108,6 +116,7 @@ async fn bench_compares_the_redis_store_with_the_memory_store_in_one_run() {
     assert!(c["evaluate"]["calls"].as_u64().unwrap() > 0, "{c}");
     assert_eq!(c["evaluate"]["errors"], serde_json::json!({}), "{c}");
     assert_eq!(c["evaluate"]["report_errors"], 0, "{c}");
+    assert!(c["evaluate"]["report_p50_us"].as_u64().unwrap() > 0, "{c}");
     assert!(c["throughput_ratio"].as_f64().unwrap() > 0.0, "{c}");
     // Redis's own cost per Evaluate, from its INFO: CPU and commands.
     assert!(c["evaluate"]["redis_cpu_us"].as_f64().unwrap() > 0.0, "{c}");

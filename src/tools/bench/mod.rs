@@ -699,6 +699,8 @@ enum Target {
 /// One worker's counts, merged into a [`Row`].
 struct Tally {
     latency: Histogram<u64>,
+    /// The ReportOutcome calls' latencies.
+    report_latency: Histogram<u64>,
     calls: u64,
     errors: BTreeMap<String, u64>,
     actions: BTreeMap<&'static str, u64>,
@@ -711,6 +713,7 @@ impl Tally {
     fn new() -> anyhow::Result<Self> {
         Ok(Tally {
             latency: new_histogram()?,
+            report_latency: new_histogram()?,
             calls: 0,
             errors: BTreeMap::new(),
             actions: BTreeMap::new(),
@@ -724,6 +727,7 @@ impl Tally {
         // Both histograms have the same bounds; `add` only fails on
         // out-of-range values, which saturating records never produce.
         let _ = self.latency.add(&o.latency);
+        let _ = self.report_latency.add(&o.report_latency);
         self.calls += o.calls;
         for (k, v) in o.errors {
             *self.errors.entry(k).or_default() += v;
@@ -876,9 +880,11 @@ async fn worker(
                             && rng.random_bool(shape.report_fraction)
                         {
                             t.reports += 1;
+                            let sent = Instant::now();
                             let report = calls
                                 .report(decision_id, Outcome::LoginSucceeded, None)
                                 .await;
+                            t.report_latency.saturating_record(micros(sent.elapsed()));
                             if report.is_err() {
                                 t.report_errors += 1;
                             }
@@ -924,9 +930,12 @@ pub struct Row {
     pub errors: BTreeMap<String, u64>,
     /// Evaluate answers by action.
     pub actions: BTreeMap<&'static str, u64>,
-    /// ReportOutcome(LOGIN_SUCCEEDED) calls made, and how many failed.
+    /// ReportOutcome(LOGIN_SUCCEEDED) calls made, how many failed, and
+    /// their latency's median and 99th percentile, µs.
     pub reports: u64,
     pub report_errors: u64,
+    pub report_p50_us: u64,
+    pub report_p99_us: u64,
     /// Open loop: ticks skipped because a worker was more than one tick behind.
     pub late_ticks: u64,
     /// The server's CPU per call of this phase, µs (with `--metrics-addr`;
@@ -949,6 +958,14 @@ impl Row {
         let h = &t.latency;
         let empty = h.is_empty();
         let q = |q: f64| if empty { 0 } else { h.value_at_quantile(q) };
+        let r = &t.report_latency;
+        let rq = |q: f64| {
+            if r.is_empty() {
+                0
+            } else {
+                r.value_at_quantile(q)
+            }
+        };
         Row {
             name: match target {
                 Target::Floor => "floor",
@@ -968,6 +985,8 @@ impl Row {
             actions: t.actions.clone(),
             reports: t.reports,
             report_errors: t.report_errors,
+            report_p50_us: rq(0.50),
+            report_p99_us: rq(0.99),
             late_ticks: t.late_ticks,
             server_cpu_us: None,
             journal_cpu_us: None,
@@ -1139,12 +1158,14 @@ impl BenchResult {
             100.0 * self.evaluate.actions.get(k).copied().unwrap_or(0) as f64 / total.max(1) as f64
         };
         out.push_str(&format!(
-            "Evaluate actions: ALLOW {:.1}%  STEP_UP {:.1}%  DENY {:.1}%;  reports {} ({} failed)\n",
+            "Evaluate actions: ALLOW {:.1}%  STEP_UP {:.1}%  DENY {:.1}%;  reports {} ({} failed, p50 {} µs, p99 {} µs)\n",
             share("ALLOW"),
             share("STEP_UP"),
             share("DENY"),
             self.evaluate.reports,
             self.evaluate.report_errors,
+            self.evaluate.report_p50_us,
+            self.evaluate.report_p99_us,
         ));
         if self.rate.is_some() {
             out.push_str(&format!(
@@ -1158,8 +1179,15 @@ impl BenchResult {
         ));
         for c in &self.compare {
             out.push_str(&format!(
-                "Evaluate [{}] / Evaluate: throughput {:.2}  p50 {:+} µs  p99 {:+} µs\n",
-                c.label, c.throughput_ratio, c.p50_delta_us, c.p99_delta_us
+                "Evaluate [{}] / Evaluate: throughput {:.2}  p50 {:+} µs  p99 {:+} µs;  reports {} ({} failed, p50 {} µs, p99 {} µs)\n",
+                c.label,
+                c.throughput_ratio,
+                c.p50_delta_us,
+                c.p99_delta_us,
+                c.evaluate.reports,
+                c.evaluate.report_errors,
+                c.evaluate.report_p50_us,
+                c.evaluate.report_p99_us,
             ));
         }
         let us = |x: Option<f64>| x.map_or("-".to_string(), |x| format!("{x:.1}"));
