@@ -182,7 +182,7 @@ async fn on_a_cluster_observe_is_one_pipeline_per_slot_and_report_one_script() {
     }
     store.flush().await;
     let mid = cluster.command_calls();
-    assert_eq!(calls_of(&observed_at, &mid, "hset"), N);
+    assert_eq!(calls_of(&observed_at, &mid, "hsetnx"), N);
     assert_eq!(calls_of(&observed_at, &mid, "rpush"), 0);
     for i in 0..N {
         // Half teach, half do not: the user's script either way.

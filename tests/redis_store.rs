@@ -158,16 +158,16 @@ async fn observe_is_one_pipeline_and_report_one_evalsha() {
         12 * 11 + 13 * 17 - skipped + 3 * straddled,
         "{observes:?}"
     );
-    // Recording an answer writes the pending decision with it: one HSET
+    // Recording an answer writes the pending decision with it: one HSETNX
     // and its TTL, nothing else. (The flush also merged the deployment-wide
     // velocity: HINCRBYs, one PEXPIRE and the read back; and the background
     // pending check may have run.)
     let rec = |cmd: &str| records.get(cmd).copied().unwrap_or(0);
-    assert_eq!((rec("hset"), rec("pexpire")), (N, N + 1), "{records:?}");
+    assert_eq!((rec("hsetnx"), rec("pexpire")), (N, N + 1), "{records:?}");
     for cmd in records.keys() {
         assert!(
             [
-                "hset", "pexpire", "hincrby", "hgetall", "hmget", "hlen", "hkeys"
+                "hsetnx", "pexpire", "hincrby", "hgetall", "hmget", "hlen", "hkeys"
             ]
             .contains(&cmd.as_str()),
             "{records:?}"
@@ -558,6 +558,127 @@ async fn an_earlier_versions_recent_decisions_are_shown_and_forgotten() {
     );
     assert_eq!(server.cli(&["EXISTS", &list]).unwrap().trim(), "0");
     assert!(store.profile(user).await.unwrap().recent.is_empty());
+}
+
+/// A report sent right after the answer (the decision's record may still
+/// be queued for the background writer) teaches at once, without waiting
+/// for the writer, and exactly once: the writer's later write leaves the
+/// report's taught mark.
+#[tokio::test]
+async fn a_report_right_after_the_answer_teaches_once_without_waiting_for_the_writer() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "soon");
+    let h = IdHasher::random();
+    // Warm: scripts loaded, connections up.
+    observe_and_record(&store, &observation(&h, 1, "warm", "192.0.2.1", "w")).await;
+    store.flush().await;
+    const N: u128 = 40;
+    let before = server.command_calls();
+    for d in 0..N {
+        let name = format!("soon{d}");
+        let o = observation(&h, 2 * d + 11, &name, "192.0.2.7", "phone");
+        store.observe(&o).await.unwrap();
+        record_allow(&store, &o);
+        let effect = store.report(&login_succeeded(o.user, o.decision)).await;
+        assert!(effect.unwrap().profile_updated, "{d}");
+    }
+    store.flush().await;
+    let after = server.command_calls();
+    let calls = |c: &str| after.get(c).unwrap_or(&0) - before.get(c).unwrap_or(&0);
+    // The writer wrote every record with HSETNX; the reports that found
+    // theirs still queued wrote it first (one more HSET each besides the
+    // profile's and the taught mark's, and two per observe).
+    eprintln!(
+        "reports that wrote their decision's record: {}",
+        calls("hset") - 4 * N as u64
+    );
+    assert_eq!(calls("hsetnx"), N as u64);
+    for d in 0..N {
+        let name = format!("soon{d}");
+        let user = h.key(Dim::User, name.as_bytes());
+        let p = store.profile(user).await.unwrap();
+        assert_eq!(p.verified_logins, 1, "{name}");
+        assert_eq!(p.recent.len(), 1, "{name}");
+        let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
+        let record = server
+            .cli(&[
+                "HGET",
+                &format!("soon:{{u:{hex}}}:p"),
+                &format!("{:032x}", 2 * d + 11),
+            ])
+            .unwrap();
+        assert!(record.starts_with("1|"), "{name}: {record}");
+        // Taught once: a second report changes nothing.
+        let again = store
+            .report(&login_succeeded(user, 2 * d + 11))
+            .await
+            .unwrap();
+        assert!(!again.profile_updated);
+    }
+}
+
+/// The report script writes a queued record it is given when Redis does
+/// not have it yet, and teaches from it; without one, the decision is
+/// unknown.
+#[test]
+fn the_report_script_writes_a_record_it_is_given() {
+    let server = RedisServer::start();
+    let script = concat!(
+        include_str!("../src/store/redis/common.lua"),
+        include_str!("../src/store/redis/report.lua"),
+        "\nreturn rep_user(KEYS[1], KEYS[2], KEYS[3])"
+    );
+    let now = UnixMillis::now().0;
+    let record = format!(
+        "0|{}|{now}|5|59.3,18.0,20|{}|||||||||||allow|0.25|new_device|0000000000000000",
+        now + 60_000,
+        "ab".repeat(8)
+    );
+    let (kv, kprof, kpend) = ("s:{u:1}:w", "s:{u:1}:prof", "s:{u:1}:p");
+    let report = |queued: &str| {
+        let at = now.to_string();
+        let args = [
+            "EVAL",
+            script,
+            "3",
+            kv,
+            kprof,
+            kpend,
+            "1",
+            "0",
+            "0",
+            "0",
+            &at,
+            "4",
+            "600000",
+            "90000000",
+            "0000000000000000000000000000002a",
+            queued,
+            "60000",
+        ];
+        server.cli(&args).unwrap()
+    };
+    // Not queued here, not in Redis: unknown.
+    assert!(report("").starts_with("-1"), "{}", report(""));
+    // Queued here: written, taught, marked.
+    let taught = report(&record);
+    assert!(taught.starts_with("1\n1\n1"), "{taught}");
+    let stored = server
+        .cli(&["HGET", kpend, "0000000000000000000000000000002a"])
+        .unwrap();
+    assert_eq!(stored.trim(), format!("1{}", &record[1..]));
+    let ttl: i64 = server
+        .cli(&["PTTL", kpend])
+        .unwrap()
+        .trim()
+        .parse()
+        .unwrap();
+    assert!(ttl > 0 && ttl <= 60_000, "{ttl}");
+    assert_eq!(server.cli(&["HGET", kprof, "v"]).unwrap().trim(), "1");
+    // Sent again with the record (the writer had not forgotten it): Redis's
+    // copy wins, nothing is taught twice.
+    assert!(report(&record).starts_with("0"), "{}", report(&record));
+    assert_eq!(server.cli(&["HGET", kprof, "v"]).unwrap().trim(), "1");
 }
 
 /// The merge script applies a replica's batch of taught global counts once,

@@ -82,7 +82,7 @@
 //! |---|---|---|---|
 //! | `P:{u:<u>}:w` | hash | user failures per 5-second bucket (folded as below) | 25 h |
 //! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
-//! | `P:{u:<u>}:p` | hash | pending decisions with their answers, written by the background writer once answered: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>\|<action>\|<score>\|<codes>\|<id tag>` (fact 11, the bound device, only when the attempt was key-verified; the id's tag in hex, the rest of the id being the decision, user and action). The newest 20 unexpired are the user's recent decisions. Records of earlier versions have no answer and may have 11 facts (the 12th then reads as absent). Past 512 the oldest are dropped down to 256 | decision TTL, refreshed with every record |
+//! | `P:{u:<u>}:p` | hash | pending decisions with their answers, written once answered, by the background writer (`HSETNX`) or by an earlier report of the same replica: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>\|<action>\|<score>\|<codes>\|<id tag>` (fact 11, the bound device, only when the attempt was key-verified; the id's tag in hex, the rest of the id being the decision, user and action). The newest 20 unexpired are the user's recent decisions. Records of earlier versions have no answer and may have 11 facts (the 12th then reads as absent). Past 512 the oldest are dropped down to 256 | decision TTL, refreshed with every record |
 //! | `P:{u:<u>}:d` | list | earlier versions' recent decisions (`<at>\|<action>\|<score>\|<codes>\|<decision id>`, oldest first): no longer written; shown and erased until it expires | decision TTL |
 //! | `P:{i:<ip>}:w` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h 10 min, refreshed once per 10 minutes per replica (`refresh`) |
 //! | `P:{n:<net>}:w` | hash | failures per bucket (written on a failure only) | as the IP's |
@@ -93,9 +93,11 @@
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
 //! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
-//! revoked by support, ms) for the admin API. Profile, forget and report
-//! first wait for the background writer's queue to be written (a report
-//! then finds every decision this replica answered). Forget erases every
+//! revoked by support, ms) for the admin API. Profile and forget first wait
+//! for the background writer's queue to be written. A report finds every
+//! decision this replica answered without waiting: a record still queued
+//! is handed to the report script, which writes it if Redis lacks it (the
+//! writer writes with `HSETNX`, so it never overwrites the taught mark). Forget erases every
 //! `{u:<u>}` key; the global aggregates and the IP/device distinct-user
 //! fields (hashed members, 25 h) are left to expire.
 //!
@@ -301,6 +303,8 @@ pub struct RedisStore {
     settings: RedisSettings,
     scripts: Scripts,
     background: mpsc::Sender<Work>,
+    /// Answered decisions whose record the writer has not written yet.
+    unwritten: Unwritten,
     round_trips: AtomicU64,
     global: Arc<Mutex<GlobalCounts>>,
     merge: Arc<Merge>,
@@ -456,8 +460,10 @@ impl RedisStore {
             }))
         };
         let (tx, rx) = mpsc::channel(BACKGROUND_QUEUE);
+        let unwritten = Unwritten::default();
         runtime.spawn(background(
             rx,
+            unwritten.clone(),
             conn.clone(),
             Script::new(UPKEEP),
             millis(settings.decision_ttl),
@@ -488,6 +494,7 @@ impl RedisStore {
             conn,
             settings,
             background: tx,
+            unwritten,
             round_trips: AtomicU64::new(0),
             global,
             merge,
@@ -667,6 +674,9 @@ impl Store for RedisStore {
             && matches!(report.factor, Some(Factor::Webauthn | Factor::Totp));
         let user_keys = self.user_keys(report.user);
         let decision = format!("{:032x}", report.decision);
+        // A decision this replica answered whose record is still queued is
+        // written by the script (no wait for the writer).
+        let queued = self.unwritten.get(report.decision);
         let args = |inv: &mut ScriptInvocation<'_>| {
             inv.arg(u8::from(teaches(report.action, report.outcome)))
                 .arg(u8::from(report.outcome.is_fraud()))
@@ -676,7 +686,9 @@ impl Store for RedisStore {
                 .arg(self.settings.history_per_dim)
                 .arg(millis(self.settings.profile_ttl))
                 .arg(COUNTER_TTL_MS)
-                .arg(&decision);
+                .arg(&decision)
+                .arg(queued.as_deref().unwrap_or(""))
+                .arg(millis(self.settings.decision_ttl));
         };
         let effect = |code: Option<i64>| match code {
             Some(-1) => Err(StoreError::UnknownDecision(decision.clone())),
@@ -685,8 +697,6 @@ impl Store for RedisStore {
             }),
             _ => Ok(ReportEffect::default()),
         };
-        // A decision this process recorded may still be queued.
-        self.flush_background().await;
         self.trip();
 
         let mut inv = self.scripts.report.prepare_invoke();
@@ -777,17 +787,23 @@ impl Store for RedisStore {
     ) -> Result<(), StoreError> {
         let record = observe::pending_record(self, obs, answer)
             .ok_or_else(|| StoreError::Unavailable("record: not a decision id".into()))?;
+        let record: Arc<str> = record.into();
+        self.unwritten.insert(obs.decision, Arc::clone(&record));
         let work = Work::Decision {
             key: self.user_key(obs.user, "p"),
             field: format!("{:032x}", obs.decision),
+            decision: obs.decision,
             record,
         };
-        self.background.try_send(work).map_err(|e| match e {
-            mpsc::error::TrySendError::Full(_) => {
-                StoreError::Unavailable("the background write queue is full".into())
-            }
-            mpsc::error::TrySendError::Closed(_) => {
-                StoreError::Unavailable("the background writer stopped".into())
+        self.background.try_send(work).map_err(|e| {
+            self.unwritten.remove(obs.decision);
+            match e {
+                mpsc::error::TrySendError::Full(_) => {
+                    StoreError::Unavailable("the background write queue is full".into())
+                }
+                mpsc::error::TrySendError::Closed(_) => {
+                    StoreError::Unavailable("the background writer stopped".into())
+                }
             }
         })
     }

@@ -7,7 +7,8 @@
 -- ARGV: 1 teaches (0/1), 2 fraud (0/1),
 --   3 step-up failed (0/1), 4 strong factor passed (0/1), 5 report at (ms),
 --   6 history cap per dimension, 7 profile ttl (ms), 8 counter ttl (ms),
---   9 decision (hex).
+--   9 decision (hex), 10 the decision's record if this replica's background
+--   writer may not have written it yet (else empty), 11 decision ttl (ms).
 --
 -- Helpers come from common.lua.
 
@@ -52,6 +53,13 @@ end
 -- stepped as text (`inc`): number formatting is most of a script's cost.
 local function rep_user(kv, kprof, kpend)
   local raw = redis.call('HGET', kpend, ARGV[9])
+  if not raw and ARGV[10] ~= '' then
+    -- Answered by this replica, still queued for its writer: written here
+    -- (the writer's HSETNX then leaves it, taught mark included).
+    raw = ARGV[10]
+    redis.call('HSET', kpend, ARGV[9], raw)
+    redis.call('PEXPIRE', kpend, ARGV[11])
+  end
   if not raw then return {-1, 0, 0} end
   -- One match for the whole record: each Lua string call costs, so it
   -- is not split field by field. m: taught, expires, at, hour, place,

@@ -7,11 +7,13 @@ use super::*;
 /// Work for the background writer.
 pub(super) enum Work {
     /// Write a decision and its answer: `record` as the field `field` of
-    /// the user's pending decisions `key` ([`super::observe::pending_record`]).
+    /// the user's pending decisions `key` ([`super::observe::pending_record`]),
+    /// unless a report wrote it first ([`Unwritten`]).
     Decision {
         key: String,
         field: String,
-        record: String,
+        decision: u128,
+        record: Arc<str>,
     },
     /// Delete these fields (buckets that can never count again: deleting
     /// them late, or twice, changes nothing).
@@ -38,8 +40,16 @@ impl Work {
     /// answered (HLEN: the pending count).
     pub(super) fn commands(&self, pipe: &mut Pipeline, ttl_ms: u64) -> bool {
         match self {
-            Work::Decision { key, field, record } => {
-                pipe.cmd("HSET").arg(key).arg(field).arg(record).ignore();
+            Work::Decision {
+                key, field, record, ..
+            } => {
+                // A report of this replica may have written it already,
+                // taught mark included: never overwritten.
+                pipe.cmd("HSETNX")
+                    .arg(key)
+                    .arg(field)
+                    .arg(&**record)
+                    .ignore();
                 pipe.cmd("PEXPIRE").arg(key).arg(ttl_ms).ignore();
                 false
             }
@@ -59,6 +69,7 @@ impl Work {
 /// Writes queued work in batches until the store is dropped.
 pub(super) async fn background(
     mut rx: mpsc::Receiver<Work>,
+    unwritten: Unwritten,
     conn: Conn,
     upkeep: Script,
     ttl_ms: u64,
@@ -86,10 +97,45 @@ pub(super) async fn background(
                 }
                 Err(_) => tracing::warn!(items = n, "background store writes timed out"),
             }
+            // Written (or failed: then a report finds it no more than
+            // before it was queued).
+            unwritten.forget(&batch);
             batch.clear();
         }
         for done in flushes.drain(..) {
             let _ = done.send(());
+        }
+    }
+}
+
+/// The decisions this replica answered whose record is still queued for
+/// the background writer, so that a report on this replica can write the
+/// record itself instead of waiting for the writer (whose `HSETNX` then
+/// leaves it). At most as many as the writer's queue and batch hold.
+#[derive(Clone, Default)]
+pub(super) struct Unwritten(Arc<Mutex<HashMap<u128, Arc<str>>>>);
+
+impl Unwritten {
+    pub(super) fn insert(&self, decision: u128, record: Arc<str>) {
+        self.0.lock().insert(decision, record);
+    }
+
+    pub(super) fn remove(&self, decision: u128) {
+        self.0.lock().remove(&decision);
+    }
+
+    /// The queued record of `decision`, if any.
+    pub(super) fn get(&self, decision: u128) -> Option<Arc<str>> {
+        self.0.lock().get(&decision).cloned()
+    }
+
+    /// Forgets the decisions of a batch the writer has done with.
+    fn forget(&self, batch: &[Work]) {
+        let mut m = self.0.lock();
+        for w in batch {
+            if let Work::Decision { decision, .. } = w {
+                m.remove(decision);
+            }
         }
     }
 }
