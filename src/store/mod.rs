@@ -206,9 +206,10 @@ pub trait Store: Send + Sync + 'static {
     /// decision and its answer as one record for a background writer that
     /// batches them (a full queue refuses it with an error, which the
     /// engine counts). Reads through [`Store::profile`] and reports through
-    /// [`Store::report`] see every record made before them by this process
-    /// (a report without waiting for the writer); another replica sees it
-    /// once the writer has written it (within milliseconds).
+    /// [`Store::report`] see every record this process made before them and
+    /// did not fail to write (a report without waiting for the writer);
+    /// another replica sees it once the writer has written it, normally
+    /// within milliseconds (until then its report is `Unavailable`).
     fn record_decision(
         &self,
         obs: &Observation,

@@ -29,13 +29,19 @@
 //!   than the member's last one (a late `occurred_at`) shortens the
 //!   member's stay in the windows by the difference, where the memory
 //!   store keeps the later time;
-//! - the **pending decision** is one field of the user's pending hash,
-//!   written with `HSET`; on one observe in 16 the background writer
-//!   checks the hash, and past 512 the oldest are dropped.
+//! - the **pending decision** is not written by observe: it is one field
+//!   of the user's pending hash, written with its answer by
+//!   [`Store::record_decision`] through the background writer (`HSETNX`);
+//!   on one observe in 16 the background writer checks the hash, and past
+//!   512 the oldest are dropped.
 //!
 //! "Afterwards" is the store's background writer: maintenance and the
-//! recent-decisions records ([`Store::record_decision`]) are queued
-//! (bounded) and written in batched pipelines, never on an RPC's path.
+//! decisions with their answers ([`Store::record_decision`]) are queued
+//! (bounded) and written in batched pipelines, never on an RPC's path. A
+//! report to the replica that made a decision finds it at once (a record
+//! still queued goes with the report, `writer::Unwritten`); a report to
+//! another replica of a decision Redis does not have yet, made less than
+//! 5 s ago, is answered `Unavailable` (retryable), not unknown.
 //!
 //! The deployment-wide attempts and failures are not written per call at
 //! all: each replica counts its own at once and merges them into `P:{g}:v`
@@ -339,6 +345,10 @@ const COUNTER_TTL_MS: i64 = LONGEST_MS + GEOMETRY[2].0;
 
 /// Work that may wait for the background writer.
 const BACKGROUND_QUEUE: usize = 16_384;
+/// A report of a decision unknown to Redis but made less than this long
+/// ago is answered as retryable (`Unavailable`): the replica that made it
+/// may not have written it yet.
+const JUST_MADE_MS: i64 = 5_000;
 /// Most items written in one pipeline.
 const BACKGROUND_BATCH: usize = 256;
 /// Pending decisions kept per user: past twice this many, the oldest are
@@ -580,6 +590,20 @@ impl RedisStore {
 
     /// Waits until everything queued before for the background writer has
     /// been written (or the store's response timeout passes).
+    /// Whether `decision` (a time-ordered v7 id) was made so recently that
+    /// the replica that made it may still hold its record queued for its
+    /// background writer: within [`JUST_MADE_MS`], or four response
+    /// timeouts if longer (a batch that times out is not retried).
+    fn just_made(&self, decision: u128) -> bool {
+        let made = i64::try_from(decision >> 80).unwrap_or(0);
+        let window = JUST_MADE_MS.max(
+            i64::try_from(self.settings.response_timeout.as_millis().saturating_mul(4))
+                .unwrap_or(i64::MAX),
+        );
+        let age = UnixMillis::now().0.saturating_sub(made);
+        (-window..=window).contains(&age)
+    }
+
     async fn flush_background(&self) {
         let (done, written) = oneshot::channel();
         let wait = async {
@@ -691,6 +715,11 @@ impl Store for RedisStore {
                 .arg(millis(self.settings.decision_ttl));
         };
         let effect = |code: Option<i64>| match code {
+            // Made moments ago: another replica's writer may not have
+            // written it yet. Retryable, unlike an unknown decision.
+            Some(-1) if self.just_made(report.decision) => Err(StoreError::Unavailable(format!(
+                "decision {decision} is not written yet: retry"
+            ))),
             Some(-1) => Err(StoreError::UnknownDecision(decision.clone())),
             Some(1) => Ok(ReportEffect {
                 profile_updated: true,

@@ -44,7 +44,8 @@ end
 
 -- Tag {u:<user>}: teaches or unteaches the profile from the pending
 -- decision (a field of `kpend`: "<taught>|<expires ms>|<at>|<hour>|<place>|
--- <fact 0>|…|<fact NFACTS - 1>", written by observe). Reads the fields it
+-- <fact 0>|…|<fact NFACTS - 1>|<answer>", written with the decision's answer
+-- by the replica's background writer, or here from ARGV[10]). Reads the fields it
 -- needs with one HMGET and writes them with one HSET. Returns {effect,
 -- mode, new user, fact 0..NFACTS - 1}: effect -1 unknown (or expired) decision, 1
 -- profile changed, 0 nothing; mode 1 taught, -1 untaught, 0.
