@@ -34,8 +34,8 @@ use crate::domain::{Action, Factor, UnixMillis};
 use super::bounded::{BoundedMap, Expiry};
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
-    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RECENT_DECISIONS,
-    RecentDecision, ReportEffect, Store, StoreError, UserProfile, teaches,
+    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RecentDecision,
+    ReportEffect, Store, StoreError, UserProfile, newest_recent, teaches,
 };
 
 /// Limits of the memory store.
@@ -640,12 +640,7 @@ impl MemoryStore {
                 found.push((p.at, *d, r));
             }
         });
-        found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
-        found
-            .into_iter()
-            .take(RECENT_DECISIONS)
-            .map(|(_, _, r)| r)
-            .collect()
+        newest_recent(found)
     }
 }
 

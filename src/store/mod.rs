@@ -110,6 +110,18 @@ pub struct RecentDecision {
 /// Most recent decisions kept per user.
 pub const RECENT_DECISIONS: usize = 20;
 
+/// A user's recent decisions as every store shows them: newest first, by
+/// time then decision id, at most [`RECENT_DECISIONS`]. `found`: (at ms,
+/// decision, the decision).
+fn newest_recent(mut found: Vec<(i64, u128, RecentDecision)>) -> Vec<RecentDecision> {
+    found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
+    found
+        .into_iter()
+        .take(RECENT_DECISIONS)
+        .map(|(_, _, r)| r)
+        .collect()
+}
+
 /// Everything a store holds about one user, for the admin API.
 #[derive(Clone, Debug, Default, PartialEq, Serialize)]
 pub struct UserProfile {

@@ -140,8 +140,8 @@ use crate::domain::{Factor, Outcome, UnixMillis};
 
 use super::window::{DistinctSet, GEOMETRY, LONGEST_MS, bucket, stale, window_count};
 use super::{
-    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RECENT_DECISIONS,
-    RecentDecision, ReportEffect, Store, StoreError, UserProfile, defaults, teaches,
+    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RecentDecision,
+    ReportEffect, Store, StoreError, UserProfile, defaults, newest_recent, teaches,
 };
 
 use global::*;
@@ -841,6 +841,7 @@ impl Store for RedisStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::store::RECENT_DECISIONS;
 
     #[test]
     fn the_scripts_know_as_many_facts_as_there_are_profile_dimensions() {

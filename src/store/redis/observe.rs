@@ -369,7 +369,7 @@ pub(super) fn pending_record(
     for slot in 0..PROFILE_DIMS.len() {
         r.push('|');
         if let Some(k) = obs.taught_fact(slot) {
-            r.push_str(&hex16(k));
+            push_hex(&mut r, &k.0[..8]);
         }
     }
     // Scores are recorded at f32 precision, like the memory store.
@@ -381,8 +381,18 @@ pub(super) fn pending_record(
         r.push_str(&reason.code);
     }
     r.push('|');
-    r.push_str(&hex::encode(tag));
+    push_hex(&mut r, &tag);
     Some(r)
+}
+
+/// Appends 8 bytes in hex (as [`hex16`] writes a key), without allocating.
+fn push_hex(out: &mut String, bytes: &[u8]) {
+    let mut buf = [0u8; 16];
+    if hex::encode_to_slice(bytes, &mut buf).is_ok()
+        && let Ok(h) = std::str::from_utf8(&buf)
+    {
+        out.push_str(h);
+    }
 }
 
 /// Queues the TTL refresh of an IP's, network's or device's hash unless

@@ -151,10 +151,5 @@ fn recent(
             found.push((r.at.0, i as u128, r));
         }
     }
-    found.sort_by_key(|f| std::cmp::Reverse((f.0, f.1)));
-    found
-        .into_iter()
-        .take(RECENT_DECISIONS)
-        .map(|(_, _, r)| r)
-        .collect()
+    newest_recent(found)
 }
