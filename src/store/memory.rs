@@ -25,17 +25,16 @@ use async_trait::async_trait;
 use parking_lot::{Mutex, RwLock};
 
 use crate::core::decision_id;
-use crate::core::inputs::{
-    Facts, GeoPoint, LastLogin, Observation, ProfileView, StoreView, VelocityView, Windows,
-};
-use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS, VALUE_HASH_MASK};
+use crate::core::inputs::{Observation, StoreView, VelocityView, Windows};
+use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS};
 use crate::domain::{Action, Factor, UnixMillis};
 
 use super::bounded::{BoundedMap, Expiry};
+use super::profile::{Place, Profile, short_nonzero, tagged};
 use super::window::{DistinctSet, LONGEST_MS, SlidingCounter};
 use super::{
-    DecisionRecord, DeviceMark, Forgotten, Mark, OutcomeReport, ProfileValue, RecentDecision,
-    ReportEffect, Store, StoreError, UserProfile, newest_recent, teaches,
+    DecisionRecord, Forgotten, Mark, OutcomeReport, RecentDecision, ReportEffect, Store,
+    StoreError, UserProfile, newest_recent, teaches,
 };
 
 /// Limits of the memory store.
@@ -68,302 +67,6 @@ impl Default for MemoryLimits {
     }
 }
 
-/// One remembered value: (dimension-tagged short key, count, last seen in
-/// seconds). 16 bytes.
-type Seen = (u64, u32, u32);
-
-/// A fact's short key with its dimension slot in the top 4 bits, so one
-/// vector holds every dimension of a profile (12 vectors would cost 24-byte
-/// headers and a minimum allocation each: ~700 bytes per user).
-fn tagged(slot: usize, k: u64) -> u64 {
-    (k & (u64::MAX >> 4)) | ((slot as u64) << 60)
-}
-
-fn slot_of(tagged: u64) -> usize {
-    (tagged >> 60) as usize
-}
-
-/// A place at `f32` precision (about a metre): 12 bytes instead of a
-/// 32-byte `Option<GeoPoint>`; `lat` NaN means none. Both stores keep
-/// places at this precision ([`GeoPoint::stored`]), so they agree.
-#[derive(Clone, Copy, Debug)]
-struct Place {
-    lat: f32,
-    lon: f32,
-    accuracy_km: f32,
-}
-
-impl Place {
-    const NONE: Place = Place {
-        lat: f32::NAN,
-        lon: f32::NAN,
-        accuracy_km: f32::NAN,
-    };
-    // f32 precision is the stored precision (GeoPoint::stored).
-    fn of(p: Option<GeoPoint>) -> Place {
-        match p {
-            Some(p) => Place {
-                lat: p.lat as f32,
-                lon: p.lon as f32,
-                accuracy_km: p.accuracy_km as f32,
-            },
-            None => Place::NONE,
-        }
-    }
-
-    fn get(self) -> Option<GeoPoint> {
-        (!self.lat.is_nan()).then(|| GeoPoint {
-            lat: f64::from(self.lat),
-            lon: f64::from(self.lon),
-            accuracy_km: f64::from(self.accuracy_km),
-        })
-    }
-}
-
-/// "No time" in the compact `i64` time fields.
-const NEVER: i64 = i64::MIN;
-
-fn time(t: i64) -> Option<UnixMillis> {
-    (t != NEVER).then_some(UnixMillis(t))
-}
-
-#[derive(Debug)]
-struct Profile {
-    verified: u32,
-    /// Every remembered value of every dimension, at most `history_per_dim`
-    /// per dimension; grown one element at a time (`reserve_exact`).
-    seen: Vec<Seen>,
-    /// Sparse hour-of-week histogram: (hour, count).
-    hours: Vec<(u8, u16)>,
-    /// The last verified login: when (`NEVER`: none) and where.
-    last_at: i64,
-    last_place: Place,
-    /// The last time a strong factor was passed (`NEVER`: never).
-    last_strong_auth: i64,
-    /// Devices support trusted or revoked; boxed because almost no profile
-    /// has any (8 bytes per profile instead of two vector headers).
-    marks: Option<Box<Marks>>,
-}
-
-impl Default for Profile {
-    fn default() -> Self {
-        Profile {
-            verified: 0,
-            seen: Vec::new(),
-            hours: Vec::new(),
-            last_at: NEVER,
-            last_place: Place::NONE,
-            last_strong_auth: NEVER,
-            marks: None,
-        }
-    }
-}
-
-/// Devices marked by support: (device short key, when).
-#[derive(Debug, Default)]
-struct Marks {
-    trusted: Vec<(u64, UnixMillis)>,
-    revoked: Vec<(u64, UnixMillis)>,
-}
-
-fn secs(at: UnixMillis) -> u32 {
-    u32::try_from(at.0.max(0) / 1000).unwrap_or(u32::MAX)
-}
-
-impl Profile {
-    fn last_login(&self) -> Option<LastLogin> {
-        time(self.last_at).map(|at| LastLogin {
-            at,
-            place: self.last_place.get(),
-        })
-    }
-
-    fn view(&self, facts: &Facts, hour: u8) -> ProfileView {
-        let mut v = ProfileView {
-            verified_logins: self.verified,
-            last_login: self.last_login(),
-            last_strong_auth: time(self.last_strong_auth),
-            ..ProfileView::default()
-        };
-        for s in &self.seen {
-            let slot = slot_of(s.0);
-            if let Some(d) = v.distinct.get_mut(slot) {
-                *d = d.saturating_add(1);
-            }
-            if facts
-                .0
-                .get(slot)
-                .copied()
-                .flatten()
-                .map(|k| tagged(slot, short_nonzero(k)))
-                == Some(s.0)
-            {
-                v.seen[slot] = s.1;
-            }
-        }
-        v.device_revoked = match (&self.marks, facts.get(Dim::Device)) {
-            (Some(m), Some(d)) => m.revoked.iter().any(|r| r.0 == short_nonzero(d)),
-            _ => false,
-        };
-        v.hour_count = self
-            .hours
-            .iter()
-            .find(|(h, _)| *h == hour)
-            .map_or(0, |(_, c)| u32::from(*c));
-        v
-    }
-
-    fn learn(&mut self, p: &Pending, cap: usize) {
-        self.verified = self.verified.saturating_add(1);
-        let t = secs(UnixMillis(p.at));
-        for (slot, short) in p.facts() {
-            let key = tagged(slot, short);
-            if let Some(s) = self.seen.iter_mut().find(|s| s.0 == key) {
-                s.1 = s.1.saturating_add(1);
-                s.2 = s.2.max(t);
-            } else {
-                let same_dim = || {
-                    self.seen
-                        .iter()
-                        .enumerate()
-                        .filter(|(_, s)| slot_of(s.0) == slot)
-                };
-                if same_dim().count() >= cap {
-                    // Forget the least recently seen value of this dimension.
-                    if let Some(pos) = same_dim().min_by_key(|(_, s)| s.2).map(|(pos, _)| pos) {
-                        self.seen.swap_remove(pos);
-                    }
-                }
-                self.seen.reserve_exact(1);
-                self.seen.push((key, 1, t));
-            }
-        }
-        let hour = UnixMillis(p.at).hour_of_week();
-        match self.hours.iter_mut().find(|(h, _)| *h == hour) {
-            Some(e) => e.1 = e.1.saturating_add(1),
-            None => {
-                self.hours.reserve_exact(1);
-                self.hours.push((hour, 1));
-            }
-        }
-        if self.last_at == NEVER || self.last_at <= p.at {
-            self.last_at = p.at;
-            self.last_place = p.place;
-        }
-    }
-
-    /// Remembers `device` (count 1 if new, evicting the least recently seen
-    /// device at the cap); returns whether it was remembered already.
-    fn remember_device(&mut self, device: u64, at: UnixMillis, cap: usize) -> bool {
-        let slot = 0;
-        let key = tagged(slot, device);
-        let t = secs(at);
-        if let Some(s) = self.seen.iter_mut().find(|s| s.0 == key) {
-            s.2 = s.2.max(t);
-            return true;
-        }
-        let same_dim = || {
-            self.seen
-                .iter()
-                .enumerate()
-                .filter(|(_, s)| slot_of(s.0) == slot)
-        };
-        if same_dim().count() >= cap
-            && let Some(pos) = same_dim().min_by_key(|(_, s)| s.2).map(|(pos, _)| pos)
-        {
-            self.seen.swap_remove(pos);
-        }
-        self.seen.push((key, 1, t));
-        false
-    }
-
-    /// Drops `device` from the remembered values; returns whether it was there.
-    fn drop_device(&mut self, device: u64) -> bool {
-        let key = tagged(0, device);
-        match self.seen.iter().position(|s| s.0 == key) {
-            Some(pos) => {
-                self.seen.swap_remove(pos);
-                true
-            }
-            None => false,
-        }
-    }
-
-    fn export(&self) -> UserProfile {
-        let mut values: Vec<ProfileValue> = self
-            .seen
-            .iter()
-            .map(|s| ProfileValue {
-                dim: PROFILE_DIMS[slot_of(s.0).min(PROFILE_DIMS.len() - 1)],
-                hash: s.0 & VALUE_HASH_MASK,
-                count: s.1,
-                last_seen_secs: s.2,
-            })
-            .collect();
-        values.sort();
-        let mut hours: Vec<(u8, u32)> = self
-            .hours
-            .iter()
-            .map(|(h, c)| (*h, u32::from(*c)))
-            .collect();
-        hours.sort();
-        let marks = |l: &[(u64, UnixMillis)]| {
-            let mut v: Vec<DeviceMark> = l
-                .iter()
-                .map(|(d, at)| DeviceMark {
-                    device: d & VALUE_HASH_MASK,
-                    at: *at,
-                })
-                .collect();
-            v.sort();
-            v
-        };
-        UserProfile {
-            verified_logins: self.verified,
-            values,
-            hours,
-            last_login: self.last_login(),
-            last_strong_auth: time(self.last_strong_auth),
-            trusted: self
-                .marks
-                .as_ref()
-                .map(|m| marks(&m.trusted))
-                .unwrap_or_default(),
-            revoked: self
-                .marks
-                .as_ref()
-                .map(|m| marks(&m.revoked))
-                .unwrap_or_default(),
-            recent: Vec::new(),
-        }
-    }
-
-    fn unlearn(&mut self, p: &Pending) {
-        self.verified = self.verified.saturating_sub(1);
-        for (slot, short) in p.facts() {
-            let key = tagged(slot, short);
-            if let Some(pos) = self.seen.iter().position(|s| s.0 == key) {
-                self.seen[pos].1 = self.seen[pos].1.saturating_sub(1);
-                if self.seen[pos].1 == 0 {
-                    self.seen.swap_remove(pos);
-                }
-            }
-        }
-        let hour = UnixMillis(p.at).hour_of_week();
-        if let Some(pos) = self.hours.iter().position(|(h, _)| *h == hour) {
-            self.hours[pos].1 = self.hours[pos].1.saturating_sub(1);
-            if self.hours[pos].1 == 0 {
-                self.hours.swap_remove(pos);
-            }
-        }
-        if self.last_at == p.at {
-            // The fraudulent login must not anchor impossible travel.
-            self.last_at = NEVER;
-            self.last_place = Place::NONE;
-        }
-    }
-}
-
 /// Reason codes kept per recorded decision; more are cut (acting reasons
 /// come rule and guard hits first, then the model's largest contributions).
 const RECORDED_REASONS: usize = 8;
@@ -388,11 +91,6 @@ struct Pending {
 }
 
 const NOT_RECORDED: u8 = u8::MAX;
-
-/// The short key of a fact, never 0 (0 marks an absent fact in `Pending`).
-fn short_nonzero(k: Key) -> u64 {
-    k.short().max(1)
-}
 
 impl Pending {
     /// (slot, short key) of each fact present.
@@ -729,18 +427,7 @@ impl Store for MemoryStore {
         Ok(self
             .profiles
             .upsert(user, self.now(), Profile::default, |p| {
-                let known = match mark {
-                    Mark::Trust => p.remember_device(d, at, cap),
-                    Mark::Revoke => p.drop_device(d),
-                };
-                let marks = p.marks.get_or_insert_default();
-                marks.trusted.retain(|r| r.0 != d);
-                marks.revoked.retain(|r| r.0 != d);
-                match mark {
-                    Mark::Trust => marks.trusted.push((d, at)),
-                    Mark::Revoke => marks.revoked.push((d, at)),
-                }
-                known
+                p.mark(d, mark, at, cap)
             }))
     }
 
@@ -872,7 +559,7 @@ impl MemoryStore {
                     if profile.verified == 0 {
                         self.global_users.fetch_add(1, Ordering::Relaxed);
                     }
-                    profile.learn(p, cap);
+                    profile.learn(&p.facts, p.at, p.place, cap);
                     if strong {
                         profile.last_strong_auth = report.at.0.max(p.at);
                     }
@@ -897,7 +584,7 @@ impl MemoryStore {
             effect.profile_updated = true;
         } else if report.outcome.is_fraud() && p.taught {
             self.profiles
-                .with(&p.user, now, |profile| profile.unlearn(p));
+                .with(&p.user, now, |profile| profile.unlearn(&p.facts, p.at));
             for (i, short) in p.facts().filter(|(i, _)| *i < GLOBAL_SLOTS) {
                 let was = self.global_seen.with(&tagged(i, short), now, |c| {
                     let before = *c;
@@ -919,6 +606,7 @@ impl MemoryStore {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::core::inputs::Facts;
     use crate::core::keys::IdHasher;
     use crate::domain::{Action, Outcome};
 

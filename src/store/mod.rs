@@ -8,6 +8,7 @@
 pub mod bounded;
 pub mod fxhash;
 pub mod memory;
+mod profile;
 pub mod redis;
 pub mod window;
 

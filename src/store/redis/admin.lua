@@ -1,10 +1,8 @@
--- riskgate: the admin calls (Store::profile, forget, trust_device,
--- revoke_device). Every function touches only keys of one user's hash tag
--- {u:<user>}, so each is one script on a single node and on a cluster
--- alike.
---
--- Profile hash fields added by these calls: `tr:<device>` trusted at (ms),
--- `rv:<device>` revoked at (ms). A user's recent decisions are the
+-- riskgate: the admin reads and erasure (Store::profile, forget). Every
+-- function touches only keys of one user's hash tag {u:<user>}, so each is
+-- one script on a single node and on a cluster alike. (Support's device
+-- marks change the profile like a report does: read, changed by the
+-- replica, written by `write_profile.lua`.) A user's recent decisions are the
 -- pending decisions recorded with their answer (the store's background
 -- writer writes both as one record, see `store::redis::observe`); earlier
 -- versions kept them in a list ("<at>|<action>|<score>|<codes>|<decision
@@ -12,27 +10,43 @@
 --
 -- Helpers come from common.lua.
 
--- The profile hash, the pending decisions and an earlier version's recent
+-- The profile as stored: the string (`store::profile::Profile` encoded), or
+-- an earlier version's hash as a flat list; false for none.
+local function profile_of(kprof)
+  if redis.call('TYPE', kprof)['ok'] == 'hash' then
+    return redis.call('HGETALL', kprof)
+  end
+  return redis.call('GET', kprof)
+end
+
+-- The profile, the pending decisions and an earlier version's recent
 -- decisions.
 local function adm_profile(kprof, kpend, krecent)
-  return {redis.call('HGETALL', kprof), redis.call('HGETALL', kpend),
+  return {profile_of(kprof), redis.call('HGETALL', kpend),
     redis.call('LRANGE', krecent, -RECENT, -1)}
 end
 
 -- Erases every key of the user: failures, profile, pending decisions (one
 -- hash), recent decisions, and failures kept in the earlier velocity layout
--- (`klegacy`). Returns the counts of Forgotten in field order.
+-- (`klegacy`). Returns the counts of Forgotten in field order, then the
+-- profile string it erased (the replica counts its part of Forgotten from
+-- it) or false; an earlier version's hash is counted here.
 local function adm_forget(kv, kprof, kpend, krecent, klegacy)
-  local p = load_hash(kprof)
-  local out = {tonumber(p['v'] or '0'), 0, 0, 0, 0, 0, 0}
-  for f, _ in pairs(p) do
-    if string.match(f, '^d%d+:') then
-      out[2] = out[2] + 1
-    elseif string.sub(f, 1, 3) == 'tr:' then
-      out[3] = out[3] + 1
-    elseif string.sub(f, 1, 3) == 'rv:' then
-      out[4] = out[4] + 1
+  local out = {0, 0, 0, 0, 0, 0, 0, false}
+  if redis.call('TYPE', kprof)['ok'] == 'hash' then
+    local p = load_hash(kprof)
+    out[1] = tonumber(p['v'] or '0')
+    for f, _ in pairs(p) do
+      if string.match(f, '^d%d+:') then
+        out[2] = out[2] + 1
+      elseif string.sub(f, 1, 3) == 'tr:' then
+        out[3] = out[3] + 1
+      elseif string.sub(f, 1, 3) == 'rv:' then
+        out[4] = out[4] + 1
+      end
     end
+  else
+    out[8] = redis.call('GET', kprof)
   end
   -- Recorded decisions: pending records that carry their answer.
   for _, r in ipairs(redis.call('HVALS', kpend)) do
@@ -44,59 +58,4 @@ local function adm_forget(kv, kprof, kpend, krecent, klegacy)
   out[7] = math.min(redis.call('EXISTS', kv, klegacy), 1)
   redis.call('DEL', kv, kprof, kpend, krecent, klegacy)
   return out
-end
-
--- Remembers device `f` (count 1 if new, evicting the least recently seen
--- device at the cap). Returns 1 if it was remembered already.
-local function remember_device(kprof, f, now, cap)
-  local t = math.floor(math.max(now, 0) / 1000)
-  local df, tf = 'd0:' .. f, 't0:' .. f
-  if redis.call('HEXISTS', kprof, df) == 1 then
-    local last = tonumber(redis.call('HGET', kprof, tf) or '0')
-    if t > last then redis.call('HSET', kprof, tf, num(t)) end
-    return 1
-  end
-  local n = tonumber(redis.call('HGET', kprof, 'n0') or '0')
-  if n >= cap then
-    local oldest, oldest_t = nil, nil
-    for field, v in pairs(load_hash(kprof)) do
-      if string.sub(field, 1, 3) == 't0:' then
-        local ft = tonumber(v)
-        if oldest_t == nil or ft < oldest_t or (ft == oldest_t and field < oldest) then
-          oldest, oldest_t = field, ft
-        end
-      end
-    end
-    if oldest then
-      redis.call('HDEL', kprof, oldest, 'd0:' .. string.sub(oldest, 4))
-      n = n - 1
-    end
-  end
-  redis.call('HSET', kprof, df, 1, tf, num(t), 'n0', num(n + 1))
-  return 0
-end
-
--- Drops device `f` from the profile. Returns 1 if it was remembered.
-local function drop_device(kprof, f)
-  if redis.call('HEXISTS', kprof, 'd0:' .. f) == 0 then return 0 end
-  redis.call('HDEL', kprof, 'd0:' .. f, 't0:' .. f)
-  local n = tonumber(redis.call('HGET', kprof, 'n0') or '0')
-  if n > 0 then redis.call('HSET', kprof, 'n0', num(n - 1)) end
-  return 1
-end
-
--- Marks device `f` as support decided: `trust` remembers it and lifts a
--- revocation; `revoke` drops it and ends a trust. Returns 1 if it was
--- remembered before.
-local function adm_mark(kprof, mode, f, now, cap, pttl)
-  local known, set, clear
-  if mode == 'trust' then
-    known, set, clear = remember_device(kprof, f, now, cap), 'tr:', 'rv:'
-  else
-    known, set, clear = drop_device(kprof, f), 'rv:', 'tr:'
-  end
-  redis.call('HDEL', kprof, clear .. f)
-  redis.call('HSET', kprof, set .. f, num(now))
-  redis.call('PEXPIRE', kprof, pttl)
-  return known
 end

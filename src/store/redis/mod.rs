@@ -117,6 +117,7 @@ mod global;
 mod observe;
 mod profile;
 mod refresh;
+mod teach;
 mod values;
 mod writer;
 
@@ -134,9 +135,10 @@ use redis::cluster_async::ClusterConnection;
 use redis::{FromRedisValue, Pipeline, Script, ScriptInvocation, Value};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::core::inputs::{GeoPoint, LastLogin, Observation, StoreView, Windows};
+use crate::core::inputs::{GeoPoint, LastLogin, Observation, ProfileView, StoreView, Windows};
 use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS, VALUE_HASH_MASK};
 use crate::domain::{Factor, Outcome, UnixMillis};
+use crate::store::profile::Profile;
 
 use super::window::{DistinctSet, GEOMETRY, LONGEST_MS, bucket, stale, window_count};
 use super::{
@@ -163,11 +165,9 @@ macro_rules! script {
     };
 }
 
-/// Report: one script on the user's slot, on one node and on a cluster
-/// alike. KEYS: 1 user velocity, 2 profile, 3 pending. Returns rep_user's
-/// answer; what the report changed of the deployment-wide counts is merged
-/// by the replica (`merge.lua`), from the counts its observe read.
-const REPORT: &str = script!("report.lua", "return rep_user(KEYS[1], KEYS[2], KEYS[3])");
+/// The conditional write of a profile (and a report's decision mark): see
+/// `write_profile.lua`.
+const WRITE_PROFILE: &str = include_str!("write_profile.lua");
 /// The merge of taught global counts (see `merge.lua`).
 const MERGE_TAUGHT: &str = concat!(include_str!("common.lua"), include_str!("merge.lua"));
 
@@ -205,13 +205,6 @@ const ADMIN_FORGET: &str = script!(
     "admin.lua",
     "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])"
 );
-/// KEYS: 1 profile; ARGV: `trust` or `revoke`, device, now (ms), cap,
-/// profile ttl (ms).
-const ADMIN_MARK: &str = script!(
-    "admin.lua",
-    "return adm_mark(KEYS[1], ARGV[1], ARGV[2], tonumber(ARGV[3]), tonumber(ARGV[4]), ARGV[5])"
-);
-
 /// Settings of the Redis store.
 #[derive(Clone, Debug)]
 pub struct RedisSettings {
@@ -297,10 +290,9 @@ impl Connections {
 }
 
 struct Scripts {
-    report: Script,
+    write_profile: Script,
     admin_profile: Script,
     admin_forget: Script,
-    admin_mark: Script,
 }
 
 /// The Redis store (single node or cluster).
@@ -316,6 +308,10 @@ pub struct RedisStore {
     merge: Arc<Merge>,
     /// IP, network and device hashes given a TTL lately.
     refreshed: Refreshed,
+    /// Reports and marks of one user on this replica take turns (by stripe
+    /// of the user's key): a profile is read, changed and written back only
+    /// if unchanged, so turns within a replica spare the retries.
+    user_turns: Box<[tokio::sync::Mutex<()>]>,
 }
 
 impl std::fmt::Debug for RedisStore {
@@ -342,6 +338,9 @@ const LEGACY_RECENT: &str = "d";
 
 /// Velocity keys live one bucket longer than the longest window.
 const COUNTER_TTL_MS: i64 = LONGEST_MS + GEOMETRY[2].0;
+
+/// Stripes of [`RedisStore::user_turns`].
+const USER_TURNS: usize = 256;
 
 /// Work that may wait for the background writer.
 const BACKGROUND_QUEUE: usize = 16_384;
@@ -509,11 +508,13 @@ impl RedisStore {
             global,
             merge,
             refreshed: Refreshed::default(),
+            user_turns: (0..USER_TURNS)
+                .map(|_| tokio::sync::Mutex::new(()))
+                .collect(),
             scripts: Scripts {
-                report: Script::new(REPORT),
+                write_profile: Script::new(WRITE_PROFILE),
                 admin_profile: Script::new(ADMIN_PROFILE),
                 admin_forget: Script::new(ADMIN_FORGET),
-                admin_mark: Script::new(ADMIN_MARK),
             },
         })
     }
@@ -561,15 +562,18 @@ impl RedisStore {
     /// (another replica observed it, or it is old) the change is recorded
     /// as reported, and the merge script counts distinct values from
     /// Redis's own.
-    fn taught(&self, decision: u128, r: &[Value]) {
+    fn taught(&self, decision: u128, mode: i64, new_user: bool, facts: &[&str]) {
         let mut g = self.global.lock();
         let observed = g.observed_counts(decision);
         let teaching = Teaching {
-            mode: int(r.get(1)),
-            new_user: int(r.get(2)) == 1,
-            facts: (0..GLOBAL_SLOTS)
-                .filter_map(|slot| {
-                    let value = value_of(text(r.get(3 + slot))?)?;
+            mode,
+            new_user,
+            facts: facts
+                .iter()
+                .enumerate()
+                .take(GLOBAL_SLOTS)
+                .filter_map(|(slot, f)| {
+                    let value = value_of(f)?;
                     Some((slot, value, observed.map(|(c, _)| i64::from(c[slot]))))
                 })
                 .collect(),
@@ -629,6 +633,7 @@ impl RedisStore {
         self.trip();
         if let Conn::Single(_) = self.conn {
             let mut pipe = redis::pipe();
+            pipe.ignore_errors();
             plan.user(&mut pipe);
             plan.ip(&mut pipe);
             plan.network(&mut pipe);
@@ -636,7 +641,8 @@ impl RedisStore {
             plan.global(&mut pipe);
             let values = query(&self.conn, &pipe).await.map_err(unavailable)?;
             let mut a = Answers::new(values);
-            plan.read_user(&mut a, &mut view, &mut work)?;
+            let got = plan.read_user(&mut a, &mut view, &mut work)?;
+            view.profile = self.profile_view(obs, &plan, got).await?;
             plan.read_ip(&mut a, &mut view, &mut work)?;
             plan.read_network(&mut a, &mut view, &mut work)?;
             plan.read_device(&mut a, &mut view, &mut work)?;
@@ -649,7 +655,10 @@ impl RedisStore {
                 pipe
             };
             let pipes = [
-                part(&|p| plan.user(p)),
+                part(&|p| {
+                    p.ignore_errors();
+                    plan.user(p)
+                }),
                 part(&|p| plan.ip(p)),
                 part(&|p| plan.network(p)),
                 part(&|p| plan.device(p)),
@@ -670,7 +679,8 @@ impl RedisStore {
                 run(c, &pipes[4]),
             );
             let answers = Answers::new;
-            plan.read_user(&mut answers(u?), &mut view, &mut work)?;
+            let got = plan.read_user(&mut answers(u?), &mut view, &mut work)?;
+            view.profile = self.profile_view(obs, &plan, got).await?;
             plan.read_ip(&mut answers(i?), &mut view, &mut work)?;
             plan.read_network(&mut answers(n?), &mut view, &mut work)?;
             plan.read_device(&mut answers(d?), &mut view, &mut work)?;
@@ -678,6 +688,26 @@ impl RedisStore {
         }
         self.maintain(work);
         Ok(view)
+    }
+
+    /// The profile's part of the view, from its `GET` answer. An earlier
+    /// version's hash is read and converted at once.
+    async fn profile_view(
+        &self,
+        obs: &Observation,
+        plan: &ObservePlan<'_>,
+        got: Value,
+    ) -> Result<ProfileView, StoreError> {
+        let legacy = !matches!(got, Value::Nil | Value::BulkString(_));
+        let key = plan.profile_key();
+        let read = self.read_profile(&key, got).await?;
+        if legacy {
+            self.convert_profile(&read, &key).await;
+        }
+        Ok(read
+            .profile
+            .map(|p| p.view(&obs.facts, obs.at.hour_of_week()))
+            .unwrap_or_default())
     }
 }
 
@@ -694,48 +724,7 @@ impl Store for RedisStore {
     }
 
     async fn report(&self, report: &OutcomeReport) -> Result<ReportEffect, StoreError> {
-        let strong = report.outcome == Outcome::StepUpPassed
-            && matches!(report.factor, Some(Factor::Webauthn | Factor::Totp));
-        let user_keys = self.user_keys(report.user);
-        let decision = format!("{:032x}", report.decision);
-        // A decision this replica answered whose record is still queued is
-        // written by the script (no wait for the writer).
-        let queued = self.unwritten.get(report.decision);
-        let args = |inv: &mut ScriptInvocation<'_>| {
-            inv.arg(u8::from(teaches(report.action, report.outcome)))
-                .arg(u8::from(report.outcome.is_fraud()))
-                .arg(u8::from(report.outcome == Outcome::StepUpFailed))
-                .arg(u8::from(strong))
-                .arg(report.at.0)
-                .arg(self.settings.history_per_dim)
-                .arg(millis(self.settings.profile_ttl))
-                .arg(COUNTER_TTL_MS)
-                .arg(&decision)
-                .arg(queued.as_deref().unwrap_or(""))
-                .arg(millis(self.settings.decision_ttl));
-        };
-        let effect = |code: Option<i64>| match code {
-            // Made moments ago: another replica's writer may not have
-            // written it yet. Retryable, unlike an unknown decision.
-            Some(-1) if self.just_made(report.decision) => Err(StoreError::Unavailable(format!(
-                "decision {decision} is not written yet: retry"
-            ))),
-            Some(-1) => Err(StoreError::UnknownDecision(decision.clone())),
-            Some(1) => Ok(ReportEffect {
-                profile_updated: true,
-            }),
-            _ => Ok(ReportEffect::default()),
-        };
-        self.trip();
-
-        let mut inv = self.scripts.report.prepare_invoke();
-        inv.key(&user_keys[..]);
-        args(&mut inv);
-        let r: Vec<Value> = invoke(&self.conn, &inv).await?;
-        if int(r.get(1)) != 0 {
-            self.taught(report.decision, &r);
-        }
-        effect(Some(int(r.first())))
+        self.report_profile(report).await
     }
 
     fn name(&self) -> &'static str {
@@ -763,9 +752,23 @@ impl Store for RedisStore {
         inv.key(self.user_key(user, "prof"))
             .key(self.user_key(user, "p"))
             .key(self.user_key(user, LEGACY_RECENT));
-        let (hash, pending, legacy): (Vec<(String, String)>, Vec<(String, String)>, Vec<String>) =
+        let (stored, pending, legacy): (Value, Vec<(String, String)>, Vec<String>) =
             invoke(&self.conn, &inv).await?;
-        Ok(parse_profile(user, &hash, &pending, &legacy))
+        let mut p = match stored {
+            Value::Nil => UserProfile::default(),
+            Value::BulkString(b) => Profile::decode(&b)
+                .ok_or_else(|| {
+                    StoreError::Unavailable("redis: a profile of an unknown format".into())
+                })?
+                .export(),
+            other => {
+                let hash: Vec<(String, String)> = FromRedisValue::from_redis_value(other)
+                    .map_err(|e| StoreError::Unavailable(format!("redis: profile hash: {e}")))?;
+                parse_profile_hash(&hash)
+            }
+        };
+        p.recent = recent(user, &pending, &legacy, UnixMillis::now());
+        Ok(p)
     }
 
     async fn forget(&self, user: Key) -> Result<Forgotten, StoreError> {
@@ -774,13 +777,26 @@ impl Store for RedisStore {
         inv.key(&self.user_keys(user)[..])
             .key(self.user_key(user, LEGACY_RECENT))
             .key(self.user_key(user, LEGACY_VELOCITY));
-        let c: Vec<i64> = invoke(&self.conn, &inv).await?;
-        let n = |i: usize| u32::try_from(c.get(i).copied().unwrap_or(0).max(0)).unwrap_or(u32::MAX);
+        let c: Vec<Value> = invoke(&self.conn, &inv).await?;
+        let n = |i: usize| u32::try_from(int(c.get(i)).max(0)).unwrap_or(u32::MAX);
+        let mut counts = [n(0), n(1), n(2), n(3)];
+        if let Some(Value::BulkString(b)) = c.get(7)
+            && let Some(p) = Profile::decode(b)
+        {
+            let len = |l: usize| u32::try_from(l).unwrap_or(u32::MAX);
+            let marks = p.marks.as_deref();
+            counts = [
+                p.verified,
+                len(p.seen.len()),
+                len(marks.map_or(0, |m| m.trusted.len())),
+                len(marks.map_or(0, |m| m.revoked.len())),
+            ];
+        }
         Ok(Forgotten {
-            verified_logins: n(0),
-            profile_values: n(1),
-            trusted_devices: n(2),
-            revoked_devices: n(3),
+            verified_logins: counts[0],
+            profile_values: counts[1],
+            trusted_devices: counts[2],
+            revoked_devices: counts[3],
             pending_decisions: n(4),
             recent_decisions: n(5),
             failure_counters: n(6),
@@ -795,18 +811,7 @@ impl Store for RedisStore {
         mark: Mark,
         at: UnixMillis,
     ) -> Result<bool, StoreError> {
-        let mut inv = self.scripts.admin_mark.prepare_invoke();
-        inv.key(self.user_key(user, "prof"))
-            .arg(match mark {
-                Mark::Trust => "trust",
-                Mark::Revoke => "revoke",
-            })
-            .arg(hex16(device))
-            .arg(at.0)
-            .arg(self.settings.history_per_dim)
-            .arg(millis(self.settings.profile_ttl));
-        let known: i64 = invoke(&self.conn, &inv).await?;
-        Ok(known == 1)
+        self.mark_profile(user, device, mark, at).await
     }
 
     fn record_decision(
@@ -866,12 +871,5 @@ mod tests {
         ] {
             assert!(common.contains(&line), "{line}");
         }
-        // The pending decision's pattern captures every fact, and then
-        // the answer follows.
-        let pattern = format!(
-            "local PENDING = '^(%d)|(%-?%d+)|(%-?%d+)|(%d*)|([^|]*){}|'\n",
-            "|([^|]*)".repeat(PROFILE_DIMS.len())
-        );
-        assert!(include_str!("report.lua").contains(&pattern), "{pattern}");
     }
 }

@@ -16,10 +16,20 @@ impl Answers {
         }
     }
 
+    /// The next answer; a command's error (in a pipeline that carries
+    /// errors as answers) fails the call.
     pub(super) fn next(&mut self) -> Result<Value, StoreError> {
+        match self.raw()? {
+            Value::ServerError(e) => Err(StoreError::Unavailable(format!("redis: {e:?}"))),
+            v => Ok(v),
+        }
+    }
+
+    /// The next answer as it came, errors included.
+    pub(super) fn raw(&mut self) -> Result<Value, StoreError> {
         self.values
             .next()
-            .ok_or_else(|| StoreError::Unavailable("redis: observe answered too few values".into()))
+            .ok_or_else(|| StoreError::Unavailable("redis: answered too few values".into()))
     }
 
     pub(super) fn list(&mut self) -> Result<Vec<Value>, StoreError> {
@@ -94,7 +104,9 @@ impl<'a> ObservePlan<'a> {
     }
 
     /// The user's failures and profile (the pending decision is written
-    /// with its answer, [`pending_record`]).
+    /// with its answer, [`pending_record`]). The profile is one string; an
+    /// earlier version's hash answers `WRONGTYPE`, which the pipeline
+    /// carries as an answer ([`Pipeline::ignore_errors`]).
     pub(super) fn user(&self, pipe: &mut Pipeline) {
         let (u, at) = (&self.user, self.obs.at);
         let v = format!("{u}:{VELOCITY}");
@@ -103,24 +115,17 @@ impl<'a> ObservePlan<'a> {
             pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
         }
         pipe.cmd("HGETALL").arg(&v);
-        let hmget = pipe.cmd("HMGET").arg(format!("{u}:prof"));
-        hmget.arg("v").arg("la").arg("lp").arg("sa");
-        hmget.arg(format!("h{}", at.hour_of_week()));
-        hmget.arg(format!("rv:{}", self.facts[0].as_deref().unwrap_or("")));
-        hmget.arg(&DISTINCT_FIELDS[..]);
-        for (slot, f) in self.facts.iter().enumerate() {
-            if let Some(f) = f {
-                hmget.arg(format!("d{slot}:{f}"));
-            }
-        }
+        pipe.cmd("GET").arg(format!("{u}:prof"));
     }
 
+    /// Reads the user's failures, and returns the profile's answer for
+    /// [`RedisStore::read_profile`].
     pub(super) fn read_user(
         &self,
         a: &mut Answers,
         view: &mut StoreView,
         work: &mut Vec<Work>,
-    ) -> Result<(), StoreError> {
+    ) -> Result<Value, StoreError> {
         let failures = Buckets::parse(a.next()?);
         view.velocity.user_failures = failures.windows('f', self.obs.at, KEY_BUCKET_MAX);
         forget_stale(
@@ -129,32 +134,6 @@ impl<'a> ObservePlan<'a> {
             &failures,
             None,
         );
-        let p = a.list()?;
-        let prof = &mut view.profile;
-        prof.verified_logins = u32_of(p.first());
-        let last_at = text(p.get(1)).and_then(|s| s.parse::<i64>().ok());
-        let last_place = text(p.get(2)).and_then(parse_place);
-        prof.last_login = last_at.map(|at| LastLogin {
-            at: UnixMillis(at),
-            place: last_place,
-        });
-        prof.last_strong_auth = text(p.get(3))
-            .and_then(|s| s.parse::<i64>().ok())
-            .map(UnixMillis);
-        prof.hour_count = u32_of(p.get(4));
-        prof.device_revoked =
-            self.facts[0].is_some() && !matches!(p.get(5), None | Some(Value::Nil));
-        let n = PROFILE_DIMS.len();
-        for slot in 0..n {
-            prof.distinct[slot] = u32_of(p.get(6 + slot));
-        }
-        let mut i = 6 + n;
-        for (slot, f) in self.facts.iter().enumerate() {
-            if f.is_some() {
-                prof.seen[slot] = u32_of(p.get(i));
-                i += 1;
-            }
-        }
         // The pending decisions' count is checked in the background, on
         // one observe in PRUNE_SAMPLE (decision ids end in random bits).
         if self.obs.decision % PRUNE_SAMPLE == 0 {
@@ -162,7 +141,12 @@ impl<'a> ObservePlan<'a> {
                 key: format!("{}:p", self.user),
             });
         }
-        Ok(())
+        a.raw()
+    }
+
+    /// The profile key of the user.
+    pub(super) fn profile_key(&self) -> String {
+        format!("{}:prof", self.user)
     }
 
     /// Adds the user to the distinct users of a velocity hash (a field per

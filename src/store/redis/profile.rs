@@ -1,6 +1,6 @@
-//! The admin API's view of a profile: the profile hash and the pending
-//! decisions recorded with their answers (and an earlier version's
-//! recent-decisions list) read back into a [`UserProfile`].
+//! The admin API's view of a profile: an earlier version's profile hash
+//! and the pending decisions recorded with their answers (and an earlier
+//! version's recent-decisions list) read back into a [`UserProfile`].
 
 use super::*;
 
@@ -11,14 +11,9 @@ pub(super) fn hash_of_hex(h: &str) -> Option<u64> {
     Some(u64::from_le_bytes(b).max(1) & VALUE_HASH_MASK)
 }
 
-/// Reads a profile hash, the pending decisions and an earlier version's
-/// recent-decisions list (see admin.lua).
-pub(super) fn parse_profile(
-    user: Key,
-    hash: &[(String, String)],
-    pending: &[(String, String)],
-    legacy: &[String],
-) -> UserProfile {
+/// Reads an earlier version's profile hash (the profile is one string now,
+/// [`crate::store::profile::Profile`]; a hash is converted when first read).
+pub(super) fn parse_profile_hash(hash: &[(String, String)]) -> UserProfile {
     let mut p = UserProfile::default();
     let mut values: std::collections::BTreeMap<(usize, u64), (u32, u32)> = Default::default();
     let mut la = None;
@@ -78,7 +73,6 @@ pub(super) fn parse_profile(
     p.trusted.sort();
     p.revoked.sort();
     p.last_login = la.map(|at| LastLogin { at, place: lp });
-    p.recent = recent(user, pending, legacy, UnixMillis::now());
     p
 }
 
@@ -111,7 +105,7 @@ fn answer(
 /// the memory store orders them): the unexpired pending decisions recorded
 /// with their answer, and an earlier version's list (`legacy`, oldest
 /// first), whose decisions have no answer in their pending record.
-fn recent(
+pub(super) fn recent(
     user: Key,
     pending: &[(String, String)],
     legacy: &[String],

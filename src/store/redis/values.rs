@@ -249,13 +249,6 @@ pub(super) fn u32_of(v: Option<&Value>) -> u32 {
     u32::try_from(int(v).max(0)).unwrap_or(u32::MAX)
 }
 
-pub(super) fn text(v: Option<&Value>) -> Option<&str> {
-    match v {
-        Some(Value::BulkString(b)) if !b.is_empty() => std::str::from_utf8(b).ok(),
-        _ => None,
-    }
-}
-
 /// A place as stored: at [`GeoPoint::stored`] precision, so it reads back
 /// exactly as the memory store keeps it.
 pub(super) fn place_text(p: &GeoPoint) -> String {
