@@ -64,17 +64,22 @@
 //! the decision taught): the deployment-wide counts miss those logins,
 //! the user's profile does not.
 //!
-//! Reports read-modify-write the profile (caps, eviction, unteaching), so
-//! they are Lua (`report.lua`) on the user's slot: one `EVALSHA`, on a
-//! single node and on a cluster alike. Whether a value the report teaches
+//! Reports read-modify-write the profile (caps, eviction, unteaching). The
+//! profile is one string, [`crate::store::profile::Profile`] encoded (the
+//! memory store's own type and rules): a report reads the decision's record
+//! and the profile with one pipeline, teaches or unteaches in the replica,
+//! and writes both with `write_profile.lua`, which writes only if neither
+//! changed since they were read (else the replica reads again; `teach`).
+//! Whether a value the report teaches
 //! is new deployment-wide (which moves the distinct-value counts) is
 //! judged from the value counts the decision's own observe read, kept by
 //! the replica for the last [`global::OBSERVED_CAP`] decisions and laid
 //! over with what it taught since; a report without them (observed by
 //! another replica, or older) is recorded as reported and the merge counts
 //! distinct values from Redis's own, so the replica's distinct counts lag
-//! by at most one merge. The admin calls are Lua scripts on one user's
-//! slot (`admin.lua`).
+//! by at most one merge. The admin reads and erasure are Lua scripts on
+//! one user's slot (`admin.lua`); support's device marks change the profile
+//! as a report does.
 //!
 //! On a **Redis Cluster** (several URLs or `store.redis_cluster`) observe
 //! sends one pipeline per hash tag (user, IP, network, device, global), all
@@ -87,7 +92,7 @@
 //! | key | type | content | TTL |
 //! |---|---|---|---|
 //! | `P:{u:<u>}:w` | hash | user failures per 5-second bucket (folded as below) | 25 h |
-//! | `P:{u:<u>}:prof` | hash | `v` verified, `d<slot>:<k>` count, `t<slot>:<k>` last seen (s), `n<slot>` distinct, `h<hour>` hour histogram, `la`/`lp` last login time/place, `sa` last strong auth | profile TTL, refreshed on teach |
+//! | `P:{u:<u>}:prof` | string | the profile, [`crate::store::profile::Profile::encode`]: verified, last login (time, place), last strong auth, the hour-of-week histogram, each remembered value (dimension-tagged short key, count, last seen), support's trusted and revoked devices. Earlier versions kept a hash here (`v`, `d<slot>:<k>`, `t<slot>:<k>`, `n<slot>`, `h<hour>`, `la`, `lp`, `sa`, `tr:`/`rv:<device>`): `GET` answers `WRONGTYPE`, and observe reads and converts it | profile TTL, refreshed on teach |
 //! | `P:{u:<u>}:p` | hash | pending decisions with their answers, written once answered, by the background writer (`HSETNX`) or by an earlier report of the same replica: decision hex → `<taught>\|<expires ms>\|<at>\|<hour>\|<place>\|<fact 0>\|…\|<fact 11>\|<action>\|<score>\|<codes>\|<id tag>` (fact 11, the bound device, only when the attempt was key-verified; the id's tag in hex, the rest of the id being the decision, user and action). The newest 20 unexpired are the user's recent decisions. Records of earlier versions have no answer and may have 11 facts (the 12th then reads as absent). Past 512 the oldest are dropped down to 256 | decision TTL, refreshed with every record |
 //! | `P:{u:<u>}:d` | list | earlier versions' recent decisions (`<at>\|<action>\|<score>\|<codes>\|<decision id>`, oldest first): no longer written; shown and erased until it expires | decision TTL |
 //! | `P:{i:<ip>}:w` | hash | failures and attempts per 5-second bucket (folded: per 5 minutes, per hour), `u<user>` → last seen ms (≤ 256) | 25 h 10 min, refreshed once per 10 minutes per replica (`refresh`) |
@@ -98,11 +103,10 @@
 //! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
-//! The profile hash also holds `tr:<device>` / `rv:<device>` (trusted /
-//! revoked by support, ms) for the admin API. Profile and forget first wait
+//! Profile and forget first wait
 //! for the background writer's queue to be written. A report finds every
 //! decision this replica answered without waiting: a record still queued
-//! is handed to the report script, which writes it if Redis lacks it (the
+//! is used as read and written with the report's mark if Redis lacks it (the
 //! writer writes with `HSETNX`, so it never overwrites the taught mark). Forget erases every
 //! `{u:<u>}` key; the global aggregates and the IP/device distinct-user
 //! fields (hashed members, 25 h) are left to expire.
@@ -556,7 +560,8 @@ impl RedisStore {
     }
 
     /// Records what a report that taught or untaught `decision` changes of
-    /// the global counts. `r`: rep_user's answer. Whether a value is new
+    /// the global counts. `mode`: 1 taught, -1 untaught; `facts`: the
+    /// decision's facts as its record keeps them. Whether a value is new
     /// deployment-wide is judged from the counts the decision's observe
     /// read, laid over with this replica's batches since; without them
     /// (another replica observed it, or it is old) the change is recorded
