@@ -68,8 +68,8 @@ async fn observe_is_one_pipeline_and_report_one_read_and_one_write() {
     })
     .unwrap();
     let h = IdHasher::random();
-    // Warm up: connect (HELLO/CLIENT SETINFO) and load the report script
-    // (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
+    // Warm up: connect (HELLO/CLIENT SETINFO) and load the profile write
+    // script (EVALSHA, NOSCRIPT, SCRIPT LOAD, EVALSHA).
     observe_and_record(&store, &observation(&h, 1, "warm", "192.0.2.1", "w")).await;
     let report = |d: u128, user: &str| login_succeeded(h.key(Dim::User, user.as_bytes()), d);
     store.report(&report(1, "warm")).await.unwrap();
@@ -484,8 +484,8 @@ async fn forget_also_erases_failures_kept_in_the_earlier_layout() {
 /// A decision observed by an earlier version is still taught by a report
 /// after an upgrade: the record of the version before answers were kept
 /// with their decision (12 facts, no answer), and of the one before that
-/// (11 facts: a profile dimension was added since). The report script reads
-/// such records field by field; the admin view shows no answer for them.
+/// (11 facts: a profile dimension was added since). A report reads every
+/// shape (`PendingRecord::parse`); the admin view shows no answer for them.
 #[tokio::test]
 async fn a_pending_decision_of_an_earlier_version_still_teaches() {
     let server = RedisServer::start();
@@ -877,14 +877,50 @@ async fn an_earlier_versions_profile_hash_is_read_and_converted() {
     let p = store.profile(o.user).await.unwrap();
     assert_eq!((p.verified_logins, p.values.len()), (2, present.len()));
     assert_eq!(p.revoked.len(), 1);
+    // Support trusts the device the hash had revoked (its key's first 8
+    // bytes, as the hash field named it): the revocation is lifted, not
+    // kept beside the trust.
+    let mut device = riskgate::core::keys::Key([0; 16]);
+    device.0[7] = 0xaa;
+    let at = UnixMillis::now();
+    store
+        .mark_device(o.user, device, riskgate::store::Mark::Trust, at)
+        .await
+        .unwrap();
+    let p = store.profile(o.user).await.unwrap();
+    assert!(p.revoked.is_empty(), "{:?}", p.revoked);
+    assert_eq!(p.trusted.len(), 1);
+    let device_o = Observation {
+        decision: 5,
+        facts: {
+            let mut f = o.facts;
+            f.set(Dim::Device, Some(device));
+            f
+        },
+        ..o.clone()
+    };
+    assert!(
+        !store
+            .observe(&device_o)
+            .await
+            .unwrap()
+            .profile
+            .device_revoked
+    );
     // Taught further.
     store.flush().await;
     let taught = store.report(&login_succeeded(o.user, 1)).await.unwrap();
     assert!(taught.profile_updated);
     let f = store.forget(o.user).await.unwrap();
+    // The trusted device is remembered as a value too.
     assert_eq!(
-        (f.verified_logins, f.profile_values, f.revoked_devices),
-        (3, u32::try_from(present.len()).unwrap(), 1)
+        (
+            f.verified_logins,
+            f.profile_values,
+            f.trusted_devices,
+            f.revoked_devices
+        ),
+        (3, u32::try_from(present.len()).unwrap() + 1, 1, 0)
     );
     assert_eq!(server.cli(&["EXISTS", &key]).unwrap().trim(), "0");
 }
@@ -977,4 +1013,36 @@ async fn concurrent_reports_on_two_replicas_each_teach_once() {
         u32::try_from(N).unwrap(),
         "{devices:?}"
     );
+}
+
+/// An observe whose writes Redis refuses (here out of memory; after a
+/// failover, a read-only replica) fails, so the engine answers degraded,
+/// even though every read in its pipeline was answered: the counts it
+/// could not write would otherwise be missing without a trace.
+#[tokio::test]
+async fn an_observe_whose_writes_are_refused_fails() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "oom");
+    let h = IdHasher::random();
+    let o = observation(&h, 1, "kim", "192.0.2.9", "phone");
+    store.observe(&o).await.unwrap();
+    server.cli(&["CONFIG", "SET", "maxmemory", "1"]).unwrap();
+    let refused = store
+        .observe(&Observation {
+            decision: 3,
+            ..o.clone()
+        })
+        .await;
+    assert!(
+        matches!(&refused, Err(riskgate::store::StoreError::Unavailable(e)) if e.contains("OOM")),
+        "{refused:?}"
+    );
+    server.cli(&["CONFIG", "SET", "maxmemory", "0"]).unwrap();
+    store
+        .observe(&Observation {
+            decision: 5,
+            ..o.clone()
+        })
+        .await
+        .unwrap();
 }

@@ -341,9 +341,12 @@ impl Profile {
             Mark::Trust => self.remember_device(device, at, cap),
             Mark::Revoke => self.drop_device(device),
         };
+        // Marks are kept as 60-bit value hashes ([`VALUE_HASH_MASK`]), as
+        // the admin view shows them and an earlier version's hash held them.
+        let device = device & VALUE_HASH_MASK;
         let marks = self.marks.get_or_insert_default();
-        marks.trusted.retain(|r| r.0 != device);
-        marks.revoked.retain(|r| r.0 != device);
+        marks.trusted.retain(|r| r.0 & VALUE_HASH_MASK != device);
+        marks.revoked.retain(|r| r.0 & VALUE_HASH_MASK != device);
         match mark {
             Mark::Trust => marks.trusted.push((device, at)),
             Mark::Revoke => marks.revoked.push((device, at)),

@@ -16,8 +16,8 @@ impl Answers {
         }
     }
 
-    /// The next answer; a command's error (in a pipeline that carries
-    /// errors as answers) fails the call.
+    /// The next read's answer; a command's error (in a pipeline that
+    /// carries errors as answers), a write's included, fails the call.
     pub(super) fn next(&mut self) -> Result<Value, StoreError> {
         match self.raw()? {
             Value::ServerError(e) => Err(StoreError::Unavailable(format!("redis: {e:?}"))),
@@ -25,11 +25,23 @@ impl Answers {
         }
     }
 
-    /// The next answer as it came, errors included.
+    /// The next read's answer as it came, errors included. Observe's
+    /// writes are answered too (not ignored: a pipeline that carries errors
+    /// as answers drops an ignored command's error) and come before their
+    /// key's read: their acknowledgements (integers, `OK`) are passed over
+    /// here, their errors returned. No read of observe answers an integer.
     pub(super) fn raw(&mut self) -> Result<Value, StoreError> {
-        self.values
-            .next()
-            .ok_or_else(|| StoreError::Unavailable("redis: answered too few values".into()))
+        loop {
+            match self.values.next() {
+                Some(Value::Int(_) | Value::Okay) => continue,
+                Some(v) => return Ok(v),
+                None => {
+                    return Err(StoreError::Unavailable(
+                        "redis: answered too few values".into(),
+                    ));
+                }
+            }
+        }
     }
 
     pub(super) fn list(&mut self) -> Result<Vec<Value>, StoreError> {
@@ -112,7 +124,7 @@ impl<'a> ObservePlan<'a> {
         let v = format!("{u}:{VELOCITY}");
         if self.failed() {
             count_event(pipe, &v, 'f', at);
-            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS).ignore();
+            pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS);
         }
         pipe.cmd("HGETALL").arg(&v);
         pipe.cmd("GET").arg(format!("{u}:prof"));
@@ -155,8 +167,7 @@ impl<'a> ObservePlan<'a> {
         pipe.cmd("HSET")
             .arg(v)
             .arg(member_field(self.obs.user))
-            .arg(self.obs.at.0)
-            .ignore();
+            .arg(self.obs.at.0);
     }
 
     pub(super) fn ip(&self, pipe: &mut Pipeline) {
@@ -324,7 +335,7 @@ impl<'a> ObservePlan<'a> {
     }
 }
 
-/// The pending decision of `obs` as the report script reads it (see the
+/// The pending decision of `obs` as a report reads it ([`super::teach`]; see the
 /// key table in [`super`]), followed by its answer: `<taught>|<expires
 /// ms>|<at>|<hour>|<place>|<fact 0>|…|<fact 11>|<action>|<score>|<codes>|
 /// <tag>`. Only the facts a report may teach are kept; of the decision id,
@@ -386,7 +397,6 @@ fn refresh(pipe: &mut Pipeline, key: &str, ttl: Option<(Ticket, bool)>) {
     if !matches!(ttl, Some((_, true))) {
         pipe.cmd("PEXPIRE")
             .arg(key)
-            .arg(COUNTER_TTL_MS + REFRESH_PERIOD_MS)
-            .ignore();
+            .arg(COUNTER_TTL_MS + REFRESH_PERIOD_MS);
     }
 }

@@ -96,8 +96,9 @@ impl RedisStore {
     }
 
     /// Before attempt `n` (from 1) of a write that found the profile
-    /// changed: a random pause, doubling per attempt (from up to 0.5 ms), so
-    /// replicas writing the same profile stop colliding.
+    /// changed: a random pause, its ceiling doubling per attempt (1 ms
+    /// before the second attempt), so replicas writing the same profile
+    /// stop colliding.
     async fn back_off(n: usize) {
         let ceiling = 500u64 << n.min(8);
         tokio::time::sleep(Duration::from_micros(rand::random::<u64>() % ceiling)).await;
@@ -248,7 +249,8 @@ impl RedisStore {
             if written != 1 {
                 continue;
             }
-            self.count_step_up_failure(report, &kv).await?;
+            // Recorded for the merge before anything else can fail: the
+            // decision is marked in Redis now.
             let facts: Vec<&str> = pending.facts[..GLOBAL_SLOTS].to_vec();
             self.taught(
                 report.decision,
@@ -256,6 +258,7 @@ impl RedisStore {
                 new_user,
                 &facts,
             );
+            self.count_step_up_failure(report, &kv).await?;
             return Ok(ReportEffect {
                 profile_updated: true,
             });

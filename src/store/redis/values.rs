@@ -19,11 +19,7 @@ pub(super) const DISTINCT_FIELDS: [&str; PROFILE_DIMS.len()] = [
 /// increment of its 5-second bucket (the coarser windows' counts are read
 /// from the same fields, see [`Buckets::windows`]).
 pub(super) fn count_event(pipe: &mut Pipeline, key: &str, kind: char, at: UnixMillis) {
-    pipe.cmd("HINCRBY")
-        .arg(key)
-        .arg(field(kind, 0, at))
-        .arg(1)
-        .ignore();
+    pipe.cmd("HINCRBY").arg(key).arg(field(kind, 0, at)).arg(1);
 }
 
 /// Bucket `b` of window `from`'s width as a bucket of window `to`'s
