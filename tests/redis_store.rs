@@ -370,13 +370,13 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
         .await
         .unwrap();
     // T did not observe that decision (A did): it cannot tell whether the
-    // device is new deployment-wide, so the distinct devices show once T
-    // has merged (the merge counts them from Redis's own counts).
+    // IP is new deployment-wide, so the distinct IPs show once T has
+    // merged (the merge counts them from Redis's own counts).
     let seen_by = |p: riskgate::core::inputs::ProfileView| {
         (
             p.global_logins,
-            p.global_seen(Dim::Device),
-            p.global_distinct(Dim::Device),
+            p.global_seen(Dim::Ip),
+            p.global_distinct(Dim::Ip),
         )
     };
     let at_t = t
@@ -399,7 +399,7 @@ async fn replicas_see_each_others_deployment_wide_counts_after_a_merge() {
     loop {
         d += 2;
         let v = b
-            .observe(&observation(&h, d, "b", "198.51.100.1", "x"))
+            .observe(&observation(&h, d, "b", "192.0.2.9", "y"))
             .await
             .unwrap();
         if seen_by(v.profile) == (before + 1, 1, 1) {

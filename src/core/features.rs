@@ -728,6 +728,37 @@ pub(crate) mod fixtures {
 mod tests {
     use super::*;
 
+    /// The stores count deployment-wide only the dimensions Freeman's
+    /// ratio reads (`GLOBAL_DIMS`): counts of any other leave it as is.
+    #[test]
+    fn freeman_reads_global_counts_of_the_global_dims_only() {
+        let mut view = StoreView::default();
+        view.profile.global_logins = 1_000;
+        view.profile.global_users = 100;
+        view.profile.verified_logins = 10;
+        for (slot, dim) in crate::core::keys::PROFILE_DIMS.iter().enumerate() {
+            if crate::core::keys::GLOBAL_DIMS.contains(dim) {
+                view.profile.global_seen[slot] = 50;
+                view.profile.global_distinct[slot] = 20;
+                view.profile.seen[slot] = 3;
+            }
+        }
+        let base = freeman_score(&view, true, true, true);
+        let mut more = view;
+        let mut counted = view;
+        for slot in 0..more.profile.global_seen.len() {
+            if crate::core::keys::counted_globally(slot) {
+                counted.profile.global_seen[slot] += 400;
+            } else {
+                more.profile.global_seen[slot] = 999;
+                more.profile.global_distinct[slot] = 77;
+            }
+        }
+        assert_eq!(freeman_score(&more, true, true, true), base);
+        // And each counted dimension is read.
+        assert_ne!(freeman_score(&counted, true, true, true), base);
+    }
+
     #[test]
     fn new_user_newness_is_not_counted_as_new_device() {
         let f = fixtures::features();

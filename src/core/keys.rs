@@ -175,6 +175,29 @@ pub const PROFILE_DIMS: [Dim; 12] = [
 /// neither read nor write global counts for it.
 pub const GLOBAL_SLOTS: usize = PROFILE_DIMS.len() - 1;
 
+/// The dimensions whose values are counted deployment-wide: the ones
+/// Freeman's ratio reads (`features::freeman_score`: the IP, its ASN and
+/// country; the user agent and its browser, OS and device type). The
+/// others (device, network, city, region) would cost a key per value and a
+/// read per Evaluate for a count nothing reads.
+pub const GLOBAL_DIMS: [Dim; 7] = [
+    Dim::Ip,
+    Dim::Asn,
+    Dim::Country,
+    Dim::UserAgent,
+    Dim::Browser,
+    Dim::Os,
+    Dim::DeviceType,
+];
+
+/// Whether the values of profile slot `slot` are counted deployment-wide
+/// ([`GLOBAL_DIMS`]).
+pub fn counted_globally(slot: usize) -> bool {
+    PROFILE_DIMS
+        .get(slot)
+        .is_some_and(|d| GLOBAL_DIMS.contains(d))
+}
+
 impl Dim {
     /// Stable name, used in key derivation and storage.
     pub const fn as_str(self) -> &'static str {

@@ -26,7 +26,7 @@ use parking_lot::{Mutex, RwLock};
 
 use crate::core::decision_id;
 use crate::core::inputs::{Observation, StoreView, VelocityView, Windows};
-use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS};
+use crate::core::keys::{Dim, Key, PROFILE_DIMS, counted_globally};
 use crate::domain::{Action, Factor, UnixMillis};
 
 use super::bounded::{BoundedMap, Expiry};
@@ -503,7 +503,10 @@ impl MemoryStore {
             .profiles
             .with(&obs.user, now, |p| p.view(&obs.facts, hour))
             .unwrap_or_default();
-        for (i, k) in obs.facts.0.iter().enumerate().take(GLOBAL_SLOTS) {
+        for (i, k) in obs.facts.0.iter().enumerate() {
+            if !counted_globally(i) {
+                continue;
+            }
             if let Some(k) = k {
                 profile.global_seen[i] = self
                     .global_seen
@@ -564,7 +567,7 @@ impl MemoryStore {
                         profile.last_strong_auth = report.at.0.max(p.at);
                     }
                 });
-            for (i, short) in p.facts().filter(|(i, _)| *i < GLOBAL_SLOTS) {
+            for (i, short) in p.facts().filter(|(i, _)| counted_globally(*i)) {
                 let before = self.global_seen.upsert(
                     tagged(i, short),
                     now,
@@ -585,7 +588,7 @@ impl MemoryStore {
         } else if report.outcome.is_fraud() && p.taught {
             self.profiles
                 .with(&p.user, now, |profile| profile.unlearn(&p.facts, p.at));
-            for (i, short) in p.facts().filter(|(i, _)| *i < GLOBAL_SLOTS) {
+            for (i, short) in p.facts().filter(|(i, _)| counted_globally(*i)) {
                 let was = self.global_seen.with(&tagged(i, short), now, |c| {
                     let before = *c;
                     *c = c.saturating_sub(1);
@@ -665,7 +668,9 @@ mod tests {
         let v = s.observe_sync(&obs(&h, 2, "alice", "d1", "1.2.3.4", T0 + 10, false));
         assert_eq!(v.profile.seen(Dim::Device), 1);
         assert_eq!(v.profile.verified_logins, 1);
-        assert_eq!(v.profile.global_seen(Dim::Device), 1);
+        // Counted deployment-wide: the IP, not the device (GLOBAL_DIMS).
+        assert_eq!(v.profile.global_seen(Dim::Ip), 1);
+        assert_eq!(v.profile.global_seen(Dim::Device), 0);
 
         let e = s
             .report_sync(&report(

@@ -281,7 +281,9 @@ async fn teaching_double_report_and_fraud(r: &mut Run<'_>) {
     let (_, v) = r.observe("alice", "d1", "1.2.3.4", T0 + 10, false).await;
     assert_eq!(v.profile.seen(Dim::Device), 1);
     assert_eq!(v.profile.verified_logins, 1);
-    assert_eq!(v.profile.global_seen(Dim::Device), 1);
+    assert_eq!(v.profile.global_seen(Dim::Ip), 1);
+    // Devices are not counted deployment-wide (`GLOBAL_DIMS`).
+    assert_eq!(v.profile.global_seen(Dim::Device), 0);
     assert_eq!(v.profile.global_users, 1);
     let last = v.profile.last_login.unwrap();
     assert_eq!(last.at, UnixMillis(T0));
@@ -307,7 +309,7 @@ async fn teaching_double_report_and_fraud(r: &mut Run<'_>) {
     let (_, v) = r.observe("alice", "d1", "1.2.3.4", T0 + 30, false).await;
     assert_eq!(v.profile.seen(Dim::Device), 0);
     assert_eq!(v.profile.verified_logins, 0);
-    assert_eq!(v.profile.global_seen(Dim::Device), 0);
+    assert_eq!(v.profile.global_seen(Dim::Ip), 0);
     assert_eq!(v.profile.last_login, None);
 }
 

@@ -100,7 +100,7 @@
 //! | `P:{dv:<dev>}:w` | hash | failures per bucket, `u<user>` → last seen ms (≤ 256) | as the IP's |
 //! | `P:{g}:v` | hash | deployment-wide attempts and failures per bucket and window (each merge adds to all three) | 25 h |
 //! | `P:{g}:stats` | hash | `n<slot>` global distinct values, `logins`, `users`; `m:<replica>` each replica's marker (swept once its marker key has expired, a day after the replica's last batch) | profile TTL |
-//! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value | profile TTL |
+//! | `P:{g}:s:<slot>:<k>` | string | global verified count of one value, for the dimensions Freeman's ratio reads (`keys::GLOBAL_DIMS`); earlier versions' counts of devices, networks, cities and regions are no longer read and expire | profile TTL |
 //! | `P:{g}:m:<replica>` | string | the last of the replica's taught batches applied (the replica's id is random per process) | 24 h |
 //!
 //! Profile and forget first wait
@@ -140,7 +140,7 @@ use redis::{FromRedisValue, Pipeline, Script, ScriptInvocation, Value};
 use tokio::sync::{mpsc, oneshot};
 
 use crate::core::inputs::{GeoPoint, LastLogin, Observation, ProfileView, StoreView, Windows};
-use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS, VALUE_HASH_MASK};
+use crate::core::keys::{Dim, GLOBAL_SLOTS, Key, PROFILE_DIMS, VALUE_HASH_MASK, counted_globally};
 use crate::domain::{Factor, Outcome, UnixMillis};
 use crate::store::profile::Profile;
 
@@ -577,6 +577,7 @@ impl RedisStore {
                 .iter()
                 .enumerate()
                 .take(GLOBAL_SLOTS)
+                .filter(|(slot, _)| counted_globally(*slot))
                 .filter_map(|(slot, f)| {
                     let value = value_of(f)?;
                     Some((slot, value, observed.map(|(c, _)| i64::from(c[slot]))))

@@ -291,6 +291,7 @@ impl<'a> ObservePlan<'a> {
             .iter()
             .enumerate()
             .take(GLOBAL_SLOTS)
+            .filter(|(slot, _)| counted_globally(*slot))
             .filter_map(|(slot, f)| Some((slot, f.as_ref()?)))
     }
 
@@ -331,6 +332,13 @@ impl<'a> ObservePlan<'a> {
         view.profile.global_logins = stats.logins;
         view.profile.global_users = stats.users;
         view.profile.global_distinct[..GLOBAL_SLOTS].copy_from_slice(&stats.distinct);
+        // Slots no longer counted keep what an earlier version counted:
+        // read as none, like the memory store.
+        for (slot, d) in view.profile.global_distinct.iter_mut().enumerate() {
+            if !counted_globally(slot) {
+                *d = 0;
+            }
+        }
         Ok(())
     }
 }
