@@ -1046,3 +1046,33 @@ async fn an_observe_whose_writes_are_refused_fails() {
         .await
         .unwrap();
 }
+
+/// Forget counts the pending decisions that could still be reported on:
+/// an expired record Redis still holds (its hash lives as long as its
+/// newest record) is erased but not counted, as the memory store has
+/// dropped it.
+#[tokio::test]
+async fn forget_does_not_count_expired_pending_decisions() {
+    let server = RedisServer::start();
+    let store = redis_store(&server, "exp");
+    let h = IdHasher::random();
+    let o = observation(&h, 1, "lou", "192.0.2.7", "phone");
+    observe_and_record(&store, &o).await;
+    store.flush().await;
+    let hex: String = o.user.0.iter().map(|b| format!("{b:02x}")).collect();
+    let key = format!("exp:{{u:{hex}}}:p");
+    let live = server
+        .cli(&["HGET", &key, &format!("{:032x}", 1)])
+        .unwrap()
+        .trim()
+        .to_string();
+    // The same record, expired an hour ago.
+    let mut parts: Vec<String> = live.split('|').map(String::from).collect();
+    parts[1] = (UnixMillis::now().0 - 3_600_000).to_string();
+    server
+        .cli(&["HSET", &key, &format!("{:032x}", 3), &parts.join("|")])
+        .unwrap();
+    let f = store.forget(o.user).await.unwrap();
+    assert_eq!((f.pending_decisions, f.recent_decisions), (1, 1));
+    assert_eq!(server.cli(&["EXISTS", &key]).unwrap().trim(), "0");
+}

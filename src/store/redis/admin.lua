@@ -28,10 +28,12 @@ end
 
 -- Erases every key of the user: failures, profile, pending decisions (one
 -- hash), recent decisions, and failures kept in the earlier velocity layout
--- (`klegacy`). Returns the counts of Forgotten in field order, then the
+-- (`klegacy`). `now` (ms): pending decisions expired by then are erased but
+-- not counted, as the memory store has dropped them. Returns the counts of
+-- Forgotten in field order, then the
 -- profile string it erased (the replica counts its part of Forgotten from
 -- it) or false; an earlier version's hash is counted here.
-local function adm_forget(kv, kprof, kpend, krecent, klegacy)
+local function adm_forget(kv, kprof, kpend, krecent, klegacy, now)
   local out = {0, 0, 0, 0, 0, 0, 0, false}
   if redis.call('TYPE', kprof)['ok'] == 'hash' then
     local p = load_hash(kprof)
@@ -50,9 +52,12 @@ local function adm_forget(kv, kprof, kpend, krecent, klegacy)
   end
   -- Recorded decisions: pending records that carry their answer.
   for _, r in ipairs(redis.call('HVALS', kpend)) do
-    out[5] = out[5] + 1
-    local _, bars = string.gsub(r, '|', '|')
-    if bars >= ANSWERED_BARS then out[6] = out[6] + 1 end
+    local expires = tonumber(string.match(r, '^%d|(%-?%d+)|') or '0')
+    if expires >= now then
+      out[5] = out[5] + 1
+      local _, bars = string.gsub(r, '|', '|')
+      if bars >= ANSWERED_BARS then out[6] = out[6] + 1 end
+    end
   end
   out[6] = out[6] + math.min(redis.call('LLEN', krecent), RECENT)
   out[7] = math.min(redis.call('EXISTS', kv, klegacy), 1)

@@ -204,10 +204,11 @@ return 1"#;
 /// the earlier versions' recent-decisions list.
 const ADMIN_PROFILE: &str = script!("admin.lua", "return adm_profile(KEYS[1], KEYS[2], KEYS[3])");
 /// KEYS: 1 user velocity, 2 profile, 3 pending, 4 the earlier versions'
-/// recent-decisions list, 5 the user's velocity of the earlier layout.
+/// recent-decisions list, 5 the user's velocity of the earlier layout;
+/// ARGV: 1 now (ms).
 const ADMIN_FORGET: &str = script!(
     "admin.lua",
-    "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5])"
+    "return adm_forget(KEYS[1], KEYS[2], KEYS[3], KEYS[4], KEYS[5], tonumber(ARGV[1]))"
 );
 /// Settings of the Redis store.
 #[derive(Clone, Debug)]
@@ -782,7 +783,8 @@ impl Store for RedisStore {
         let mut inv = self.scripts.admin_forget.prepare_invoke();
         inv.key(&self.user_keys(user)[..])
             .key(self.user_key(user, LEGACY_RECENT))
-            .key(self.user_key(user, LEGACY_VELOCITY));
+            .key(self.user_key(user, LEGACY_VELOCITY))
+            .arg(UnixMillis::now().0);
         let c: Vec<Value> = invoke(&self.conn, &inv).await?;
         let n = |i: usize| u32::try_from(int(c.get(i)).max(0)).unwrap_or(u32::MAX);
         let mut counts = [n(0), n(1), n(2), n(3)];
