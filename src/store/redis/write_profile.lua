@@ -16,14 +16,13 @@
 -- Returns 1 written, 0 changed since it was read.
 
 local k = KEYS[1]
-local t = redis.call('TYPE', k)['ok']
-local cur = ''
-if t == 'string' then
-  cur = redis.call('GET', k)
-elseif t == 'hash' then
+-- One GET in the common case: it fails (WRONGTYPE) only on another type.
+local cur = redis.pcall('GET', k)
+if type(cur) == 'table' then
+  if redis.call('TYPE', k)['ok'] ~= 'hash' then return 0 end
   cur = 'hash:' .. redis.call('HLEN', k) .. ':' .. (redis.call('HGET', k, 'v') or '')
-elseif t ~= 'none' then
-  return 0
+elseif not cur then
+  cur = ''
 end
 if cur ~= ARGV[1] then return 0 end
 
