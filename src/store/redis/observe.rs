@@ -60,7 +60,8 @@ impl Answers {
 pub(super) struct ObservePlan<'a> {
     store: &'a RedisStore,
     obs: &'a Observation,
-    /// hex16 of each fact, if present.
+    /// hex16 of each fact counted deployment-wide ([`counted_globally`]),
+    /// if present: the keys of its global count.
     facts: [Option<String>; PROFILE_DIMS.len()],
     user: String,
     ip: Option<String>,
@@ -102,7 +103,11 @@ impl<'a> ObservePlan<'a> {
             device_ttl: ttl(Entity::Device, Dim::Device),
             store,
             obs,
-            facts: obs.facts.0.map(|k| k.map(hex16)),
+            facts: std::array::from_fn(|slot| {
+                obs.facts.0[slot]
+                    .filter(|_| counted_globally(slot))
+                    .map(hex16)
+            }),
             user: format!("{}:{{u:{}}}", store.settings.key_prefix, hex32(obs.user)),
             ip: scoped("i", Dim::Ip),
             network: scoped("n", Dim::Network),
