@@ -75,7 +75,8 @@ fn main() {
         .unwrap_or(1_000_000);
     let h = IdHasher::new(b"memory-bench");
     // Room for everything: each user's IP and device counters (2 per user)
-    // and their global value counts (3 new per user), with 10 % slack for
+    // and their global value counts (1 new per user: the IP; devices and
+    // networks are not counted deployment-wide), with 10 % slack for
     // the per-shard caps, so every user is really learned and nothing is
     // evicted. At the default limits (1M of each) the store would stay
     // within them by evicting instead.

@@ -124,7 +124,7 @@ fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str)
         place: None,
         failed: false,
         // Key-verified: a taught login writes the bound-device fact too, on
-        // the user's slot and in the global counts.
+        // the user's slot (never in the global counts).
         bound: true,
     }
 }

@@ -169,10 +169,10 @@ pub const PROFILE_DIMS: [Dim; 12] = [
     Dim::BoundDevice,
 ];
 
-/// The profile slots counted deployment-wide (the global value counts and
-/// distinct counts Freeman's ratio reads): every slot but the last,
-/// [`Dim::BoundDevice`], which only the user's own profile needs. Stores
-/// neither read nor write global counts for it.
+/// The slots that may be counted deployment-wide (the size of the stores'
+/// per-slot global arrays): every slot but the last, [`Dim::BoundDevice`],
+/// which only the user's own profile needs. Which are counted is
+/// [`GLOBAL_DIMS`].
 pub const GLOBAL_SLOTS: usize = PROFILE_DIMS.len() - 1;
 
 /// The dimensions whose values are counted deployment-wide: the ones
@@ -253,9 +253,14 @@ mod tests {
     use super::*;
 
     #[test]
-    fn only_the_bound_device_is_not_counted_globally() {
+    fn the_bound_device_is_past_the_global_slots_and_never_counted() {
         assert_eq!(Dim::BoundDevice.slot(), Some(GLOBAL_SLOTS));
         assert_eq!(PROFILE_DIMS.len(), GLOBAL_SLOTS + 1);
+        assert!(!counted_globally(GLOBAL_SLOTS));
+        // Every counted dimension has a slot among the global ones.
+        for d in GLOBAL_DIMS {
+            assert!(d.slot().is_some_and(|s| s < GLOBAL_SLOTS), "{d:?}");
+        }
     }
 
     #[test]

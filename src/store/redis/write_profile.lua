@@ -19,6 +19,8 @@ local k = KEYS[1]
 -- One GET in the common case: it fails (WRONGTYPE) only on another type.
 local cur = redis.pcall('GET', k)
 if type(cur) == 'table' then
+  -- Any other error is the caller's to see, not a change to retry.
+  if not string.find(cur.err or '', 'WRONGTYPE', 1, true) then return cur end
   if redis.call('TYPE', k)['ok'] ~= 'hash' then return 0 end
   cur = 'hash:' .. redis.call('HLEN', k) .. ':' .. (redis.call('HGET', k, 'v') or '')
 elseif not cur then
