@@ -38,6 +38,12 @@ async fn the_redis_store_answers_exactly_like_the_memory_store() {
     }
 }
 
+/// A key of `user`'s slot as the store names it: `<prefix>:{u:<hex>}:<suffix>`.
+fn user_key(prefix: &str, user: riskgate::core::keys::Key, suffix: &str) -> String {
+    let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
+    format!("{prefix}:{{u:{hex}}}:{suffix}")
+}
+
 fn observation(h: &IdHasher, decision: u128, user: &str, ip: &str, device: &str) -> Observation {
     let mut facts = Facts::default();
     facts.set(Dim::Ip, Some(h.key(Dim::Ip, ip.as_bytes())));
@@ -468,9 +474,8 @@ async fn forget_also_erases_failures_kept_in_the_earlier_layout() {
     let store = redis_store(&server, "legacy");
     let h = IdHasher::random();
     let user = h.key(Dim::User, b"upgraded");
-    let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
     // What a replica of the earlier version left: failures per window.
-    let legacy = format!("legacy:{{u:{hex}}}:v");
+    let legacy = user_key("legacy", user, "v");
     server
         .cli(&["HSET", &legacy, "f1:1", "2", "f2:1", "2", "f3:1", "2"])
         .unwrap();
@@ -499,8 +504,7 @@ async fn a_pending_decision_of_an_earlier_version_still_teaches() {
         observe_and_record(&store, &observation(&h, d, name, "192.0.2.7", "phone")).await;
         store.flush().await;
         let user = h.key(Dim::User, name.as_bytes());
-        let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
-        let key = format!("older:{{u:{hex}}}:p");
+        let key = user_key("older", user, "p");
         let field = format!("{d:032x}");
         let record = server.cli(&["HGET", &key, &field]).unwrap();
         let record = record.trim();
@@ -543,8 +547,7 @@ async fn an_earlier_versions_recent_decisions_are_shown_and_forgotten() {
     let store = redis_store(&server, "recent");
     let h = IdHasher::random();
     let user = h.key(Dim::User, b"carl");
-    let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
-    let list = format!("recent:{{u:{hex}}}:d");
+    let list = user_key("recent", user, "d");
     let now = UnixMillis::now().0;
     for (at, action, id) in [
         (now - 3000, "deny", "old-1"),
@@ -617,11 +620,10 @@ async fn a_report_right_after_the_answer_teaches_once_without_waiting_for_the_wr
         let p = store.profile(user).await.unwrap();
         assert_eq!(p.verified_logins, 1, "{name}");
         assert_eq!(p.recent.len(), 1, "{name}");
-        let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
         let record = server
             .cli(&[
                 "HGET",
-                &format!("soon:{{u:{hex}}}:p"),
+                &user_key("soon", user, "p"),
                 &format!("{:032x}", 2 * d + 11),
             ])
             .unwrap();
@@ -812,7 +814,7 @@ async fn an_earlier_versions_profile_hash_is_read_and_converted() {
     let h = IdHasher::random();
     let o = observation(&h, 1, "hilda", "192.0.2.7", "phone");
     let hex = |b: &[u8]| -> String { b.iter().map(|b| format!("{b:02x}")).collect() };
-    let key = format!("conv:{{u:{}}}:prof", hex(&o.user.0));
+    let key = user_key("conv", o.user, "prof");
     let secs = (o.at.0 / 1000).to_string();
     let mut fields: Vec<String> = ["v", "2", "la", &o.at.0.to_string(), "lp", ""]
         .map(String::from)
@@ -930,8 +932,7 @@ async fn forget_counts_an_earlier_versions_profile_hash() {
     let server = RedisServer::start();
     let store = redis_store(&server, "oldf");
     let user = IdHasher::random().key(Dim::User, b"ivar");
-    let hex: String = user.0.iter().map(|b| format!("{b:02x}")).collect();
-    let key = format!("oldf:{{u:{hex}}}:prof");
+    let key = user_key("oldf", user, "prof");
     server
         .cli(&[
             "HSET",
@@ -1058,8 +1059,7 @@ async fn forget_does_not_count_expired_pending_decisions() {
     let o = observation(&h, 1, "lou", "192.0.2.7", "phone");
     observe_and_record(&store, &o).await;
     store.flush().await;
-    let hex: String = o.user.0.iter().map(|b| format!("{b:02x}")).collect();
-    let key = format!("exp:{{u:{hex}}}:p");
+    let key = user_key("exp", o.user, "p");
     let live = server
         .cli(&["HGET", &key, &format!("{:032x}", 1)])
         .unwrap()

@@ -387,12 +387,7 @@ impl Store for MemoryStore {
         let now = self.now();
         let mut f = Forgotten::default();
         if let Some(p) = self.profiles.remove(&user, now) {
-            f.verified_logins = p.verified;
-            f.profile_values = u32::try_from(p.seen.len()).unwrap_or(u32::MAX);
-            if let Some(m) = &p.marks {
-                f.trusted_devices = u32::try_from(m.trusted.len()).unwrap_or(u32::MAX);
-                f.revoked_devices = u32::try_from(m.revoked.len()).unwrap_or(u32::MAX);
-            }
+            p.count_forgotten(&mut f);
         }
         if self
             .counters

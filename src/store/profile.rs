@@ -10,7 +10,7 @@ use crate::core::inputs::{Facts, GeoPoint, LastLogin, ProfileView};
 use crate::core::keys::{Dim, Key, PROFILE_DIMS, VALUE_HASH_MASK};
 use crate::domain::UnixMillis;
 
-use super::{DeviceMark, Mark, ProfileValue, UserProfile};
+use super::{DeviceMark, Forgotten, Mark, ProfileValue, UserProfile};
 
 /// A login's facts as short keys ([`short_nonzero`]), by profile slot; 0
 /// marks an absent fact.
@@ -352,6 +352,17 @@ impl Profile {
             Mark::Revoke => marks.revoked.push((device, at)),
         }
         known
+    }
+
+    /// Counts what forgetting this profile erases into `f`: verified
+    /// logins, remembered values, trusted and revoked devices.
+    pub(crate) fn count_forgotten(&self, f: &mut Forgotten) {
+        let len = |l: usize| u32::try_from(l).unwrap_or(u32::MAX);
+        let marks = self.marks.as_deref();
+        f.verified_logins = self.verified;
+        f.profile_values = len(self.seen.len());
+        f.trusted_devices = len(marks.map_or(0, |m| m.trusted.len()));
+        f.revoked_devices = len(marks.map_or(0, |m| m.revoked.len()));
     }
 
     /// What [`UserProfile`] (the admin view, or an earlier Redis version's

@@ -154,6 +154,7 @@ use global::*;
 use observe::*;
 use profile::*;
 use refresh::*;
+use teach::{decode_profile, profile_hash};
 use values::*;
 use writer::*;
 
@@ -707,9 +708,9 @@ impl RedisStore {
     ) -> Result<ProfileView, StoreError> {
         let legacy = !matches!(got, Value::Nil | Value::BulkString(_));
         let key = plan.profile_key();
-        let read = self.read_profile(&key, got).await?;
+        let read = self.read_profile(key, got).await?;
         if legacy {
-            self.convert_profile(&read, &key).await;
+            self.convert_profile(&read, key).await;
         }
         Ok(read
             .profile
@@ -763,16 +764,8 @@ impl Store for RedisStore {
             invoke(&self.conn, &inv).await?;
         let mut p = match stored {
             Value::Nil => UserProfile::default(),
-            Value::BulkString(b) => Profile::decode(&b)
-                .ok_or_else(|| {
-                    StoreError::Unavailable("redis: a profile of an unknown format".into())
-                })?
-                .export(),
-            other => {
-                let hash: Vec<(String, String)> = FromRedisValue::from_redis_value(other)
-                    .map_err(|e| StoreError::Unavailable(format!("redis: profile hash: {e}")))?;
-                parse_profile_hash(&hash)
-            }
+            Value::BulkString(b) => decode_profile(&b, &self.user_key(user, "prof"))?.export(),
+            other => parse_profile_hash(&profile_hash(other)?),
         };
         p.recent = recent(user, &pending, &legacy, UnixMillis::now());
         Ok(p)
@@ -787,29 +780,24 @@ impl Store for RedisStore {
             .arg(UnixMillis::now().0);
         let c: Vec<Value> = invoke(&self.conn, &inv).await?;
         let n = |i: usize| u32::try_from(int(c.get(i)).max(0)).unwrap_or(u32::MAX);
-        let mut counts = [n(0), n(1), n(2), n(3)];
-        if let Some(Value::BulkString(b)) = c.get(7)
-            && let Some(p) = Profile::decode(b)
-        {
-            let len = |l: usize| u32::try_from(l).unwrap_or(u32::MAX);
-            let marks = p.marks.as_deref();
-            counts = [
-                p.verified,
-                len(p.seen.len()),
-                len(marks.map_or(0, |m| m.trusted.len())),
-                len(marks.map_or(0, |m| m.revoked.len())),
-            ];
-        }
-        Ok(Forgotten {
-            verified_logins: counts[0],
-            profile_values: counts[1],
-            trusted_devices: counts[2],
-            revoked_devices: counts[3],
+        // An earlier version's hash is counted by the script; the string
+        // comes back to be counted here.
+        let mut f = Forgotten {
+            verified_logins: n(0),
+            profile_values: n(1),
+            trusted_devices: n(2),
+            revoked_devices: n(3),
             pending_decisions: n(4),
             recent_decisions: n(5),
             failure_counters: n(6),
             journal_decisions: 0,
-        })
+        };
+        if let Some(Value::BulkString(b)) = c.get(7)
+            && let Some(p) = Profile::decode(b)
+        {
+            p.count_forgotten(&mut f);
+        }
+        Ok(f)
     }
 
     async fn mark_device(

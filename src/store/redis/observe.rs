@@ -64,6 +64,8 @@ pub(super) struct ObservePlan<'a> {
     /// if present: the keys of its global count.
     facts: [Option<String>; PROFILE_DIMS.len()],
     user: String,
+    /// The user's profile key.
+    profile: String,
     ip: Option<String>,
     network: Option<String>,
     device: Option<String>,
@@ -109,6 +111,11 @@ impl<'a> ObservePlan<'a> {
                     .map(hex16)
             }),
             user: format!("{}:{{u:{}}}", store.settings.key_prefix, hex32(obs.user)),
+            profile: format!(
+                "{}:{{u:{}}}:prof",
+                store.settings.key_prefix,
+                hex32(obs.user)
+            ),
             ip: scoped("i", Dim::Ip),
             network: scoped("n", Dim::Network),
             device: scoped("dv", Dim::Device),
@@ -132,7 +139,7 @@ impl<'a> ObservePlan<'a> {
             pipe.cmd("PEXPIRE").arg(&v).arg(COUNTER_TTL_MS);
         }
         pipe.cmd("HGETALL").arg(&v);
-        pipe.cmd("GET").arg(format!("{u}:prof"));
+        pipe.cmd("GET").arg(&self.profile);
     }
 
     /// Reads the user's failures, and returns the profile's answer for
@@ -162,8 +169,8 @@ impl<'a> ObservePlan<'a> {
     }
 
     /// The profile key of the user.
-    pub(super) fn profile_key(&self) -> String {
-        format!("{}:prof", self.user)
+    pub(super) fn profile_key(&self) -> &str {
+        &self.profile
     }
 
     /// Adds the user to the distinct users of a velocity hash (a field per

@@ -82,6 +82,22 @@ fn short_of_hex(h: &str) -> Option<u64> {
     Some(u64::from_le_bytes(b).max(1))
 }
 
+/// A stored profile string, decoded. Another format (a newer version's,
+/// read during a rollback) is neither read as empty nor overwritten.
+pub(super) fn decode_profile(bytes: &[u8], key: &str) -> Result<Profile, StoreError> {
+    Profile::decode(bytes).ok_or_else(|| {
+        StoreError::Unavailable(format!(
+            "redis: the profile at {key} is of an unknown format"
+        ))
+    })
+}
+
+/// An earlier version's profile hash, as `HGETALL` answered it.
+pub(super) fn profile_hash(v: Value) -> Result<Vec<(String, String)>, StoreError> {
+    FromRedisValue::from_redis_value(v)
+        .map_err(|e| StoreError::Unavailable(format!("redis: profile hash: {e}")))
+}
+
 /// Whether a command's answer is Redis's `WRONGTYPE` (the profile is an
 /// earlier version's hash).
 fn wrong_type(v: &Value) -> bool {
@@ -112,26 +128,17 @@ impl RedisStore {
                 profile: None,
                 was: Vec::new(),
             }),
-            Value::BulkString(b) => match Profile::decode(&b) {
-                Some(p) => Ok(Read {
-                    profile: Some(p),
-                    was: b,
-                }),
-                // Another format (a newer version's, read during a
-                // rollback): neither read as empty nor overwritten.
-                None => Err(StoreError::Unavailable(format!(
-                    "redis: the profile at {key} is of an unknown format"
-                ))),
-            },
+            Value::BulkString(b) => Ok(Read {
+                profile: Some(decode_profile(&b, key)?),
+                was: b,
+            }),
             v if wrong_type(&v) => {
                 let mut pipe = redis::pipe();
                 pipe.cmd("HGETALL").arg(key);
                 self.trip();
                 let got = query(&self.conn, &pipe).await.map_err(unavailable)?;
-                let hash: Vec<(String, String)> = match got.into_iter().next() {
-                    Some(v) => FromRedisValue::from_redis_value(v).map_err(|e| {
-                        StoreError::Unavailable(format!("redis: profile hash: {e}"))
-                    })?,
+                let hash = match got.into_iter().next() {
+                    Some(v) => profile_hash(v)?,
                     None => Vec::new(),
                 };
                 let v = hash
@@ -211,11 +218,11 @@ impl RedisStore {
                 self.count_step_up_failure(report, &kv).await?;
                 return Ok(ReportEffect::default());
             }
-            let read = self.read_profile(&kprof, got).await?;
+            let mut read = self.read_profile(&kprof, got).await?;
             let facts = pending.shorts();
             let mut new_user = false;
             let (profile, ttl) = if teach {
-                let mut p = read.profile.clone().unwrap_or_default();
+                let mut p = read.profile.take().unwrap_or_default();
                 new_user = p.verified == 0;
                 p.learn(&facts, pending.at, Place::of(pending.place), cap);
                 let strong = report.outcome == Outcome::StepUpPassed
@@ -226,7 +233,7 @@ impl RedisStore {
                 (Some(p), millis(self.settings.profile_ttl).to_string())
             } else {
                 // Unteaching leaves the TTL: a fraud report is no login.
-                let p = read.profile.clone().map(|mut p| {
+                let p = read.profile.take().map(|mut p| {
                     p.unlearn(&facts, pending.at);
                     p
                 });
@@ -305,8 +312,8 @@ impl RedisStore {
             pipe.ignore_errors();
             pipe.cmd("GET").arg(&kprof);
             let mut a = Answers::new(query(&self.conn, &pipe).await.map_err(unavailable)?);
-            let read = self.read_profile(&kprof, a.raw()?).await?;
-            let mut p = read.profile.clone().unwrap_or_default();
+            let mut read = self.read_profile(&kprof, a.raw()?).await?;
+            let mut p = read.profile.take().unwrap_or_default();
             let known = p.mark(d, mark, at, self.settings.history_per_dim);
             let mut inv = self.scripts.write_profile.prepare_invoke();
             inv.key(&kprof)
